@@ -1,0 +1,3 @@
+"""Root pytest configuration: shared fixture plugins."""
+
+pytest_plugins = ["tests.support.fixtures"]
