@@ -1,0 +1,102 @@
+"""Start N emulated meters and print where they listen; Ctrl-C (or SIGTERM) stops them.
+
+Examples::
+
+    python -m hardware.emulators -n 3                       # 3 SDM120s on ptys, real time
+    python -m hardware.emulators -n 2 --transport tcp --base-port 5020 --model sdm630
+    python -m hardware.emulators --acceleration 8640 --start-hour 6 --fault garble:5
+    python -m hardware.emulators -n 2 --json --duration 60  # JSON lines, exit after 60 s
+
+One line per meter is printed once every meter is ready (``--json``: one JSON object
+per line with transport, address, unit_id, model, baud), then ``ready``. Meter i uses
+profile seed ``--seed + i`` so the meters do not produce identical days.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+
+from hardware.emulators.faults import FaultKind, parse_fault
+from hardware.emulators.fleet import MeterFleet, MeterSpec
+from hardware.errors import HardwareError
+from hardware.registers.model import model_names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m hardware.emulators", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-n", "--count", type=int, default=1, help="number of meters (default 1)")
+    p.add_argument("--model", choices=model_names(), default="sdm120")
+    p.add_argument("--transport", choices=("rtu", "tcp"), default="rtu")
+    p.add_argument("--unit-id", type=int, default=None, help="slave id (default: the model's)")
+    p.add_argument("--seed", type=int, default=1, help="profile seed of meter 0")
+    p.add_argument("--acceleration", type=float, default=1.0,
+                   help="simulated seconds per wall second (8640: a day in 10 s)")
+    p.add_argument("--start-hour", type=float, default=0.0, help="simulated time of day at start")
+    p.add_argument("--host", default="127.0.0.1", help="TCP bind address")
+    p.add_argument("--base-port", type=int, default=None,
+                   help="TCP port of meter 0, meter i gets base+i (default: free ports)")
+    p.add_argument("--fault", action="append", default=[], metavar="KIND[:COUNT]",
+                   help=f"inject at start, repeatable; kinds: {', '.join(k.value for k in FaultKind)}")
+    p.add_argument("--no-wire-timing", action="store_true",
+                   help="answer RTU requests at once instead of at the baud rate's pace")
+    p.add_argument("--link-dir", default=None, help="directory for the pty links (default: a temp dir)")
+    p.add_argument("--json", action="store_true", help="print endpoints as JSON lines")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    return p
+
+
+async def run(args: argparse.Namespace) -> int:
+    faults = dict(parse_fault(spec) for spec in args.fault)
+    specs = [
+        MeterSpec(
+            model=args.model, transport=args.transport, unit_id=args.unit_id,
+            seed=args.seed + i, acceleration=args.acceleration, start_s=args.start_hour * 3600.0,
+            port=None if args.base_port is None else args.base_port + i,
+            faults={k.value: v for k, v in faults.items()},
+            wire_timing=not args.no_wire_timing,
+        )
+        for i in range(args.count)
+    ]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with MeterFleet(specs, link_dir=args.link_dir) as fleet:
+        for i, meter in enumerate(fleet.meters):
+            ep = meter.endpoint
+            assert ep is not None
+            if args.json:
+                print(json.dumps({"index": i, "transport": ep.transport, "address": ep.address,
+                                  "unit_id": ep.unit_id, "model": ep.model, "baud": ep.baud}))
+            else:
+                print(f"meter {i}: {ep.describe()}")
+        print("ready", flush=True)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=args.duration)
+        except TimeoutError:
+            pass
+    print("stopped", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.count < 1:
+        print("error: --count must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(run(args))
+    except HardwareError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

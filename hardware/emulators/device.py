@@ -1,0 +1,164 @@
+"""Turn a register map plus a :class:`MeterState` into a pymodbus ``SimDevice``.
+
+Input and holding registers are declared with pymodbus ``SimData`` straight from the
+map (FLOAT32 / UINT32 per register, zero-filled reserved gaps, read-only), so pymodbus
+itself answers exception 02 for anything outside the readable ranges and for writes.
+The device ``action`` runs on every request: it refreshes the registers from the
+meter state (so values are exact at the moment of the read), refuses coil/discrete
+functions like an SDM does, and applies the ``busy`` fault.
+
+:class:`WireHooks` sits on pymodbus' packet/PDU trace hooks to act on the bytes on the
+wire: silence for other slave ids on RTU, dropped (timeout) and garbled responses.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+from pymodbus.constants import ExcCodes
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from hardware.emulators.faults import FaultKind, FaultPlan, garble_rtu, garble_tcp
+from hardware.emulators.state import MeterState
+from hardware.registers.model import MeterModel, Register
+
+_SIM_TYPE = {"float32": DataType.FLOAT32, "uint32": DataType.UINT32, "uint16": DataType.UINT16}
+_STRUCT = {"float32": ">f", "uint32": ">I", "uint16": ">H"}
+
+#: Function codes an SDM answers; anything else gets exception 01.
+_REGISTER_READS = {3, 4}
+
+
+def encode(reg: Register, value: float | int) -> list[int]:
+    """Register words for ``value`` (big-endian, high word first)."""
+    if reg.type != "float32":
+        value = int(value)
+    raw = struct.pack(_STRUCT[reg.type], value / reg.scale if reg.type == "float32" else value)
+    return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
+
+
+def _block(regs: tuple[Register, ...], ranges: list[tuple[int, int]]) -> list[SimData]:
+    """SimData for every register, plus zero registers for reserved gaps in ``ranges``."""
+    out: list[SimData] = []
+    for lo, hi in ranges:
+        inside = [r for r in regs if lo <= r.address <= hi]
+        cursor = lo
+        for reg in inside:
+            if reg.address > cursor:
+                out.append(SimData(cursor, count=reg.address - cursor, values=0,
+                                   datatype=DataType.REGISTERS, readonly=True))
+            zero = 0.0 if reg.type == "float32" else 0
+            out.append(SimData(reg.address, values=zero, datatype=_SIM_TYPE[reg.type], readonly=True))
+            cursor = reg.end
+        if cursor <= hi:
+            out.append(SimData(cursor, count=hi - cursor + 1, values=0,
+                               datatype=DataType.REGISTERS, readonly=True))
+    return out
+
+
+class MeterDevice:
+    """Builds the ``SimDevice`` for one meter and keeps its registers current."""
+
+    def __init__(self, model: MeterModel, state: MeterState, faults: FaultPlan) -> None:
+        self.model = model
+        self.state = state
+        self.faults = faults
+        self.requests = 0
+
+    def sim_device(self) -> SimDevice:
+        """The pymodbus device: (coils, discretes, holding, input) in separate blocks."""
+        m = self.model
+        # SDMs have no coils or discrete inputs; pymodbus needs a non-empty block, so
+        # one read-only word is declared and the action answers exception 01 for it.
+        no_bits = [SimData(0, values=[False] * 16, datatype=DataType.BITS, readonly=True)]
+        return SimDevice(
+            id=self.state.unit_id,
+            simdata=(
+                list(no_bits),
+                list(no_bits),
+                _block(m.holdings, [m.holding_range, m.serial_range]),
+                _block(m.inputs, [m.input_range]),
+            ),
+            action=self.action,
+        )
+
+    @staticmethod
+    def _refresh(
+        regs: tuple[Register, ...],
+        lookup: Callable[[Register], float | int],
+        start: int,
+        registers: list[int],
+    ) -> None:
+        """Write each register's current value into the block list pymodbus serves."""
+        for reg in regs:
+            words = encode(reg, lookup(reg))
+            off = reg.address - start
+            if 0 <= off and off + len(words) <= len(registers):
+                registers[off : off + len(words)] = words
+
+    async def action(
+        self,
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        set_values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
+        """Per-request hook: refuse unsupported functions, apply busy, refresh values."""
+        self.requests += 1
+        if function_code not in _REGISTER_READS:
+            return ExcCodes.ILLEGAL_FUNCTION
+        if self.faults.take(FaultKind.BUSY):
+            return ExcCodes.DEVICE_BUSY
+        if function_code == 4:
+            inputs = self.state.input_values()
+            self._refresh(self.model.inputs, lambda r: inputs[(r.quantity, r.phase)],
+                          start_address, registers)
+        else:
+            # One list holds the config registers and, far above, the serial block;
+            # offsets are from the list's start address.
+            holding = self.state.holding_values()
+            self._refresh(self.model.holdings, lambda r: holding[r.quantity],
+                          start_address, registers)
+        return None
+
+
+class WireHooks:
+    """pymodbus trace hooks that make faults and bus behaviour real on the wire."""
+
+    def __init__(self, unit_id: int, rtu: bool, faults: FaultPlan) -> None:
+        self.unit_id = unit_id
+        self.rtu = rtu
+        self.faults = faults
+        self.frames_sent = 0
+        self.frames_dropped = 0
+
+    def trace_pdu(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
+        """On TCP, a request for another unit id gets exception 0B like a gateway's."""
+        if sending and not self.rtu and pdu.dev_id != self.unit_id:
+            reply = ExceptionResponse(pdu.function_code & 0x7F, ExcCodes.GATEWAY_NO_RESPONSE)
+            reply.dev_id = pdu.dev_id
+            reply.transaction_id = pdu.transaction_id
+            return reply
+        return pdu
+
+    def trace_packet(self, sending: bool, data: bytes) -> bytes:
+        """Outgoing frames: silence, drop or garble; incoming frames pass unchanged."""
+        if not sending or not data:
+            return data
+        dev_id = data[0] if self.rtu else data[6]
+        if self.rtu and dev_id != self.unit_id:
+            # On a shared RS-485 bus only the addressed slave answers; broadcasts
+            # (unit 0) are never answered.
+            self.frames_dropped += 1
+            return b""
+        if self.faults.take(FaultKind.TIMEOUT):
+            self.frames_dropped += 1
+            return b""
+        if self.faults.take(FaultKind.GARBLE):
+            data = garble_rtu(data) if self.rtu else garble_tcp(data)
+        self.frames_sent += 1
+        return data

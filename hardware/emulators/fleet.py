@@ -1,0 +1,58 @@
+"""Start and stop N emulated meters together (one pty or TCP port each)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hardware.emulators.meter import EmulatedMeter, Endpoint
+
+
+@dataclass(frozen=True)
+class MeterSpec:
+    """Everything needed to build one :class:`EmulatedMeter` of a fleet."""
+
+    model: str = "sdm120"
+    transport: str = "rtu"
+    unit_id: int | None = None
+    seed: int = 1
+    acceleration: float = 1.0
+    start_s: float = 0.0
+    port: int | None = None
+    faults: dict[str, int | None] = field(default_factory=dict)
+    wire_timing: bool = True
+
+
+class MeterFleet:
+    """N meters started in order and stopped in reverse; partial starts are undone."""
+
+    def __init__(self, specs: list[MeterSpec], link_dir: str | None = None) -> None:
+        self.specs = specs
+        self.link_dir = link_dir
+        self.meters: list[EmulatedMeter] = []
+
+    async def start(self) -> list[Endpoint]:
+        try:
+            for spec in self.specs:
+                meter = EmulatedMeter(
+                    model=spec.model, transport=spec.transport, unit_id=spec.unit_id,
+                    seed=spec.seed, acceleration=spec.acceleration, start_s=spec.start_s,
+                    port=spec.port, faults=spec.faults, wire_timing=spec.wire_timing,
+                    link_dir=self.link_dir,
+                )
+                await meter.start()
+                self.meters.append(meter)
+        except BaseException:
+            await self.stop()
+            raise
+        return [m.endpoint for m in self.meters if m.endpoint is not None]
+
+    async def stop(self) -> None:
+        while self.meters:
+            await self.meters.pop().stop()
+
+    async def __aenter__(self) -> MeterFleet:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -1,0 +1,228 @@
+"""One emulated meter served over Modbus RTU (socat pty) or Modbus TCP.
+
+Usage (inside a running event loop)::
+
+    async with EmulatedMeter(model="sdm120", transport="rtu", acceleration=3600) as meter:
+        meter.port          # the pty a client opens, e.g. /tmp/gtx-pty-x/meter
+        meter.inject("timeout", count=2)
+
+The meter runs in the caller's event loop (pymodbus servers are asyncio), so a test
+can inject faults and look at the counters between requests without any IPC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from hardware.emulators.clock import AcceleratedClock, SimClock
+from hardware.emulators.device import MeterDevice, WireHooks
+from hardware.emulators.faults import RESPONSE_FAULTS, FaultKind, FaultPlan
+from hardware.emulators.state import MeterState
+from hardware.emulators.vport import VirtualSerialPair
+from hardware.errors import EmulatorError, FaultError
+from hardware.profiles.site import SiteProfile, prosumer_site
+from hardware.registers.model import MeterModel, load_model
+
+TRANSPORTS = ("rtu", "tcp")
+
+
+def _free_tcp_port(host: str) -> int:
+    """Ask the kernel for a free port (the server then binds it immediately)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a client reaches the meter."""
+
+    transport: str
+    #: pty path for RTU, ``host:port`` for TCP
+    address: str
+    unit_id: int
+    model: str
+    baud: int
+
+    def describe(self) -> str:
+        extra = f" baud={self.baud}" if self.transport == "rtu" else ""
+        return f"{self.model} unit={self.unit_id} {self.transport} {self.address}{extra}"
+
+
+class EmulatedMeter:
+    """An SDM-class meter on the wire, driven by a deterministic site profile.
+
+    Parameters are keyword-only; defaults give a single-phase prosumer (seed 1) at the
+    model's default unit id, 1x real time. ``clock`` overrides ``acceleration`` /
+    ``start_s`` (use :class:`ManualClock` for exact-instant tests). ``wire_timing``
+    delays each RTU response by the time its bytes would take at the model's baud
+    rate (a pty has no baud rate of its own).
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str | MeterModel = "sdm120",
+        transport: str = "rtu",
+        unit_id: int | None = None,
+        site: SiteProfile | None = None,
+        seed: int = 1,
+        acceleration: float = 1.0,
+        start_s: float = 0.0,
+        stop_s: float | None = None,
+        clock: SimClock | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        serial_number: int | None = None,
+        initial_import_kwh: float = 0.0,
+        initial_export_kwh: float = 0.0,
+        faults: dict[str, int | None] | None = None,
+        wire_timing: bool = True,
+        link_dir: str | None = None,
+    ) -> None:
+        if transport not in TRANSPORTS:
+            raise EmulatorError("bad_transport", f"transport must be one of {TRANSPORTS}")
+        self.model = model if isinstance(model, MeterModel) else load_model(model)
+        self.transport = transport
+        self.unit_id = self.model.unit_id if unit_id is None else unit_id
+        if not 1 <= self.unit_id <= 247:
+            raise EmulatorError("bad_unit_id", f"unit id {self.unit_id} not in 1..247")
+        self.site = site or prosumer_site(seed=seed, phases=self.model.phases)
+        self.clock = clock or AcceleratedClock(acceleration, start_s=start_s, stop_s=stop_s)
+        self.host = host
+        self._port = port
+        self.wire_timing = wire_timing and transport == "rtu"
+        self._link_dir = link_dir
+        self.plan = FaultPlan()
+        self.state = MeterState(
+            self.model, self.site, self.clock,
+            unit_id=self.unit_id,
+            serial_number=serial_number if serial_number is not None else 24_000_000 + self.unit_id * 1_000 + seed,
+            initial_import_kwh=initial_import_kwh,
+            initial_export_kwh=initial_export_kwh,
+        )
+        self.device = MeterDevice(self.model, self.state, self.plan)
+        self.hooks = WireHooks(self.unit_id, transport == "rtu", self.plan)
+        self._pair: VirtualSerialPair | None = None
+        self._server: ModbusSerialServer | ModbusTcpServer | None = None
+        self.endpoint: Endpoint | None = None
+        self._initial_faults = dict(faults or {})
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> EmulatedMeter:
+        """Create the port, start serving, return once a client can connect."""
+        if self._server is not None:
+            raise EmulatorError("already_started", "meter is already running")
+        if isinstance(self.clock, AcceleratedClock):
+            self.clock.restart()
+        self.state.advance()
+        device = self.device.sim_device()
+        if self.wire_timing:
+            device.action = self._timed_action
+        # Catch-all device for other unit ids: its answers are dropped (RTU) or turned
+        # into exception 0B (TCP) by the wire hooks, never served as data.
+        others = SimDevice(id=0, simdata=[SimData(0, values=0, datatype=DataType.REGISTERS)])
+        common = dict(trace_packet=self.hooks.trace_packet, trace_pdu=self.hooks.trace_pdu)
+        try:
+            if self.transport == "rtu":
+                self._pair = await VirtualSerialPair(self._link_dir, name=f"{self.model.model}-u{self.unit_id}").start()
+                self._server = ModbusSerialServer(
+                    [device, others], framer=FramerType.RTU, port=str(self._pair.meter_path),
+                    baudrate=self.model.baud, bytesize=self.model.bytesize,
+                    parity=self.model.parity, stopbits=self.model.stopbits, **common,
+                )
+                address = str(self._pair.client_path)
+            else:
+                port = self._port or _free_tcp_port(self.host)
+                self._server = ModbusTcpServer([device, others], address=(self.host, port), **common)
+                address = f"{self.host}:{port}"
+            await self._server.serve_forever(background=True)
+        except (RuntimeError, OSError) as exc:
+            await self.stop()
+            raise EmulatorError("listen_failed", f"{self.transport}: {exc}") from exc
+        except BaseException:
+            await self.stop()
+            raise
+        self.endpoint = Endpoint(self.transport, address, self.unit_id, self.model.model, self.model.baud)
+        for name, count in self._initial_faults.items():
+            self.inject(name, count)
+        return self
+
+    async def stop(self) -> None:
+        """Stop serving and remove the pty pair; safe to call twice."""
+        if self._server is not None:
+            await self._server.shutdown()
+            self._server = None
+        if self._pair is not None:
+            await self._pair.stop()
+            self._pair = None
+
+    async def __aenter__(self) -> EmulatedMeter:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ access
+    @property
+    def port(self) -> str:
+        """pty path (RTU) or ``host:port`` (TCP) a client connects to."""
+        if self.endpoint is None:
+            raise EmulatorError("not_started", "start the meter first")
+        return self.endpoint.address
+
+    @property
+    def tcp_port(self) -> int:
+        if self.transport != "tcp":
+            raise EmulatorError("not_tcp", "meter is not on TCP")
+        return int(self.port.rsplit(":", 1)[1])
+
+    # ------------------------------------------------------------------ faults
+    def inject(self, fault: str | FaultKind, count: int | None = None) -> None:
+        """Inject a fault now (see :mod:`hardware.emulators.faults` for the kinds).
+
+        Response faults (timeout, garble, busy) apply to the next ``count`` responses,
+        or all until :meth:`clear` when ``count`` is None. ``stuck`` lasts until cleared;
+        ``counter_reset`` and ``replace`` happen once, immediately.
+        """
+        try:
+            kind = FaultKind(fault)
+        except ValueError as exc:
+            raise FaultError("unknown_fault", f"{fault!r}") from exc
+        if kind in RESPONSE_FAULTS:
+            self.plan.arm(kind, count)
+        elif kind is FaultKind.STUCK:
+            self.state.advance()
+            self.state.stuck = True
+        elif kind is FaultKind.COUNTER_RESET:
+            self.state.reset_counters()
+        else:
+            self.state.replace(self.state.serial_number + 1_000_003)
+
+    def clear(self, fault: str | FaultKind | None = None) -> None:
+        """Clear one fault kind, or all (``None``); counters resume from where they are."""
+        kind = None if fault is None else FaultKind(fault)
+        if kind is None or kind is FaultKind.STUCK:
+            self.state.advance()
+            self.state.stuck = False
+        if kind is None:
+            self.plan.clear()
+        elif kind in RESPONSE_FAULTS:
+            self.plan.clear(kind)
+
+    # ------------------------------------------------------------------ timing
+    async def _timed_action(self, function_code, start_address, address, count, registers, set_values):
+        """Hold the response for the request + response wire time at the model's baud."""
+        request_bytes = 8 if set_values is None else 9 + 2 * len(set_values)
+        response_bytes = 5 + 2 * count
+        # 11 bit times per byte (start, 8 data, parity-or-stop, stop) plus 3.5 chars of
+        # inter-frame silence on each side.
+        wire_s = (request_bytes + response_bytes + 7) * 11 / self.model.baud
+        await asyncio.sleep(wire_s)
+        return await self.device.action(function_code, start_address, address, count, registers, set_values)
