@@ -1,0 +1,62 @@
+"""Command line: ``python -m aggregator serve|migrate``.
+
+Settings come from ``GTX_*`` environment variables (see ``aggregator.config``); without
+``GTX_DATABASE_URL`` an embedded PostgreSQL is started under ``GTX_EMBEDDED_PG_DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+
+from aggregator.config import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m aggregator", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP API (and the MQTT consumer if GTX_MQTT_ENABLED)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    sub.add_parser("migrate", help="apply pending database migrations and exit")
+    return parser
+
+
+async def _migrate(settings: Settings) -> list[int]:
+    import asyncpg
+
+    from aggregator.db.embedded import EmbeddedPostgres
+    from aggregator.db.migrate import migrate
+
+    with contextlib.ExitStack() as stack:
+        dsn = settings.database_url
+        if dsn is None:
+            server = EmbeddedPostgres(settings.embedded_pg_dir)
+            dsn = server.start()
+            stack.callback(server.stop)
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await migrate(conn)
+        finally:
+            await conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    if args.command == "migrate":
+        applied = asyncio.run(_migrate(settings))
+        print(f"applied migrations: {applied or 'none (up to date)'}")
+        return 0
+    import uvicorn
+
+    from aggregator.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=settings.log_level.lower())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""FastAPI application factory and lifespan.
+
+The lifespan owns every I/O object: the PostgreSQL server (embedded when no URL is
+configured), the asyncpg pool, the ingest service, the MQTT consumer task and the
+(optional) chain client. Tests pass their own pool in; production passes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request, Response, WebSocket, WebSocketDisconnect
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from aggregator.config import Settings
+from aggregator.db.embedded import EmbeddedPostgres
+from aggregator.db.migrate import migrate
+from aggregator.db.pool import create_pool
+from aggregator.errors import install_error_handlers
+from aggregator.events.hub import EventHub
+from aggregator.logs import configure_logging
+from aggregator.meters.router import router as meters_router
+from aggregator.metrics import Metrics
+from aggregator.minting.protocol import MintChain
+from aggregator.readings import repository as readings_repo
+from aggregator.readings.mqtt import MqttIngest
+from aggregator.readings.router import router as readings_router
+from aggregator.readings.service import IngestService
+from aggregator.users.router import router as users_router
+
+log = logging.getLogger("aggregator.app")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    pool: asyncpg.Pool | None = None,
+    chain: MintChain | None = None,
+) -> FastAPI:
+    """Build the app. ``pool``: use this pool (caller owns it); ``chain``: mint backend."""
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, settings.log_json)
+        async with contextlib.AsyncExitStack() as stack:
+            app.state.pool = pool or await _open_pool(settings, stack)
+            if settings.run_migrations:
+                async with app.state.pool.acquire() as conn:
+                    applied = await migrate(conn)
+                if applied:
+                    log.info("migrations applied", extra={"fields": {"versions": applied}})
+            ingest = IngestService(app.state.pool, settings.ingest, metrics=app.state.metrics, hub=app.state.hub)
+            stack.callback(ingest.close)
+            app.state.ingest = ingest
+            if settings.mqtt.enabled:
+                consumer = MqttIngest(settings.mqtt, ingest, app.state.metrics)
+                app.state.mqtt = consumer
+                task = asyncio.create_task(consumer.run(), name="gtx-mqtt-ingest")
+                stack.push_async_callback(_cancel, task)
+            yield
+
+    app = FastAPI(
+        title="GridTokenX aggregator",
+        version="0.1.0",
+        description="Ingests signed meter readings (MQTT and HTTP), validates and stores them, "
+        "and serves meters, readings, mints and balances.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    app.state.hub = EventHub()
+    app.state.chain = chain
+    app.state.mqtt = None
+    install_error_handlers(app)
+    app.include_router(readings_router)
+    app.include_router(meters_router)
+    app.include_router(users_router)
+    _install_ops_routes(app)
+    return app
+
+
+async def _open_pool(settings: Settings, stack: contextlib.AsyncExitStack) -> asyncpg.Pool:
+    dsn = settings.database_url
+    if dsn is None:
+        server = EmbeddedPostgres(settings.embedded_pg_dir)
+        dsn = await asyncio.to_thread(server.start)
+        stack.push_callback(server.stop)
+        log.info("embedded postgres started", extra={"fields": {"data_dir": str(server.data_dir)}})
+    pool = await create_pool(
+        dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+        init=readings_repo.prepare_connection,
+    )
+    stack.push_async_callback(pool.close)
+    return pool
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _install_ops_routes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(request: Request, response: Response) -> dict[str, Any]:
+        state = request.app.state
+        db_ok = True
+        try:
+            async with state.pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+        except (OSError, asyncpg.PostgresError):
+            db_ok = False
+        mqtt_ok = state.mqtt is None or state.mqtt.connected.is_set()
+        if not (db_ok and mqtt_ok):
+            response.status_code = 503
+        return {"database": db_ok, "mqtt": None if state.mqtt is None else mqtt_ok}
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.websocket("/api/events")
+    async def events(ws: WebSocket) -> None:
+        """Stream of ``reading_confirmed``, ``gap_recorded`` and mint events (JSON)."""
+        await ws.accept()
+        sub = ws.app.state.hub.subscribe()
+        try:
+            await ws.send_json({"type": "subscribed"})
+            while True:
+                await ws.send_json(await sub.get())
+        except WebSocketDisconnect:
+            pass
+        finally:
+            sub.close()

@@ -1,0 +1,130 @@
+"""In-process chain: the real Solana VM (LiteSVM, from solders) with our programs loaded.
+
+This is the embedded default for the demo and the tests: the same `.so` files a cluster
+would run, executed by the same SBPF interpreter, with SPL Token built in. Transactions
+are signed and fee-paid as on a cluster; results carry logs, compute units and decoded
+errors.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from solders.account import Account
+from solders.clock import Clock
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.litesvm import LiteSVM
+from solders.pubkey import Pubkey
+from solders.transaction import Transaction
+from solders.transaction_metadata import FailedTransactionMetadata
+
+from aggregator.chain.programs import GtxProgram
+
+
+class ChainError(Exception):
+    """A transaction failed; `result` says how."""
+
+    def __init__(self, result: "TxResult") -> None:
+        super().__init__(result.describe())
+        self.result = result
+
+
+@dataclass
+class TxResult:
+    signature: str
+    ok: bool
+    logs: list[str]
+    compute_units: int
+    instruction_index: int | None = None
+    custom_code: int | None = None
+    error: str | None = None
+    error_name: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"ok ({self.compute_units} CU)"
+        name = f" {self.error_name}" if self.error_name else ""
+        return f"instruction {self.instruction_index} failed:{name} {self.error}"
+
+
+class LocalChain:
+    """LiteSVM with the GridTokenX programs deployed at their localnet ids."""
+
+    def __init__(self, programs: Iterable[GtxProgram] = (), *, unix_timestamp: int | None = None) -> None:
+        self.svm = LiteSVM()
+        self.programs: dict[Pubkey, GtxProgram] = {}
+        for program in programs:
+            self.deploy(program)
+        self.set_time(int(time.time()) if unix_timestamp is None else unix_timestamp)
+
+    def deploy(self, program: GtxProgram) -> None:
+        if not program.so_path.exists():
+            raise FileNotFoundError(f"{program.so_path} is missing: build it with `python -m tools.sbpf.build`")
+        self.svm.add_program(program.program_id, program.so_path.read_bytes())
+        self.programs[program.program_id] = program
+
+    def set_time(self, unix_timestamp: int) -> None:
+        c = self.svm.get_clock()
+        self.svm.set_clock(Clock(c.slot, c.epoch_start_timestamp, c.epoch, c.leader_schedule_epoch, unix_timestamp))
+
+    def fund(self, pubkey: Pubkey, lamports: int = 10_000_000_000) -> None:
+        self.svm.airdrop(pubkey, lamports)
+
+    def new_funded_keypair(self, lamports: int = 10_000_000_000) -> Keypair:
+        kp = Keypair()
+        self.fund(kp.pubkey(), lamports)
+        return kp
+
+    def account(self, pubkey: Pubkey) -> Account | None:
+        acc = self.svm.get_account(pubkey)
+        return None if acc is None or (acc.lamports == 0 and not acc.data) else acc
+
+    def balance(self, pubkey: Pubkey) -> int:
+        return self.svm.get_balance(pubkey) or 0
+
+    def send(self, instructions: Sequence[Instruction], signers: Sequence[Keypair],
+             *, payer: Keypair | None = None, check: bool = True) -> TxResult:
+        """Sign with `signers` (the first pays unless `payer` is given) and execute.
+
+        Raises ChainError on failure when `check` is true; otherwise returns the failed result.
+        """
+        fee_payer = payer or signers[0]
+        all_signers = list(dict.fromkeys([fee_payer, *signers]))
+        tx = Transaction.new_signed_with_payer(list(instructions), fee_payer.pubkey(), all_signers,
+                                               self.svm.latest_blockhash())
+        outcome = self.svm.send_transaction(tx)
+        # A fresh blockhash per transaction keeps identical retries distinct.
+        self.svm.expire_blockhash()
+        result = self._result(outcome, instructions)
+        if check and not result.ok:
+            raise ChainError(result)
+        return result
+
+    def _result(self, outcome, instructions: Sequence[Instruction]) -> TxResult:
+        if isinstance(outcome, FailedTransactionMetadata):
+            meta = outcome.meta()
+            result = TxResult(str(meta.signature()), False, list(meta.logs()), meta.compute_units_consumed())
+            self._decode_error(result, outcome.err(), instructions)
+            return result
+        return TxResult(str(outcome.signature()), True, list(outcome.logs()), outcome.compute_units_consumed())
+
+    def _decode_error(self, result: TxResult, err, instructions: Sequence[Instruction]) -> None:
+        index = getattr(err, "index", None)
+        inner = getattr(err, "err", None)
+        result.error = str(inner if inner is not None else err)
+        if index is None:
+            return
+        result.instruction_index = index
+        code = getattr(inner, "code", None)
+        if code is None:
+            return
+        result.custom_code = code
+        program = self.programs.get(instructions[index].program_id) if index < len(instructions) else None
+        known = program.errors.get(code) if program else None
+        if known:
+            result.error_name = known.name
+            result.error = known.msg

@@ -1,0 +1,116 @@
+"""The GridTokenX programs as seen from Python: ids, IDLs, anchorpy clients, PDAs.
+
+Program ids come from Anchor.toml and IDLs from programs/idl/ (both generated from each
+program's interface.toml), so every client — tests, demo, aggregator — builds the same
+instructions and decodes the same accounts, events and errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import tomllib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from anchorpy import Context, Idl, Program, Provider, Wallet
+from solana.rpc.async_api import AsyncClient
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+
+ROOT = Path(__file__).resolve().parents[2]
+IDL_DIR = ROOT / "programs" / "idl"
+DEPLOY_DIR = ROOT / "target" / "deploy"
+SYSTEM_PROGRAM = Pubkey.default()
+
+# anchorpy needs a provider to exist; instructions are built offline and nothing is sent
+# through this client, so its URL is never contacted.
+_OFFLINE_URL = "http://127.0.0.1:9"
+
+
+def localnet_ids() -> dict[str, Pubkey]:
+    anchor = tomllib.loads((ROOT / "Anchor.toml").read_text())
+    return {name: Pubkey.from_string(addr) for name, addr in anchor["programs"]["localnet"].items()}
+
+
+@dataclass(frozen=True)
+class ProgramError:
+    """A custom program error decoded with the program's IDL."""
+
+    code: int
+    name: str
+    msg: str
+
+
+class GtxProgram:
+    """One program: id, IDL, the anchorpy client, and decoding helpers."""
+
+    def __init__(self, name: str, program_id: Pubkey | None = None) -> None:
+        self.name = name
+        self.idl_json: dict[str, Any] = json.loads((IDL_DIR / f"{name}.json").read_text())
+        self.program_id = program_id or Pubkey.from_string(self.idl_json["metadata"]["address"])
+        self.errors = {e["code"]: ProgramError(e["code"], e["name"], e["msg"]) for e in self.idl_json["errors"]}
+
+    @cached_property
+    def client(self) -> Program:
+        idl = Idl.from_json(json.dumps(self.idl_json))
+        return Program(idl, self.program_id, Provider(AsyncClient(_OFFLINE_URL), Wallet(Keypair())))
+
+    @property
+    def so_path(self) -> Path:
+        return DEPLOY_DIR / f"{self.name}.so"
+
+    def ix(self, name: str, *args: Any, accounts: dict[str, Pubkey]) -> Instruction:
+        """Build instruction `name` (snake_case) with positional args and named accounts."""
+        return self.client.instruction[name](*args, ctx=Context(accounts=accounts))
+
+    def pda(self, *seeds: bytes) -> Pubkey:
+        return Pubkey.find_program_address(list(seeds), self.program_id)[0]
+
+    def decode_account(self, data: bytes) -> Any:
+        return self.client.coder.accounts.decode(data)
+
+    def account_name(self, data: bytes) -> str | None:
+        for name, disc in self.client.coder.accounts.acc_name_to_discriminator.items():
+            if data[:8] == disc:
+                return name
+        return None
+
+    def decode_events(self, logs: list[str]) -> list[Any]:
+        """Events in `Program data:` log lines emitted while this program ran."""
+        events, stack = [], []
+        for line in logs:
+            parts = line.split()
+            if len(parts) >= 3 and parts[0] == "Program" and parts[2] == "invoke":
+                stack.append(parts[1])
+            elif len(parts) >= 3 and parts[0] == "Program" and parts[2] in ("success", "failed:"):
+                if stack:
+                    stack.pop()
+            elif line.startswith("Program data: ") and stack and stack[-1] == str(self.program_id):
+                event = self.client.coder.events.parse(base64.b64decode(line[len("Program data: "):]))
+                if event is not None:
+                    events.append(event)
+        return events
+
+
+def meter_id_bytes(meter_id: str) -> bytes:
+    """The on-chain form of a meter id: 1-32 printable ASCII bytes, zero-padded to 32."""
+    raw = meter_id.encode("ascii")
+    if not 1 <= len(raw) <= 32 or not all(0x21 <= b <= 0x7E for b in raw):
+        raise ValueError(f"meter id must be 1-32 printable ASCII characters: {meter_id!r}")
+    return raw.ljust(32, b"\0")
+
+
+def label_bytes(text: str) -> bytes:
+    """A free-text label (location) as a zero-padded 32-byte UTF-8 field."""
+    raw = text.encode()
+    if len(raw) > 32:
+        raise ValueError(f"label longer than 32 bytes: {text!r}")
+    return raw.ljust(32, b"\0")
+
+
+def from_label(raw: bytes | list[int]) -> str:
+    return bytes(raw).rstrip(b"\0").decode()

@@ -1,0 +1,82 @@
+"""Typed settings for the aggregator (environment prefix ``GTX_``).
+
+Every knob that changes what a reading must satisfy lives here, so an operator can see
+the whole validation policy in one place. Unknown ``GTX_`` variables are not silently
+ignored by pydantic-settings, but a typo in a field name would be: keep names explicit.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestPolicy(BaseSettings):
+    """Validation rules for readings (seed 004 numbers as defaults)."""
+
+    model_config = SettingsConfigDict(env_prefix="GTX_INGEST_", extra="forbid")
+
+    max_age_s: int = Field(7 * 24 * 3600, gt=0, description="oldest accepted reading age")
+    clock_skew_s: int = Field(120, ge=0, description="tolerated future timestamp")
+    duplicate_window_s: int = Field(
+        15 * 60, ge=0, description="same counters within this window = replayed measurement"
+    )
+    max_energy_wh: int = Field(100_000, gt=0, description="max import+export delta per reading")
+    rate_limit_interval_s: int = Field(
+        300, ge=0, description="minimum device-time spacing between readings of one meter"
+    )
+    rate_limit_jitter_s: int = Field(
+        2, ge=0, description="tolerance for timer jitter on the rate limit spacing"
+    )
+    max_envelope_bytes: int = Field(4096, gt=0, description="larger envelopes are rejected")
+    max_batch_readings: int = Field(5000, gt=0, description="HTTP batch endpoint limit")
+    verify_threads: int = Field(2, gt=0, description="threads for Ed25519 verification")
+
+
+class MqttSettings(BaseSettings):
+    """Upstream broker the aggregator consumes readings from."""
+
+    model_config = SettingsConfigDict(env_prefix="GTX_MQTT_", extra="forbid")
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(1883, gt=0, lt=65536)
+    client_id: str = "gtx-aggregator"
+    # Shared subscription group: several aggregator replicas split the stream.
+    share_group: str | None = "aggregator"
+    topic: str = "gtx/v1/meters/+/readings"
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
+    receive_maximum: int = Field(4096, gt=0, le=65535)
+    batch_max_readings: int = Field(2000, gt=0)
+    batch_max_wait_ms: int = Field(20, ge=0)
+    username: str | None = None
+    password: str | None = None
+
+
+class Settings(BaseSettings):
+    """Aggregator service settings.
+
+    ``database_url`` unset means: start an embedded PostgreSQL under ``embedded_pg_dir``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GTX_", extra="forbid")
+
+    database_url: str | None = None
+    embedded_pg_dir: str = "var/aggregator-pg"
+    db_pool_min: int = Field(2, gt=0)
+    db_pool_max: int = Field(8, gt=0)
+    run_migrations: bool = True
+    log_level: str = "INFO"
+    log_json: bool = True
+    challenge_ttl_s: int = Field(300, gt=0)
+    mint_batch_max_readings: int = Field(50, gt=0)
+    mint_max_attempts: int = Field(3, gt=0)
+    mint_backoff_base_s: float = Field(1.0, gt=0)
+    ingest: IngestPolicy = Field(default_factory=IngestPolicy)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> "Settings":
+        if self.db_pool_min > self.db_pool_max:
+            raise ValueError("db_pool_min must not exceed db_pool_max")
+        return self

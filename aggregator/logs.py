@@ -1,0 +1,46 @@
+"""Structured (one JSON object per line) logging for the aggregator.
+
+Call sites pass context through ``extra={"fields": {...}}`` so log processors can index
+``meter_id``, ``reason`` and counts without parsing free text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, separators=(",", ":"))
+
+
+def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
+    """Install one stderr handler on the ``aggregator`` logger (idempotent)."""
+    logger = logging.getLogger("aggregator")
+    logger.setLevel(level.upper())
+    for handler in list(logger.handlers):
+        if getattr(handler, "_gtx", False):
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._gtx = True  # type: ignore[attr-defined]
+    if json_lines:
+        handler.setFormatter(JsonFormatter())
+    else:
+        logging.Formatter.converter = time.gmtime
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False

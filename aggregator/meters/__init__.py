@@ -1,0 +1,1 @@
+"""Meters: owner-signed registration of a device public key, status, listings."""

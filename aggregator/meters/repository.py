@@ -1,0 +1,62 @@
+"""SQL for meters, their readings and their mint batches (read side)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from aggregator.errors import Conflict, NotFound
+
+_METER_SELECT = """
+SELECT m.meter_id, u.wallet AS owner_wallet, encode(m.device_pubkey, 'hex') AS device_public_key,
+       m.status, m.registered_at, m.last_seq, m.last_ts AS last_reading_at, m.accepted_count
+FROM meters m JOIN users u ON u.id = m.owner_id
+"""
+
+
+async def create(conn: asyncpg.Connection, meter_id: str, owner_id: int, device_pubkey: bytes) -> None:
+    try:
+        await conn.execute(
+            "INSERT INTO meters (meter_id, owner_id, device_pubkey) VALUES ($1, $2, $3)",
+            meter_id, owner_id, device_pubkey,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict("meter_exists", f"meter {meter_id} is already registered") from exc
+
+
+async def get(conn: asyncpg.Connection, meter_id: str) -> asyncpg.Record:
+    row = await conn.fetchrow(_METER_SELECT + " WHERE m.meter_id = $1", meter_id)
+    if row is None:
+        raise NotFound("unknown_meter", f"no meter {meter_id}")
+    return row
+
+
+async def list_meters(conn: asyncpg.Connection, owner_wallet: str | None, limit: int) -> list[asyncpg.Record]:
+    if owner_wallet is None:
+        return await conn.fetch(_METER_SELECT + " ORDER BY m.meter_id LIMIT $1", limit)
+    return await conn.fetch(_METER_SELECT + " WHERE u.wallet = $1 ORDER BY m.meter_id LIMIT $2", owner_wallet, limit)
+
+
+async def set_status(conn: asyncpg.Connection, meter_id: str, status: str) -> None:
+    await conn.execute("UPDATE meters SET status = $2 WHERE meter_id = $1", meter_id, status)
+
+
+async def readings(
+    conn: asyncpg.Connection, meter_id: str, before_seq: int | None, limit: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT id, meter_id, seq, reading_ts, interval_s, imp_wh, exp_wh, production_wh,
+                  consumption_wh, power_w, transport, received_at, minted, mint_tx_signature
+           FROM readings WHERE meter_id = $1 AND ($2::bigint IS NULL OR seq < $2)
+           ORDER BY seq DESC LIMIT $3""",
+        meter_id, before_seq, limit,
+    )
+
+
+async def mint_batches(conn: asyncpg.Connection, meter_id: str | None, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT id, meter_id, state, reading_count, production_wh, consumption_wh, minted_wh,
+                  tx_signature, attempts, created_at, updated_at
+           FROM mint_batches WHERE ($1::text IS NULL OR meter_id = $1)
+           ORDER BY id DESC LIMIT $2""",
+        meter_id, limit,
+    )

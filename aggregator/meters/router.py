@@ -1,0 +1,74 @@
+"""REST: register a meter (owner-signed), change its status, list meters/readings/mints."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+
+from aggregator.errors import AuthError
+from aggregator.meters import repository as repo
+from aggregator.meters.schemas import Meter, MintBatch, Reading, RegisterMeter, SetMeterStatus
+from aggregator.users import challenge
+from aggregator.users import repository as users_repo
+
+router = APIRouter(tags=["meters"])
+
+
+@router.post("/api/meters", response_model=Meter, status_code=201)
+async def register_meter(body: RegisterMeter, request: Request) -> Meter:
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        await challenge.consume(
+            conn, wallet=body.owner_wallet, purpose="register_meter", nonce=body.nonce,
+            signature_b58=body.signature,
+            fields={"meter_id": body.meter_id, "device_public_key": body.device_public_key},
+        )
+        owner = await users_repo.get(conn, body.owner_wallet)
+        await repo.create(conn, body.meter_id, owner["id"], bytes.fromhex(body.device_public_key))
+        return Meter(**dict(await repo.get(conn, body.meter_id)))
+
+
+@router.post("/api/meters/{meter_id}/status", response_model=Meter)
+async def set_meter_status(meter_id: str, body: SetMeterStatus, request: Request) -> Meter:
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        meter = await repo.get(conn, meter_id)
+        if meter["owner_wallet"] != body.owner_wallet:
+            raise AuthError("not_owner", "only the meter's owner can change its status")
+        await challenge.consume(
+            conn, wallet=body.owner_wallet, purpose="set_meter_status", nonce=body.nonce,
+            signature_b58=body.signature, fields={"meter_id": meter_id, "status": body.status},
+        )
+        await repo.set_status(conn, meter_id, body.status)
+        return Meter(**dict(await repo.get(conn, meter_id)))
+
+
+@router.get("/api/meters", response_model=list[Meter])
+async def list_meters(
+    request: Request, owner: str | None = None, limit: int = Query(100, ge=1, le=1000)
+) -> list[Meter]:
+    async with request.app.state.pool.acquire() as conn:
+        return [Meter(**dict(r)) for r in await repo.list_meters(conn, owner, limit)]
+
+
+@router.get("/api/meters/{meter_id}", response_model=Meter)
+async def get_meter(meter_id: str, request: Request) -> Meter:
+    async with request.app.state.pool.acquire() as conn:
+        return Meter(**dict(await repo.get(conn, meter_id)))
+
+
+@router.get("/api/meters/{meter_id}/readings", response_model=list[Reading])
+async def list_readings(
+    meter_id: str,
+    request: Request,
+    before_seq: int | None = Query(None, ge=1),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[Reading]:
+    async with request.app.state.pool.acquire() as conn:
+        await repo.get(conn, meter_id)
+        return [Reading(**dict(r)) for r in await repo.readings(conn, meter_id, before_seq, limit)]
+
+
+@router.get("/api/mints", response_model=list[MintBatch])
+async def list_mints(
+    request: Request, meter_id: str | None = None, limit: int = Query(100, ge=1, le=1000)
+) -> list[MintBatch]:
+    async with request.app.state.pool.acquire() as conn:
+        return [MintBatch(**dict(r)) for r in await repo.mint_batches(conn, meter_id, limit)]

@@ -1,0 +1,69 @@
+"""HTTP shapes for meters and their readings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+METER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+
+
+class RegisterMeter(BaseModel):
+    meter_id: str = Field(pattern=METER_ID_PATTERN)
+    owner_wallet: str = Field(min_length=32, max_length=44)
+    device_public_key: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="32-byte Ed25519 device key, lowercase hex"
+    )
+    nonce: str = Field(min_length=1, max_length=100)
+    signature: str = Field(min_length=1, max_length=100, description="owner wallet signature, base58")
+
+
+class SetMeterStatus(BaseModel):
+    status: Literal["active", "suspended", "revoked"]
+    owner_wallet: str = Field(min_length=32, max_length=44)
+    nonce: str = Field(min_length=1, max_length=100)
+    signature: str = Field(min_length=1, max_length=100)
+
+
+class Meter(BaseModel):
+    meter_id: str
+    owner_wallet: str
+    device_public_key: str
+    status: str
+    registered_at: datetime
+    last_seq: int | None
+    last_reading_at: datetime | None
+    accepted_count: int
+
+
+class Reading(BaseModel):
+    id: int
+    meter_id: str
+    seq: int
+    reading_ts: datetime
+    interval_s: int
+    imp_wh: int
+    exp_wh: int
+    production_wh: int
+    consumption_wh: int
+    power_w: int
+    transport: str
+    received_at: datetime
+    minted: bool
+    mint_tx_signature: str | None
+
+
+class MintBatch(BaseModel):
+    id: int
+    meter_id: str
+    state: str
+    reading_count: int
+    production_wh: int
+    consumption_wh: int
+    minted_wh: int | None
+    tx_signature: str | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime

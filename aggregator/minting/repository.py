@@ -1,0 +1,137 @@
+"""SQL for mint batches: claiming unminted readings and moving batches between states.
+
+States::
+
+    claimed --record_intent--> intent --confirm--> confirmed
+       ^                         |
+       +------- failure ---------+ (attempts < max; next_attempt_at = now + backoff)
+                                 +--> failed    (attempts exhausted: alert)
+                                 +--> conflict  (reconcile found foreign counter moves)
+
+Zero-energy batches (e.g. a meter's first, baseline reading) need no chain call and
+are created directly as ``confirmed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from aggregator.errors import Conflict, NotFound
+
+BATCH_COLUMNS = """id, meter_id, state, reading_count, first_reading_id, last_reading_id,
+    production_wh, consumption_wh, chain_production_before_wh, chain_consumption_before_wh,
+    chain_settled_before_wh, attempts, next_attempt_at, tx_signature, minted_wh, last_error"""
+
+_PICK = """
+WITH m AS (
+    SELECT mt.meter_id FROM meters mt
+    WHERE EXISTS (SELECT 1 FROM readings r
+                  WHERE r.meter_id = mt.meter_id AND NOT r.minted AND r.mint_batch_id IS NULL)
+      AND NOT EXISTS (SELECT 1 FROM mint_batches b
+                      WHERE b.meter_id = mt.meter_id AND b.state IN ('claimed', 'intent'))
+    ORDER BY mt.meter_id
+    LIMIT $2
+    FOR UPDATE OF mt SKIP LOCKED
+)
+SELECT m.meter_id, array_agg(p.id ORDER BY p.id) AS ids,
+       sum(p.production_wh)::bigint AS production_wh, sum(p.consumption_wh)::bigint AS consumption_wh
+FROM m CROSS JOIN LATERAL (
+    SELECT r.id, r.production_wh, r.consumption_wh FROM readings r
+    WHERE r.meter_id = m.meter_id AND NOT r.minted AND r.mint_batch_id IS NULL
+    ORDER BY r.id LIMIT $1
+) p
+GROUP BY m.meter_id
+"""
+
+
+async def claim(conn: asyncpg.Connection, max_readings: int, max_meters: int) -> list[asyncpg.Record]:
+    """Aggregate unminted readings per meter (<= max_readings each) into new batches.
+
+    Must run inside a transaction. Meters locked by a concurrent ingest are skipped
+    this round (SKIP LOCKED) rather than waited for.
+    """
+    picked = await conn.fetch(_PICK, max_readings, max_meters)
+    if not picked:
+        return []
+    batches = await conn.fetch(
+        f"""INSERT INTO mint_batches (meter_id, state, reading_count, first_reading_id,
+                last_reading_id, production_wh, consumption_wh, minted_wh)
+            SELECT meter_id, CASE WHEN prod = 0 AND cons = 0 THEN 'confirmed' ELSE 'claimed' END,
+                   n, first_id, last_id, prod, cons, CASE WHEN prod = 0 AND cons = 0 THEN 0 END
+            FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+                 AS t(meter_id, n, first_id, last_id, prod, cons)
+            RETURNING {BATCH_COLUMNS}""",
+        [p["meter_id"] for p in picked],
+        [len(p["ids"]) for p in picked],
+        [p["ids"][0] for p in picked],
+        [p["ids"][-1] for p in picked],
+        [p["production_wh"] for p in picked],
+        [p["consumption_wh"] for p in picked],
+    )
+    batch_of = {b["meter_id"]: b for b in batches}
+    reading_ids: list[int] = []
+    batch_ids: list[int] = []
+    for p in picked:
+        reading_ids += p["ids"]
+        batch_ids += [batch_of[p["meter_id"]]["id"]] * len(p["ids"])
+    await conn.execute(
+        """UPDATE readings r SET mint_batch_id = u.batch_id,
+                  minted = (SELECT b.state = 'confirmed' FROM mint_batches b WHERE b.id = u.batch_id)
+           FROM unnest($1::bigint[], $2::bigint[]) AS u(reading_id, batch_id)
+           WHERE r.id = u.reading_id""",
+        reading_ids, batch_ids,
+    )
+    return list(batches)
+
+
+async def get(conn: asyncpg.Connection, batch_id: int, *, lock: bool = False) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"SELECT {BATCH_COLUMNS} FROM mint_batches WHERE id = $1" + (" FOR UPDATE" if lock else ""), batch_id
+    )
+    if row is None:
+        raise NotFound("unknown_batch", f"no mint batch {batch_id}")
+    return row
+
+
+async def due(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""SELECT {BATCH_COLUMNS} FROM mint_batches
+            WHERE state = 'claimed' AND next_attempt_at <= now() ORDER BY id LIMIT $1""",
+        limit,
+    )
+
+
+async def in_state(conn: asyncpg.Connection, state: str) -> list[asyncpg.Record]:
+    return await conn.fetch(f"SELECT {BATCH_COLUMNS} FROM mint_batches WHERE state = $1 ORDER BY id", state)
+
+
+async def transition(
+    conn: asyncpg.Connection, batch_id: int, expected: Sequence[str], new_state: str, **values: object
+) -> asyncpg.Record:
+    """Move a batch from one of ``expected`` states to ``new_state`` (compare-and-set)."""
+    sets = ", ".join(f"{k} = ${i + 4}" for i, k in enumerate(values))
+    row = await conn.fetchrow(
+        f"""UPDATE mint_batches SET state = $2, updated_at = now(){', ' + sets if sets else ''}
+            WHERE id = $1 AND state = ANY($3::text[])
+            RETURNING {BATCH_COLUMNS}""",
+        batch_id, new_state, list(expected), *values.values(),
+    )
+    if row is None:
+        current = await get(conn, batch_id)
+        raise Conflict("bad_batch_state", f"batch {batch_id} is {current['state']}, expected {list(expected)}")
+    return row
+
+
+async def mark_readings_minted(conn: asyncpg.Connection, batch_id: int, signature: str | None) -> None:
+    await conn.execute(
+        "UPDATE readings SET minted = true, mint_tx_signature = $2 WHERE mint_batch_id = $1",
+        batch_id, signature,
+    )
+
+
+async def release_readings(conn: asyncpg.Connection, batch_id: int) -> None:
+    await conn.execute(
+        "UPDATE readings SET mint_batch_id = NULL WHERE mint_batch_id = $1 AND NOT minted", batch_id
+    )

@@ -1,0 +1,120 @@
+"""MQTT ingest: a persistent, shared-subscription consumer that acks only stored data.
+
+* MQTT v5, ``clean_start=False`` with a session expiry: the broker queues readings
+  while the aggregator is down, and they are delivered on reconnect.
+* ``$share/<group>/gtx/v1/meters/+/readings``: replicas split the stream.
+* Manual PUBACK: a message is acknowledged only after the batch holding it committed
+  (or its rejection was recorded). If storing fails, the connection is dropped without
+  acks, so the broker redelivers — at-least-once, deduplicated on (meter, seq).
+* Messages are micro-batched (``batch_max_readings`` or ``batch_max_wait_ms``) and
+  processed one batch at a time, which preserves each meter's publish order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from aggregator.config import MqttSettings
+from aggregator.metrics import Metrics
+from aggregator.readings.service import IngestService, Submission
+
+log = logging.getLogger("aggregator.mqtt")
+
+
+class MqttIngest:
+    def __init__(self, settings: MqttSettings, service: IngestService, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.service = service
+        self.metrics = metrics
+        self.connected = asyncio.Event()
+        self.batches = 0
+
+    @property
+    def subscription(self) -> str:
+        s = self.settings
+        return f"$share/{s.share_group}/{s.topic}" if s.share_group else s.topic
+
+    def _client(self) -> aiomqtt.Client:
+        s = self.settings
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = s.session_expiry_s
+        props.ReceiveMaximum = s.receive_maximum
+        client = aiomqtt.Client(
+            s.host, s.port, identifier=s.client_id, protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False, properties=props, username=s.username, password=s.password,
+            keepalive=30,
+        )
+        # aiomqtt has no manual-ack switch; paho (its engine) does. Ack after commit.
+        client._client.manual_ack_set(True)  # noqa: SLF001
+        return client
+
+    async def run(self) -> None:
+        """Consume until cancelled; reconnect with capped exponential backoff."""
+        backoff_s = 0.2
+        while True:
+            try:
+                async with self._client() as client:
+                    await client.subscribe(self.subscription, qos=1)
+                    self._set_connected(True)
+                    backoff_s = 0.2
+                    log.info("mqtt subscribed", extra={"fields": {"topic": self.subscription}})
+                    await self._consume(client)
+            except aiomqtt.MqttError as exc:
+                self._set_connected(False)
+                log.warning("mqtt connection lost", extra={"fields": {"error": str(exc), "retry_s": backoff_s}})
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 5.0)
+            finally:
+                self._set_connected(False)
+
+    def _set_connected(self, up: bool) -> None:
+        if up:
+            self.connected.set()
+        else:
+            self.connected.clear()
+        if self.metrics is not None:
+            self.metrics.mqtt_connected.set(1 if up else 0)
+
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        messages = client.messages
+        it = aiter(messages)
+        limit = self.settings.batch_max_readings
+        wait_s = self.settings.batch_max_wait_ms / 1000
+        while True:
+            batch = [await anext(it)]
+            deadline = time.monotonic() + wait_s
+            while len(batch) < limit:
+                if len(messages) > 0:
+                    batch.append(await anext(it))
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(anext(it), remaining))
+                except TimeoutError:
+                    break
+            await self._process(client, batch)
+
+    async def _process(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
+        submissions = [
+            Submission(bytes(m.payload) if isinstance(m.payload, bytes | bytearray) else b"", "mqtt", m.topic.value)
+            for m in batch
+        ]
+        try:
+            await self.service.ingest(submissions)
+        except Exception as exc:
+            # Nothing acked: force a reconnect so the broker redelivers this batch.
+            log.exception("mqtt batch not stored; reconnecting for redelivery")
+            raise aiomqtt.MqttError(f"batch not stored: {exc}") from exc
+        paho = client._client  # noqa: SLF001
+        for m in batch:
+            if m.qos > 0:
+                paho.ack(m.mid, m.qos)
+        self.batches += 1

@@ -1,0 +1,150 @@
+"""SQL for the ingest path: meter state under row locks and set-based writes.
+
+Accepted readings go through a per-connection temporary staging table filled with
+COPY, then one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``; rejections are
+COPYed straight into ``reading_rejections``. Nothing here is row-at-a-time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from aggregator.readings.rules import MeterState
+
+STAGE_TABLE = "readings_stage"
+STAGE_COLUMNS = (
+    "meter_id", "seq", "ts_s", "interval_s", "imp_wh", "exp_wh", "production_wh",
+    "consumption_wh", "voltage_dv", "current_ma", "power_w", "pf_milli", "freq_chz",
+    "firmware", "envelope", "transport",
+)
+REJECTION_COLUMNS = ("transport", "meter_id", "seq", "reason", "detail", "envelope")
+
+_CREATE_STAGE = f"""
+CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} (
+    meter_id TEXT, seq BIGINT, ts_s BIGINT, interval_s INT, imp_wh BIGINT, exp_wh BIGINT,
+    production_wh BIGINT, consumption_wh BIGINT, voltage_dv INT, current_ma INT,
+    power_w INT, pf_milli INT, freq_chz INT, firmware TEXT, envelope BYTEA, transport TEXT
+) ON COMMIT DELETE ROWS
+"""
+
+_MOVE_STAGE = f"""
+INSERT INTO readings (meter_id, seq, reading_ts, interval_s, imp_wh, exp_wh, production_wh,
+    consumption_wh, voltage_dv, current_ma, power_w, pf_milli, freq_chz, firmware,
+    envelope, transport)
+SELECT meter_id, seq, to_timestamp(ts_s), interval_s, imp_wh, exp_wh, production_wh,
+    consumption_wh, voltage_dv, current_ma, power_w, pf_milli, freq_chz, firmware,
+    envelope, transport
+FROM {STAGE_TABLE}
+ON CONFLICT (meter_id, seq) DO NOTHING
+RETURNING id, meter_id, seq
+"""
+
+
+async def prepare_connection(conn: asyncpg.Connection) -> None:
+    """Pool ``init`` hook: every connection gets its own staging table."""
+    await conn.execute(_CREATE_STAGE)
+
+
+async def fetch_keys(conn: asyncpg.Connection, meter_ids: Sequence[str]) -> dict[str, bytes]:
+    """Registered device keys (no lock): used to verify signatures before locking."""
+    rows = await conn.fetch(
+        "SELECT meter_id, device_pubkey FROM meters WHERE meter_id = ANY($1::text[])", list(meter_ids)
+    )
+    return {r["meter_id"]: bytes(r["device_pubkey"]) for r in rows}
+
+
+async def lock_states(conn: asyncpg.Connection, meter_ids: Sequence[str]) -> dict[str, MeterState]:
+    """Lock the meters' rows (in id order, so concurrent batches cannot deadlock)."""
+    rows = await conn.fetch(
+        """SELECT meter_id, device_pubkey, status, last_seq,
+                  extract(epoch FROM last_ts)::bigint AS last_ts_s, last_imp_wh, last_exp_wh
+           FROM meters WHERE meter_id = ANY($1::text[]) ORDER BY meter_id FOR UPDATE""",
+        sorted(meter_ids),
+    )
+    return {
+        r["meter_id"]: MeterState(
+            meter_id=r["meter_id"],
+            device_pubkey=bytes(r["device_pubkey"]),
+            status=r["status"],
+            last_seq=r["last_seq"],
+            last_ts_s=r["last_ts_s"],
+            last_imp_wh=r["last_imp_wh"],
+            last_exp_wh=r["last_exp_wh"],
+        )
+        for r in rows
+    }
+
+
+async def stored_seqs(
+    conn: asyncpg.Connection, pairs: Sequence[tuple[str, int]]
+) -> dict[str, set[int]]:
+    """Which of these (meter, seq) pairs are already stored (only asked for seq <= last)."""
+    if not pairs:
+        return {}
+    rows = await conn.fetch(
+        """SELECT r.meter_id, r.seq FROM readings r
+           JOIN unnest($1::text[], $2::bigint[]) AS q(meter_id, seq)
+             ON r.meter_id = q.meter_id AND r.seq = q.seq""",
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+    )
+    found: dict[str, set[int]] = {}
+    for r in rows:
+        found.setdefault(r["meter_id"], set()).add(r["seq"])
+    return found
+
+
+async def insert_readings(
+    conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]
+) -> list[asyncpg.Record]:
+    """COPY into staging, then one set-based insert; returns (id, meter_id, seq) stored."""
+    if not rows:
+        return []
+    await conn.copy_records_to_table(STAGE_TABLE, records=rows, columns=STAGE_COLUMNS)
+    return await conn.fetch(_MOVE_STAGE)
+
+
+async def update_states(conn: asyncpg.Connection, states: Sequence[MeterState]) -> None:
+    """Persist the advanced last-accepted state of every meter that accepted readings."""
+    if not states:
+        return
+    await conn.execute(
+        """UPDATE meters m SET last_seq = u.seq, last_ts = to_timestamp(u.ts_s),
+                  last_imp_wh = u.imp_wh, last_exp_wh = u.exp_wh,
+                  accepted_count = m.accepted_count + u.n
+           FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+                AS u(meter_id, seq, ts_s, imp_wh, exp_wh, n)
+           WHERE m.meter_id = u.meter_id""",
+        [s.meter_id for s in states],
+        [s.last_seq for s in states],
+        [s.last_ts_s for s in states],
+        [s.last_imp_wh for s in states],
+        [s.last_exp_wh for s in states],
+        [s.accepted_in_batch for s in states],
+    )
+
+
+async def insert_rejections(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    if rows:
+        await conn.copy_records_to_table(
+            "reading_rejections", records=rows, columns=REJECTION_COLUMNS
+        )
+
+
+async def insert_gaps(conn: asyncpg.Connection, rows: Sequence[tuple[str, int, int, int | None, bytes]]) -> None:
+    """Record declared gaps; a re-sent gap record is idempotent."""
+    if not rows:
+        return
+    await conn.execute(
+        """INSERT INTO meter_gaps (meter_id, from_seq, to_seq, reported_ts, envelope)
+           SELECT g.meter_id, g.from_seq, g.to_seq,
+                  CASE WHEN g.ts_s > 0 THEN to_timestamp(g.ts_s) END, g.envelope
+           FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bytea[])
+                AS g(meter_id, from_seq, to_seq, ts_s, envelope)
+           ON CONFLICT (meter_id, from_seq, to_seq) DO NOTHING""",
+        [g[0] for g in rows], [g[1] for g in rows], [g[2] for g in rows],
+        [g[3] for g in rows], [g[4] for g in rows],
+    )

@@ -1,0 +1,289 @@
+"""Ingest pipeline shared by MQTT and HTTP: parse, verify, validate, store — per batch.
+
+Steps for a batch of raw envelopes:
+
+1. parse every envelope (``common.envelope``), schema errors become rejections;
+2. fetch the claimed meters' registered keys and verify all signatures on a thread
+   pool (libsodium releases the GIL, so threads verify in parallel);
+3. in one transaction: lock the meters' rows, run :mod:`aggregator.readings.rules`
+   in sequence order, COPY accepted readings and rejections, advance meter state;
+4. after commit, count metrics and publish confirmations.
+
+A reading is reported accepted only once its transaction has committed, so callers
+(HTTP responses, MQTT PUBACKs) acknowledge durable data only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter as Tally
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from common.envelope import Envelope, EnvelopeError, meter_from_topic, parse_envelope, verify_batch
+
+from aggregator.config import IngestPolicy
+from aggregator.events.hub import EventHub
+from aggregator.metrics import Metrics
+from aggregator.readings import repository as repo
+from aggregator.readings.reasons import Reason
+from aggregator.readings.rules import Accepted, MeterState, Rejected, evaluate
+
+log = logging.getLogger("aggregator.ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One raw envelope as received; ``topic`` is the MQTT topic it arrived on."""
+
+    raw: bytes
+    transport: str  # "mqtt" | "http"
+    topic: str | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Result for one submission: ``accepted``, ``gap`` (recorded) or ``rejected``."""
+
+    status: str = "rejected"
+    reason: str | None = None
+    detail: str = ""
+    meter_id: str | None = None
+    seq: int | None = None
+    reading_id: int | None = None
+
+
+@dataclass(slots=True)
+class _Work:
+    index: int
+    sub: Submission
+    env: Envelope | None = None
+    outcome: Outcome = field(default_factory=Outcome)
+    verified_with: bytes | None = None
+
+
+class IngestService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        policy: IngestPolicy,
+        *,
+        metrics: Metrics | None = None,
+        hub: EventHub | None = None,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
+        self.pool = pool
+        self.policy = policy
+        self.metrics = metrics
+        self.hub = hub
+        self._own_executor = executor is None
+        self.executor = executor or ThreadPoolExecutor(
+            max_workers=policy.verify_threads, thread_name_prefix="gtx-verify"
+        )
+
+    def close(self) -> None:
+        if self._own_executor:
+            self.executor.shutdown(wait=True)
+
+    async def ingest(self, submissions: Sequence[Submission]) -> list[Outcome]:
+        started = time.perf_counter()
+        work = [_Work(i, s) for i, s in enumerate(submissions)]
+        self._parse(work)
+        parsed = [w for w in work if w.env is not None]
+        meter_ids = sorted({w.env.meter for w in parsed if w.env is not None})
+        if meter_ids:
+            async with self.pool.acquire() as conn:
+                keys = await repo.fetch_keys(conn, meter_ids)
+            await self._verify(parsed, keys)
+            candidates = [w for w in parsed if w.outcome.reason is None]
+            async with self.pool.acquire() as conn, conn.transaction():
+                await self._judge_and_store(conn, candidates, work)
+        else:
+            async with self.pool.acquire() as conn:
+                await repo.insert_rejections(conn, self._rejection_rows(work))
+        self._after_commit(work, time.perf_counter() - started)
+        return [w.outcome for w in work]
+
+    # ------------------------------------------------------------------ phases
+
+    def _parse(self, work: list[_Work]) -> None:
+        limit = self.policy.max_envelope_bytes
+        for w in work:
+            if len(w.sub.raw) > limit:
+                self._reject(w, "too_large", f"{len(w.sub.raw)} > {limit} bytes")
+                continue
+            try:
+                env = parse_envelope(w.sub.raw)
+            except EnvelopeError as exc:
+                self._reject(w, exc.reason, exc.detail)
+                continue
+            w.outcome.meter_id, w.outcome.seq = env.meter, env.seq
+            if w.sub.topic is not None:
+                try:
+                    topic_meter = meter_from_topic(w.sub.topic)
+                except EnvelopeError as exc:
+                    self._reject(w, exc.reason, exc.detail)
+                    continue
+                if topic_meter != env.meter:
+                    self._reject(w, Reason.TOPIC_MISMATCH, f"topic meter {topic_meter}")
+                    continue
+            w.env = env
+
+    async def _verify(self, parsed: list[_Work], keys: dict[str, bytes]) -> None:
+        todo: list[_Work] = []
+        for w in parsed:
+            assert w.env is not None
+            key = keys.get(w.env.meter)
+            if key is None:
+                self._reject(w, Reason.UNKNOWN_METER, w.env.meter)
+            else:
+                w.verified_with = key
+                todo.append(w)
+        if not todo:
+            return
+        loop = asyncio.get_running_loop()
+        n_chunks = min(self.policy.verify_threads, max(1, len(todo) // 64))
+        size = -(-len(todo) // n_chunks)
+        chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
+        results = await asyncio.gather(
+            *(
+                loop.run_in_executor(
+                    self.executor,
+                    verify_batch,
+                    [(w.env, w.verified_with) for w in chunk],
+                )
+                for chunk in chunks
+            )
+        )
+        for chunk, errors in zip(chunks, results, strict=True):
+            for w, err in zip(chunk, errors, strict=True):
+                if err is not None:
+                    self._reject(w, err.reason, err.detail)
+
+    async def _judge_and_store(
+        self, conn: asyncpg.Connection, candidates: list[_Work], work: list[_Work]
+    ) -> None:
+        states = await repo.lock_states(conn, sorted({w.env.meter for w in candidates if w.env}))
+        await self._recheck_rotated_keys(candidates, states)
+        candidates = [w for w in candidates if w.outcome.reason is None]
+        # Sequence numbers at or below a meter's last accepted one: stored or regressed?
+        old = [
+            (w.env.meter, w.env.seq)
+            for w in candidates
+            if w.env is not None and w.env.kind == "reading"
+            and (s := states.get(w.env.meter)) is not None
+            and s.last_seq is not None and w.env.seq < s.last_seq
+        ]
+        stored = await repo.stored_seqs(conn, old)
+        now_s = int(time.time())
+        # Judge each meter's readings in sequence order, as if they arrived one by one.
+        candidates.sort(key=lambda w: (w.env.meter, w.env.seq) if w.env else ("", 0))
+        rows, gaps = [], []
+        touched: dict[str, MeterState] = {}
+        for w in candidates:
+            env = w.env
+            assert env is not None
+            state = states.get(env.meter)
+            if state is None:  # deleted between key fetch and lock
+                self._reject(w, Reason.UNKNOWN_METER, env.meter)
+                continue
+            if env.kind == "gap":
+                self._judge_gap(w, state, gaps)
+                continue
+            verdict = evaluate(
+                state, env.reading, now_s=now_s, policy=self.policy,
+                stored_seqs=stored.get(env.meter, set()),
+            )
+            if isinstance(verdict, Rejected):
+                self._reject(w, verdict.reason, verdict.detail)
+                continue
+            assert isinstance(verdict, Accepted)
+            touched[state.meter_id] = state
+            r = env.reading
+            rows.append((
+                env.meter, r["seq"], r["ts"], r["int_s"], r["imp_wh"], r["exp_wh"],
+                verdict.production_wh, verdict.consumption_wh, r["v_dv"], r["i_ma"], r["p_w"],
+                r["pf_milli"], r["f_chz"], r["fw"], w.sub.raw, w.sub.transport,
+            ))
+            w.outcome.status = "accepted"
+        stored_rows = await repo.insert_readings(conn, rows)
+        ids = {(r["meter_id"], r["seq"]): r["id"] for r in stored_rows}
+        for w in candidates:
+            if w.outcome.status == "accepted" and w.env is not None:
+                w.outcome.reading_id = ids.get((w.env.meter, w.env.seq))
+                if w.outcome.reading_id is None:  # lost a race to an identical reading
+                    w.outcome.status = "rejected"
+                    self._reject(w, Reason.DUPLICATE_SEQUENCE, "stored concurrently")
+        await repo.update_states(conn, list(touched.values()))
+        await repo.insert_gaps(conn, gaps)
+        await repo.insert_rejections(conn, self._rejection_rows(work))
+
+    async def _recheck_rotated_keys(self, candidates: list[_Work], states: dict[str, MeterState]) -> None:
+        """A key rotated between fetch and lock: verify again with the locked key."""
+        stale = [
+            w for w in candidates
+            if w.env is not None and (s := states.get(w.env.meter)) is not None
+            and s.device_pubkey != w.verified_with
+        ]
+        if not stale:
+            return
+        for w in stale:
+            assert w.env is not None
+            w.verified_with = states[w.env.meter].device_pubkey
+        errors = verify_batch([(w.env, w.verified_with) for w in stale])  # type: ignore[misc]
+        for w, err in zip(stale, errors, strict=True):
+            if err is not None:
+                self._reject(w, err.reason, err.detail)
+
+    def _judge_gap(self, w: _Work, state: MeterState, gaps: list) -> None:
+        env = w.env
+        assert env is not None
+        if state.status != "active":
+            self._reject(w, Reason.METER_INACTIVE, state.status)
+            return
+        r = env.reading
+        gaps.append((env.meter, r["from_seq"], r["to_seq"], r["ts"], w.sub.raw))
+        w.outcome.status = "gap"
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _reject(w: _Work, reason: str, detail: str = "") -> None:
+        w.outcome.status = "rejected"
+        w.outcome.reason = str(reason)
+        w.outcome.detail = detail
+
+    def _rejection_rows(self, work: list[_Work]) -> list[tuple]:
+        cap = self.policy.max_envelope_bytes
+        return [
+            (w.sub.transport, w.outcome.meter_id, w.outcome.seq, w.outcome.reason,
+             w.outcome.detail[:500] or None, w.sub.raw[:cap])
+            for w in work
+            if w.outcome.status == "rejected"
+        ]
+
+    def _after_commit(self, work: list[_Work], elapsed_s: float) -> None:
+        tally = Tally((w.sub.transport, w.outcome.status, w.outcome.reason or "") for w in work)
+        if self.metrics is not None and work:
+            transport = work[0].sub.transport
+            self.metrics.batch_seconds.labels(transport).observe(elapsed_s)
+            self.metrics.batch_size.labels(transport).observe(len(work))
+            for (tr, status, reason), n in tally.items():
+                self.metrics.readings.labels(tr, status, reason).inc(n)
+        rejected = {k[2]: n for k, n in tally.items() if k[1] == "rejected"}
+        if rejected:
+            log.info("readings rejected", extra={"fields": {"reasons": rejected, "batch": len(work)}})
+        if self.hub is not None and self.hub.has_subscribers:
+            for w in work:
+                if w.outcome.status in ("accepted", "gap"):
+                    self.hub.publish({
+                        "type": "reading_confirmed" if w.outcome.status == "accepted" else "gap_recorded",
+                        "meter_id": w.outcome.meter_id,
+                        "seq": w.outcome.seq,
+                        "reading_id": w.outcome.reading_id,
+                    })

@@ -1,0 +1,1 @@
+"""Users: non-custodial registration with a wallet-signed, server-issued challenge."""

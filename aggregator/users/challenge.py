@@ -1,0 +1,91 @@
+"""Wallet-signed challenges: how a user proves control of a key without sharing it.
+
+Flow: ``POST /api/auth/challenge`` issues a one-time nonce for (wallet, purpose); the
+wallet signs :func:`signing_message` (Ed25519, the Solana wallet key) and sends the
+signature with the request it authorises. The server rebuilds the same message from
+the request, verifies the signature and consumes the nonce (single use, expiring).
+
+Message layout (UTF-8, ``\\n``-separated; extra fields sorted by name)::
+
+    GridTokenX <purpose>
+    wallet: <base58 wallet>
+    nonce: <nonce>
+    <field>: <value>
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+
+from aggregator.errors import AuthError, ValidationFailed
+
+PURPOSES = frozenset({"register_user", "register_meter", "set_meter_status"})
+
+
+def parse_wallet(wallet: str) -> Pubkey:
+    try:
+        key = Pubkey.from_string(wallet)
+    except (ValueError, TypeError) as exc:
+        raise ValidationFailed("bad_wallet", f"not a base58 public key: {wallet!r}") from exc
+    if str(key) != wallet:
+        raise ValidationFailed("bad_wallet", "wallet must be canonical base58")
+    return key
+
+
+def signing_message(purpose: str, wallet: str, nonce: str, fields: Mapping[str, str] | None = None) -> bytes:
+    lines = [f"GridTokenX {purpose}", f"wallet: {wallet}", f"nonce: {nonce}"]
+    lines += [f"{k}: {v}" for k, v in sorted((fields or {}).items())]
+    return "\n".join(lines).encode()
+
+
+def verify_wallet_signature(wallet: str, message: bytes, signature_b58: str) -> None:
+    key = parse_wallet(wallet)
+    try:
+        sig = Signature.from_string(signature_b58)
+    except (ValueError, TypeError) as exc:
+        raise AuthError("bad_wallet_signature", "signature is not base58 of 64 bytes") from exc
+    if not sig.verify(key, message):
+        raise AuthError("bad_wallet_signature", "signature does not verify for this wallet")
+
+
+async def issue(conn: asyncpg.Connection, wallet: str, purpose: str, ttl_s: int) -> tuple[str, datetime]:
+    if purpose not in PURPOSES:
+        raise ValidationFailed("bad_purpose", f"purpose must be one of {sorted(PURPOSES)}")
+    parse_wallet(wallet)
+    nonce = secrets.token_urlsafe(24)
+    expires_at = datetime.now(timezone.utc) + timedelta(seconds=ttl_s)
+    await conn.execute(
+        "INSERT INTO auth_challenges (nonce, wallet, purpose, expires_at) VALUES ($1, $2, $3, $4)",
+        nonce, wallet, purpose, expires_at,
+    )
+    # Keep the table small: expired nonces are useless.
+    await conn.execute("DELETE FROM auth_challenges WHERE expires_at < now() - interval '1 hour'")
+    return nonce, expires_at
+
+
+async def consume(
+    conn: asyncpg.Connection,
+    *,
+    wallet: str,
+    purpose: str,
+    nonce: str,
+    signature_b58: str,
+    fields: Mapping[str, str] | None = None,
+) -> None:
+    """Verify the signature, then spend the nonce; raise :class:`AuthError` otherwise."""
+    verify_wallet_signature(wallet, signing_message(purpose, wallet, nonce, fields), signature_b58)
+    row = await conn.fetchrow(
+        """UPDATE auth_challenges SET used_at = now()
+           WHERE nonce = $1 AND wallet = $2 AND purpose = $3
+             AND used_at IS NULL AND expires_at > now()
+           RETURNING nonce""",
+        nonce, wallet, purpose,
+    )
+    if row is None:
+        raise AuthError("challenge_invalid", "nonce unknown, expired, already used or for another purpose")

@@ -1,0 +1,55 @@
+"""REST: challenges, user registration, user lookup and energy balance."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from aggregator.users import challenge
+from aggregator.users import repository as repo
+from aggregator.users.schemas import (
+    Balance,
+    ChallengeRequest,
+    ChallengeResponse,
+    RegisterUser,
+    User,
+)
+
+router = APIRouter(tags=["users"])
+
+
+@router.post("/api/auth/challenge", response_model=ChallengeResponse, status_code=201)
+async def new_challenge(body: ChallengeRequest, request: Request) -> ChallengeResponse:
+    state = request.app.state
+    async with state.pool.acquire() as conn:
+        nonce, expires_at = await challenge.issue(conn, body.wallet, body.purpose, state.settings.challenge_ttl_s)
+    return ChallengeResponse(
+        nonce=nonce,
+        expires_at=expires_at,
+        message_format=challenge.signing_message(body.purpose, body.wallet, nonce).decode(),
+    )
+
+
+@router.post("/api/users", response_model=User, status_code=201)
+async def register_user(body: RegisterUser, request: Request) -> User:
+    challenge.parse_wallet(body.wallet)
+    async with request.app.state.pool.acquire() as conn, conn.transaction():
+        await challenge.consume(
+            conn, wallet=body.wallet, purpose="register_user", nonce=body.nonce,
+            signature_b58=body.signature, fields={"role": body.role},
+        )
+        row = await repo.create(conn, body.wallet, body.role, body.display_name)
+    return User(**dict(row))
+
+
+@router.get("/api/users/{wallet}", response_model=User)
+async def get_user(wallet: str, request: Request) -> User:
+    async with request.app.state.pool.acquire() as conn:
+        return User(**dict(await repo.get(conn, wallet)))
+
+
+@router.get("/api/users/{wallet}/balance", response_model=Balance)
+async def get_balance(wallet: str, request: Request) -> Balance:
+    async with request.app.state.pool.acquire() as conn:
+        user = await repo.get(conn, wallet)
+        row = await repo.balance(conn, user["id"])
+    return Balance(wallet=wallet, **dict(row))
