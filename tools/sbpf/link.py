@@ -49,10 +49,21 @@ def llvm_tool(name: str) -> str:
     return str(path)
 
 
+# Backend limits worth a hint: LLVM's own messages do not say what to change.
+HINTS = {
+    "too many arguments": "an SBPF function takes at most 5 arguments: pass a struct by reference",
+    "stack arguments are not supported": "an SBPF function takes at most 5 arguments: pass a struct by reference",
+    "__multi3": "128-bit multiply (e.g. u64::checked_mul) is not available: use u64 math with explicit overflow checks",
+    "Looks like the BPF stack limit": "a stack frame exceeds 4 KiB: move large locals into accounts or split the function",
+}
+
+
 def _run(cmd: list[str], step: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise LinkError(f"{step} failed ({Path(cmd[0]).name}):\n{proc.stderr.strip()}")
+        hints = sorted({h for k, h in HINTS.items() if k in proc.stderr})
+        extra = "".join(f"\nhint: {h}" for h in hints)
+        raise LinkError(f"{step} failed ({Path(cmd[0]).name}):\n{proc.stderr.strip()}{extra}")
 
 
 def _is_bitcode(data: bytes) -> bool:

@@ -1,0 +1,36 @@
+"""Fixtures for program tests: a fresh LiteSVM with the real programs per test."""
+
+from __future__ import annotations
+
+import pytest
+from solders.keypair import Keypair
+
+from aggregator.chain import LocalChain, Registry
+
+CHAIN_TIME = 1_767_225_600  # 2026-01-01T00:00:00Z, so timestamps are predictable
+
+
+@pytest.fixture(scope="session")
+def registry() -> Registry:
+    return Registry()
+
+
+@pytest.fixture
+def chain(registry: Registry) -> LocalChain:
+    return LocalChain([registry.program], unix_timestamp=CHAIN_TIME)
+
+
+@pytest.fixture
+def authority(chain: LocalChain) -> Keypair:
+    return chain.new_funded_keypair()
+
+
+@pytest.fixture
+def oracle() -> Keypair:
+    return Keypair()
+
+
+@pytest.fixture
+def initialized(chain: LocalChain, registry: Registry, authority: Keypair, oracle: Keypair) -> LocalChain:
+    chain.send([registry.initialize(authority.pubkey(), oracle.pubkey())], [authority])
+    return chain

@@ -1,0 +1,1 @@
+"""IDL and Rust interface generation from each program's interface.toml."""

@@ -1,0 +1,3 @@
+from tools.idl.gen import main
+
+raise SystemExit(main())
