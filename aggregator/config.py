@@ -22,8 +22,10 @@ class IngestPolicy(BaseSettings):
         15 * 60, ge=0, description="same counters within this window = replayed measurement"
     )
     max_energy_wh: int = Field(100_000, gt=0, description="max import+export delta per reading")
+    # Seed 004 says 1 reading per 5 min (300 s); the firmware's default interval is 60 s,
+    # so the default admits one reading per minute. Set 300 to enforce the seed's limit.
     rate_limit_interval_s: int = Field(
-        300, ge=0, description="minimum device-time spacing between readings of one meter"
+        60, ge=0, description="minimum device-time spacing between readings of one meter"
     )
     rate_limit_jitter_s: int = Field(
         2, ge=0, description="tolerance for timer jitter on the rate limit spacing"

@@ -1,0 +1,97 @@
+"""Test helpers: wallets that sign challenges, meters that sign readings."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from solders.keypair import Keypair
+
+from aggregator.users.challenge import signing_message
+from common.envelope import public_key_from_seed, sign_envelope
+
+
+def seed_for(name: str) -> bytes:
+    return hashlib.sha256(name.encode()).digest()
+
+
+@dataclass
+class SimMeter:
+    """A meter that produces signed, valid-by-default consecutive readings."""
+
+    meter_id: str
+    seed: bytes
+    seq: int = 0
+    ts: int = field(default_factory=lambda: int(time.time()) - 2 * 86400)
+    imp_wh: int = 1_000_000
+    exp_wh: int = 500_000
+    interval_s: int = 300
+
+    @property
+    def public_key_hex(self) -> str:
+        return public_key_from_seed(self.seed).hex()
+
+    def reading(self, **override: Any) -> dict[str, Any]:
+        r = {
+            "kind": "reading", "meter": self.meter_id, "seq": self.seq, "ts": self.ts, "clk": 1,
+            "int_s": self.interval_s, "imp_wh": self.imp_wh, "exp_wh": self.exp_wh, "v_dv": 2300,
+            "i_ma": 5000, "p_w": -1200, "pf_milli": 990, "f_chz": 5000, "fw": "1.0.0",
+        }
+        r.update(override)
+        return r
+
+    def next(self, *, imp_delta: int = 100, exp_delta: int = 250, dt_s: int | None = None, **override: Any) -> bytes:
+        """Advance the meter one interval and return the signed wire message."""
+        self.seq += 1
+        self.ts += self.interval_s if dt_s is None else dt_s
+        self.imp_wh += imp_delta
+        self.exp_wh += exp_delta
+        return self.sign(self.reading(**override))
+
+    def sign(self, reading: dict[str, Any]) -> bytes:
+        return sign_envelope(self.seed, reading)
+
+
+class Actors:
+    """Registers wallets and meters through the real REST API."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def signed(self, kp: Keypair, purpose: str, fields: dict[str, str]) -> tuple[str, str]:
+        wallet = str(kp.pubkey())
+        resp = await self.client.post("/api/auth/challenge", json={"wallet": wallet, "purpose": purpose})
+        assert resp.status_code == 201, resp.text
+        nonce = resp.json()["nonce"]
+        return nonce, str(kp.sign_message(signing_message(purpose, wallet, nonce, fields)))
+
+    async def user(self, name: str, role: str = "prosumer") -> Keypair:
+        kp = Keypair.from_seed(seed_for("wallet:" + name))
+        nonce, sig = await self.signed(kp, "register_user", {"role": role})
+        resp = await self.client.post(
+            "/api/users",
+            json={"wallet": str(kp.pubkey()), "role": role, "display_name": name, "nonce": nonce, "signature": sig},
+        )
+        assert resp.status_code == 201, resp.text
+        return kp
+
+    async def meter(self, owner: Keypair, meter_id: str) -> SimMeter:
+        meter = SimMeter(meter_id, seed_for("meter:" + meter_id))
+        fields = {"meter_id": meter_id, "device_public_key": meter.public_key_hex}
+        nonce, sig = await self.signed(owner, "register_meter", fields)
+        resp = await self.client.post(
+            "/api/meters",
+            json={**fields, "owner_wallet": str(owner.pubkey()), "nonce": nonce, "signature": sig},
+        )
+        assert resp.status_code == 201, resp.text
+        return meter
+
+    async def set_status(self, owner: Keypair, meter_id: str, status: str) -> httpx.Response:
+        nonce, sig = await self.signed(owner, "set_meter_status", {"meter_id": meter_id, "status": status})
+        return await self.client.post(
+            f"/api/meters/{meter_id}/status",
+            json={"status": status, "owner_wallet": str(owner.pubkey()), "nonce": nonce, "signature": sig},
+        )
