@@ -36,12 +36,34 @@ def so_path(name: str) -> Path:
     return DEPLOY / f"{name}.so"
 
 
+def pipeline_stamp() -> str:
+    """Digest of the link pipeline itself; cargo does not relink when only it changes."""
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).parent.glob("*")):
+        if f.suffix in (".py", ".txt") or f.name == "sbpf-link":
+            h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+def _relink_if_pipeline_changed(names: list[str], env: dict) -> None:
+    stamp_file = PROGRAMS / "target" / "sbpf-pipeline.stamp"
+    stamp = pipeline_stamp()
+    if stamp_file.exists() and stamp_file.read_text() == stamp:
+        return
+    for n in names:
+        subprocess.run([CARGO, "clean", "--quiet", "--release", "--target", TARGET, "-p", n],
+                       cwd=PROGRAMS, env=env, check=True)
+    stamp_file.parent.mkdir(parents=True, exist_ok=True)
+    stamp_file.write_text(stamp)
+
+
 def build(names: list[str], *, quiet: bool = False) -> dict[str, Path]:
     for tool in (CARGO, RUSTC):
         if not Path(tool).exists():
             raise SystemExit(f"error: {tool} not found; run scripts/setup.sh (installs rustc-web, cargo-web)")
     env = dict(os.environ, RUSTC=RUSTC)
     env.pop("RUSTFLAGS", None)
+    _relink_if_pipeline_changed(names, env)
     cmd = [CARGO, "build", "--release", "--locked", "--target", TARGET]
     for n in names:
         cmd += ["-p", n]
