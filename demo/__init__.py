@@ -1,0 +1,1 @@
+"""The GridTokenX end-to-end demo (`./gtx demo`)."""
