@@ -135,10 +135,31 @@ class WireHooks:
         self.faults = faults
         self.frames_sent = 0
         self.frames_dropped = 0
+        #: function code and register count of the request being answered
+        self._request: tuple[int, int] | None = None
 
     def trace_pdu(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
-        """On TCP, a request for another unit id gets exception 0B like a gateway's."""
-        if sending and not self.rtu and pdu.dev_id != self.unit_id:
+        """Fix up responses where pymodbus differs from a meter.
+
+        - On TCP, a request for another unit id gets exception 0B like a gateway's.
+        - A register read of more than 125 registers is rejected by pymodbus' decoder
+          as "function 0x80, exception 01"; an SDM answers exception 03 (illegal
+          data value) for the function that was asked.
+        """
+        if not sending:
+            return pdu
+        if (
+            isinstance(pdu, ExceptionResponse)
+            and pdu.function_code == 0x80
+            and self._request is not None
+            and self._request[0] in _REGISTER_READS
+            and self._request[1] > 125
+        ):
+            reply = ExceptionResponse(self._request[0], ExcCodes.ILLEGAL_VALUE)
+            reply.dev_id = pdu.dev_id
+            reply.transaction_id = pdu.transaction_id
+            pdu = reply
+        if not self.rtu and pdu.dev_id != self.unit_id:
             reply = ExceptionResponse(pdu.function_code & 0x7F, ExcCodes.GATEWAY_NO_RESPONSE)
             reply.dev_id = pdu.dev_id
             reply.transaction_id = pdu.transaction_id
@@ -147,7 +168,12 @@ class WireHooks:
 
     def trace_packet(self, sending: bool, data: bytes) -> bytes:
         """Outgoing frames: silence, drop or garble; incoming frames pass unchanged."""
-        if not sending or not data:
+        if not sending:
+            pdu = data if self.rtu else data[6:]
+            if len(pdu) >= 6:
+                self._request = (pdu[1], int.from_bytes(pdu[4:6], "big"))
+            return data
+        if not data:
             return data
         dev_id = data[0] if self.rtu else data[6]
         if self.rtu and dev_id != self.unit_id:

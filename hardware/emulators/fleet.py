@@ -32,12 +32,12 @@ class MeterFleet:
 
     async def start(self) -> list[Endpoint]:
         try:
-            for spec in self.specs:
+            for index, spec in enumerate(self.specs):
                 meter = EmulatedMeter(
                     model=spec.model, transport=spec.transport, unit_id=spec.unit_id,
                     seed=spec.seed, acceleration=spec.acceleration, start_s=spec.start_s,
                     port=spec.port, faults=spec.faults, wire_timing=spec.wire_timing,
-                    link_dir=self.link_dir,
+                    link_dir=self.link_dir, name=f"meter{index}",
                 )
                 await meter.start()
                 self.meters.append(meter)

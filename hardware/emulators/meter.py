@@ -16,7 +16,7 @@ import asyncio
 import socket
 from dataclasses import dataclass
 
-from pymodbus.framer import FramerType
+from pymodbus.framer import FramerRTU, FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -85,6 +85,7 @@ class EmulatedMeter:
         faults: dict[str, int | None] | None = None,
         wire_timing: bool = True,
         link_dir: str | None = None,
+        name: str | None = None,
     ) -> None:
         if transport not in TRANSPORTS:
             raise EmulatorError("bad_transport", f"transport must be one of {TRANSPORTS}")
@@ -99,6 +100,7 @@ class EmulatedMeter:
         self._port = port
         self.wire_timing = wire_timing and transport == "rtu"
         self._link_dir = link_dir
+        self.name = name or f"{self.model.model}-u{self.unit_id}"
         self.plan = FaultPlan()
         self.state = MeterState(
             self.model, self.site, self.clock,
@@ -121,7 +123,7 @@ class EmulatedMeter:
             raise EmulatorError("already_started", "meter is already running")
         if isinstance(self.clock, AcceleratedClock):
             self.clock.restart()
-        self.state.advance()
+        self.state.rebase()
         device = self.device.sim_device()
         if self.wire_timing:
             device.action = self._timed_action
@@ -131,7 +133,7 @@ class EmulatedMeter:
         common = dict(trace_packet=self.hooks.trace_packet, trace_pdu=self.hooks.trace_pdu)
         try:
             if self.transport == "rtu":
-                self._pair = await VirtualSerialPair(self._link_dir, name=f"{self.model.model}-u{self.unit_id}").start()
+                self._pair = await VirtualSerialPair(self._link_dir, name=self.name).start()
                 self._server = ModbusSerialServer(
                     [device, others], framer=FramerType.RTU, port=str(self._pair.meter_path),
                     baudrate=self.model.baud, bytesize=self.model.bytesize,
@@ -143,6 +145,8 @@ class EmulatedMeter:
                 self._server = ModbusTcpServer([device, others], address=(self.host, port), **common)
                 address = f"{self.host}:{port}"
             await self._server.serve_forever(background=True)
+            if self._pair is not None:
+                await self._probe(self._pair)
         except (RuntimeError, OSError) as exc:
             await self.stop()
             raise EmulatorError("listen_failed", f"{self.transport}: {exc}") from exc
@@ -215,6 +219,16 @@ class EmulatedMeter:
             self.plan.clear()
         elif kind in RESPONSE_FAULTS:
             self.plan.clear(kind)
+
+    async def _probe(self, pair: VirtualSerialPair) -> None:
+        """Health check: read the serial number through the pty before handing it out."""
+        body = bytes([self.unit_id, 3]) + self.model.serial_range[0].to_bytes(2, "big") + (2).to_bytes(2, "big")
+        frame = body + FramerRTU.compute_CRC(body).to_bytes(2, "big")
+        answer = await pair.exchange(frame, expect_len=9)
+        if answer[:3] != bytes([self.unit_id, 3, 4]) or not FramerRTU.check_CRC(
+            answer[:-2], int.from_bytes(answer[-2:], "big")
+        ):
+            raise EmulatorError("probe_failed", f"unexpected answer {answer.hex()}")
 
     # ------------------------------------------------------------------ timing
     async def _timed_action(self, function_code, start_address, address, count, registers, set_values):

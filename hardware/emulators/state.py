@@ -96,6 +96,10 @@ class MeterState:
         """Simulated time the counters have been integrated up to."""
         return self._last.t_s
 
+    def rebase(self) -> None:
+        """Start integrating from the clock's current time (when the meter goes live)."""
+        self._last = self.site.sample(self.clock.now_s())
+
     def advance(self) -> SiteSample:
         """Integrate the counters up to the clock's current time; return that sample."""
         now_s = self.clock.now_s()

@@ -67,6 +67,26 @@ class VirtualSerialPair:
         self._hold_fd = os.open(self.client_path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         return self
 
+    async def exchange(self, frame: bytes, expect_len: int, timeout_s: float = 5.0) -> bytes:
+        """Write ``frame`` on the client end and read ``expect_len`` bytes back.
+
+        Used once at start-up as a health check (a real request answered by the
+        meter) before the port is handed to anyone else.
+        """
+        if self._hold_fd is None:
+            raise VirtualPortError("not_started", "start the pair first")
+        os.write(self._hold_fd, frame)
+        got = b""
+        deadline = time.monotonic() + timeout_s
+        while len(got) < expect_len:
+            if time.monotonic() > deadline:
+                raise VirtualPortError("no_answer", f"got {got!r} of {expect_len} bytes")
+            try:
+                got += os.read(self._hold_fd, expect_len - len(got))
+            except BlockingIOError:
+                await asyncio.sleep(0.002)
+        return got
+
     @property
     def alive(self) -> bool:
         return self._proc is not None and self._proc.returncode is None
