@@ -1,0 +1,98 @@
+"""Compile the firmware with mpy-cross: the build gate and the deploy payload.
+
+    .venv/bin/python -m firmware.build [OUT_DIR]
+
+Every device module is compiled to .mpy (mpy-cross rejects CPython-only
+syntax, so a module that would not import on the device fails here);
+boot.py and main.py are copied as source because the ESP32 port only runs
+those two by name. Precompiled modules also save the device the heap that
+compiling them would take, which matters inside a 48 KB budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+FIRMWARE_DIR = Path(__file__).resolve().parent
+# Host-side tools that live next to the firmware but never go to the device.
+HOST_ONLY = {"build.py", "deploy.py"}
+SOURCE_ONLY = {"boot.py", "main.py"}
+
+
+class BuildError(RuntimeError):
+    """mpy-cross rejected a module (the message carries its output)."""
+
+
+def device_sources() -> list[Path]:
+    """Every .py that belongs on the device, relative to firmware/."""
+    out = []
+    for path in sorted(FIRMWARE_DIR.rglob("*.py")):
+        rel = path.relative_to(FIRMWARE_DIR)
+        if "__pycache__" in rel.parts or (len(rel.parts) == 1 and rel.name in HOST_ONLY):
+            continue
+        out.append(rel)
+    return out
+
+
+def mpy_cross_bin() -> str:
+    """The pinned mpy-cross next to this interpreter, else the one on PATH."""
+    local = Path(sys.executable).with_name("mpy-cross")
+    if local.exists():
+        return str(local)
+    found = shutil.which("mpy-cross")
+    if found is None:
+        raise BuildError("mpy-cross not found; run scripts/setup.sh")
+    return found
+
+
+def build(out_dir: Path) -> list[Path]:
+    """Compile/copy the device files into ``out_dir``; returns the files written."""
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    written = []
+    compiler = mpy_cross_bin()
+    for rel in device_sources():
+        src = FIRMWARE_DIR / rel
+        if len(rel.parts) == 1 and rel.name in SOURCE_ONLY:
+            dst = out_dir / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+        else:
+            dst = (out_dir / rel).with_suffix(".mpy")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            proc = subprocess.run(
+                [compiler, "-s", str(rel), "-o", str(dst), str(src)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode != 0:
+                raise BuildError(f"mpy-cross {rel}: {proc.stderr.strip() or proc.stdout.strip()}")
+        written.append(dst)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m firmware.build",
+        description="Compile the meter firmware with mpy-cross (the build gate).",
+    )
+    parser.add_argument("out_dir", nargs="?", default="var/firmware-build",
+                        help="output directory (default: var/firmware-build)")
+    args = parser.parse_args(argv)
+    try:
+        files = build(Path(args.out_dir))
+    except BuildError as exc:
+        print(f"build failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"built {len(files)} files into {args.out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""Device entry point (runs after boot.py)."""
+
+import start
+
+start.main()

@@ -1,0 +1,1 @@
+# Package marker: MicroPython imports meter.* from the flash root.

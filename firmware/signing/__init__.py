@@ -1,0 +1,1 @@
+# Package marker: MicroPython imports signing.* from the flash root.

@@ -1,0 +1,65 @@
+"""Boot sequence: validate config, then load the app into the freed heap.
+
+Order matters on a 48 KB heap: the config validator and the table of all
+meter models are needed only once, so they are loaded, used and unloaded
+before the long-lived modules (signing, ring, MQTT) are imported.
+"""
+
+import gc
+import sys
+
+
+def hw_adapters():
+    """The adapter module for this port (hw/esp32 or hw/posix)."""
+    if sys.platform == "esp32":
+        from hw import esp32 as hw
+    else:
+        from hw import posix as hw
+    return hw
+
+
+def _unload(name):
+    sys.modules.pop(name, None)
+    if "." in name:
+        pkg_name, attr = name.rsplit(".", 1)
+        pkg = sys.modules.get(pkg_name)
+        if pkg is not None and attr in dir(pkg):
+            delattr(pkg, attr)
+
+
+def load_config(path):
+    """(validated config, register map of its model); raises config.ConfigError."""
+    import config
+
+    try:
+        cfg = config.load(path)
+        from meter.regmap import MODELS
+
+        return cfg, MODELS[cfg.meter.model]
+    finally:
+        _unload("config")
+        _unload("meter.regmap")
+        gc.collect()
+
+
+def main(max_readings=0):
+    """Boot: load and validate config, wire everything, run."""
+    hw = hw_adapters()
+    root = hw.data_root()
+    try:
+        cfg, model = load_config(root + "config.json")
+    except Exception as exc:
+        print("config: invalid:", exc)
+        raise
+    import app
+
+    app.App(cfg, hw, model, root).run(max_readings)
+
+
+def print_public_key():
+    """Print the device public key (generating the key on first use)."""
+    from signing.keystore import load_or_create, public_key_hex
+
+    hw = hw_adapters()
+    signer, _ = load_or_create(hw.data_root() + "key.ed25519", hw.rng)
+    print("PUBKEY", public_key_hex(signer))

@@ -1,0 +1,1 @@
+# Package marker: MicroPython imports transport.* from the flash root.

@@ -1,0 +1,3 @@
+"""Firmware version, carried in every record's ``fw`` field."""
+
+FW_VERSION = "1.0.0"
