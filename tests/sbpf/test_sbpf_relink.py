@@ -160,3 +160,11 @@ def test_unsupported_opcodes_are_refused(tmp_path, cpu, insn, words):
 def test_missing_entrypoint_is_refused(tmp_path):
     msg = refusal("\t.text\n\t.globl main\nmain:\n\tr0 = 0\n\texit\n", tmp_path)
     assert "entrypoint" in msg
+
+
+def test_memory_libcalls_become_runtime_syscalls(tmp_path):
+    so = relink(assemble(HEADER + "\tcall memcpy\n\tcall memset\n\tr0 = 0\n\texit\n", tmp_path))
+    elf = ELFFile(io.BytesIO(so))
+    dynsym = elf.get_section_by_name(".dynsym")
+    rels = elf.get_section_by_name(".rel.dyn").iter_relocations()
+    assert sorted(dynsym.get_symbol(r["r_info_sym"]).name for r in rels) == ["sol_memcpy_", "sol_memset_"]
