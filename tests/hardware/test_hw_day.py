@@ -38,7 +38,7 @@ async def _run_day(model_name: str, transport: str, seed: int) -> None:
         assert meter.clock.now_s() == DAY_S
         expected = meter.site.expected_energy(0.0, DAY_S, step_s=2.0)
 
-    assert len(readings) > 20
+    assert len(readings) >= 10
     for prev, cur in zip(readings, readings[1:]):
         assert cur["export_energy_kwh"] >= prev["export_energy_kwh"]
         assert cur["import_energy_kwh"] >= prev["import_energy_kwh"]
