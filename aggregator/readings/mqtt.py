@@ -82,24 +82,22 @@ class MqttIngest:
             self.metrics.mqtt_connected.set(1 if up else 0)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
-        messages = client.messages
-        it = aiter(messages)
+        it = aiter(client.messages)
+        # aiomqtt's iterator spawns a task per message; draining its queue directly
+        # keeps the per-message cost to a list append when the broker is streaming.
+        queue: asyncio.Queue[aiomqtt.Message] = client._queue  # noqa: SLF001
         limit = self.settings.batch_max_readings
         wait_s = self.settings.batch_max_wait_ms / 1000
         while True:
             batch = [await anext(it)]
             deadline = time.monotonic() + wait_s
             while len(batch) < limit:
-                if len(messages) > 0:
-                    batch.append(await anext(it))
-                    continue
+                while len(batch) < limit and not queue.empty():
+                    batch.append(queue.get_nowait())
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if len(batch) >= limit or remaining <= 0:
                     break
-                try:
-                    batch.append(await asyncio.wait_for(anext(it), remaining))
-                except TimeoutError:
-                    break
+                await asyncio.sleep(min(remaining, 0.002))
             await self._process(client, batch)
 
     async def _process(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:

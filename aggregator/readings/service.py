@@ -67,6 +67,14 @@ class _Work:
     verified_with: bytes | None = None
 
 
+@dataclass(slots=True)
+class Prepared:
+    """A parsed and signature-checked batch waiting for :meth:`IngestService.commit`."""
+
+    work: list[_Work]
+    started_s: float
+
+
 class IngestService:
     def __init__(
         self,
@@ -91,23 +99,40 @@ class IngestService:
             self.executor.shutdown(wait=True)
 
     async def ingest(self, submissions: Sequence[Submission]) -> list[Outcome]:
+        """Validate and durably store a batch; one outcome per submission, in order."""
+        return await self.commit(await self.prepare(submissions))
+
+    async def prepare(self, submissions: Sequence[Submission]) -> Prepared:
+        """Parse and verify signatures (no locks held): may run ahead of earlier commits."""
         started = time.perf_counter()
         work = [_Work(i, s) for i, s in enumerate(submissions)]
-        self._parse(work)
+        loop = asyncio.get_running_loop()
+        chunks = self._chunks(work)
+        await asyncio.gather(*(loop.run_in_executor(self.executor, self._parse, c) for c in chunks))
         parsed = [w for w in work if w.env is not None]
         meter_ids = sorted({w.env.meter for w in parsed if w.env is not None})
         if meter_ids:
             async with self.pool.acquire() as conn:
                 keys = await repo.fetch_keys(conn, meter_ids)
             await self._verify(parsed, keys)
-            candidates = [w for w in parsed if w.outcome.reason is None]
-            async with self.pool.acquire() as conn, conn.transaction():
+        return Prepared(work, started)
+
+    async def commit(self, prepared: Prepared) -> list[Outcome]:
+        """Judge against locked meter state and store, in one transaction."""
+        work = prepared.work
+        candidates = [w for w in work if w.env is not None and w.outcome.reason is None]
+        async with self.pool.acquire() as conn, conn.transaction():
+            if candidates:
                 await self._judge_and_store(conn, candidates, work)
-        else:
-            async with self.pool.acquire() as conn:
+            else:
                 await repo.insert_rejections(conn, self._rejection_rows(work))
-        self._after_commit(work, time.perf_counter() - started)
+        self._after_commit(work, time.perf_counter() - prepared.started_s)
         return [w.outcome for w in work]
+
+    def _chunks(self, items: list[_Work]) -> list[list[_Work]]:
+        n = min(self.policy.verify_threads, max(1, len(items) // 64))
+        size = -(-len(items) // n) if items else 1
+        return [items[i : i + size] for i in range(0, len(items), size)]
 
     # ------------------------------------------------------------------ phases
 
@@ -147,9 +172,7 @@ class IngestService:
         if not todo:
             return
         loop = asyncio.get_running_loop()
-        n_chunks = min(self.policy.verify_threads, max(1, len(todo) // 64))
-        size = -(-len(todo) // n_chunks)
-        chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
+        chunks = self._chunks(todo)
         results = await asyncio.gather(
             *(
                 loop.run_in_executor(
