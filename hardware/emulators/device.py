@@ -27,8 +27,11 @@ from hardware.registers.model import MeterModel, Register
 _SIM_TYPE = {"float32": DataType.FLOAT32, "uint32": DataType.UINT32, "uint16": DataType.UINT16}
 _STRUCT = {"float32": ">f", "uint32": ">I", "uint16": ">H"}
 
-#: Function codes an SDM answers; anything else gets exception 01.
+#: Register reads the meter serves from the map.
 _REGISTER_READS = {3, 4}
+#: Function codes an SDM implements (16 only in setup mode, answered with 02 here);
+#: anything else (diagnostics 08, report id 17, device id 43...) gets exception 01.
+_SUPPORTED_FUNCTIONS = {3, 4, 16}
 
 
 def encode(reg: Register, value: float | int) -> list[int]:
@@ -136,7 +139,8 @@ class WireHooks:
         self.frames_sent = 0
         self.frames_dropped = 0
         #: function code and register count of the request being answered
-        self._request: tuple[int, int] | None = None
+        self._request_fc = 0
+        self._request_count = 0
 
     def trace_pdu(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
         """Fix up responses where pymodbus differs from a meter.
@@ -145,33 +149,33 @@ class WireHooks:
         - A register read of more than 125 registers is rejected by pymodbus' decoder
           as "function 0x80, exception 01"; an SDM answers exception 03 (illegal
           data value) for the function that was asked.
+        - pymodbus implements diagnostics, report-server-id and device
+          identification itself; an SDM answers those with exception 01.
         """
         if not sending:
             return pdu
-        if (
-            isinstance(pdu, ExceptionResponse)
-            and pdu.function_code == 0x80
-            and self._request is not None
-            and self._request[0] in _REGISTER_READS
-            and self._request[1] > 125
-        ):
-            reply = ExceptionResponse(self._request[0], ExcCodes.ILLEGAL_VALUE)
-            reply.dev_id = pdu.dev_id
-            reply.transaction_id = pdu.transaction_id
-            pdu = reply
+        fc = self._request_fc
+        if fc in _REGISTER_READS and self._request_count > 125 and isinstance(pdu, ExceptionResponse):
+            pdu = self._exception(pdu, fc, ExcCodes.ILLEGAL_VALUE)
+        elif fc and fc not in _SUPPORTED_FUNCTIONS and fc not in (1, 2):
+            pdu = self._exception(pdu, fc, ExcCodes.ILLEGAL_FUNCTION)
         if not self.rtu and pdu.dev_id != self.unit_id:
-            reply = ExceptionResponse(pdu.function_code & 0x7F, ExcCodes.GATEWAY_NO_RESPONSE)
-            reply.dev_id = pdu.dev_id
-            reply.transaction_id = pdu.transaction_id
-            return reply
+            pdu = self._exception(pdu, pdu.function_code & 0x7F, ExcCodes.GATEWAY_NO_RESPONSE)
         return pdu
+
+    @staticmethod
+    def _exception(pdu: ModbusPDU, function_code: int, code: ExcCodes) -> ExceptionResponse:
+        reply = ExceptionResponse(function_code, code)
+        reply.dev_id = pdu.dev_id
+        reply.transaction_id = pdu.transaction_id
+        return reply
 
     def trace_packet(self, sending: bool, data: bytes) -> bytes:
         """Outgoing frames: silence, drop or garble; incoming frames pass unchanged."""
         if not sending:
             pdu = data if self.rtu else data[6:]
-            if len(pdu) >= 6:
-                self._request = (pdu[1], int.from_bytes(pdu[4:6], "big"))
+            self._request_fc = pdu[1] if len(pdu) >= 2 else 0
+            self._request_count = int.from_bytes(pdu[4:6], "big") if len(pdu) >= 6 else 0
             return data
         if not data:
             return data

@@ -30,8 +30,12 @@ async def test_rtu_frames_on_the_wire():
             assert crc_ok(too_many) and too_many[:3] == bytes([3, 0x84, 0x03])
             coils = await port.transact(rtu_frame(3, 1, struct.pack(">HH", 0, 1)))
             assert crc_ok(coils) and coils[:3] == bytes([3, 0x81, 0x01])
-            write = await port.transact(rtu_frame(3, 6, struct.pack(">HH", 0x14, 9)))
-            assert crc_ok(write) and write[:3] == bytes([3, 0x86, 0x02])
+            write = await port.transact(rtu_frame(3, 16, struct.pack(">HHBf", 0x14, 2, 4, 9.0)))
+            assert crc_ok(write) and write[:3] == bytes([3, 0x90, 0x02])  # setup mode only
+            # Functions an SDM does not implement: diagnostics, report id, device id.
+            for fc, payload in ((8, b"\x00\x00\x12\x34"), (17, b""), (0x2B, b"\x0e\x01\x00")):
+                answer = await port.transact(rtu_frame(3, fc, payload))
+                assert crc_ok(answer) and answer[:3] == bytes([3, 0x80 | fc, 0x01]), hex(fc)
 
             # Another slave id, a broadcast, or a request with a bad CRC: silence.
             assert await port.transact(rtu_frame(4, 4, READ_BLOCK), wait_s=0.5) == b""
