@@ -7,10 +7,16 @@ are all derived from the result. Regenerate with::
 
     .venv/bin/python -m hardware.registers gen-firmware
     .venv/bin/python -m hardware.registers gen-docs
+    .venv/bin/python -m hardware.registers gen-vectors
     .venv/bin/python -m hardware.registers check     # exit 1 if anything drifted
 """
 
-from hardware.registers.codegen import firmware_regmap, generated_files, registers_markdown
+from hardware.registers.codegen import (
+    firmware_regmap,
+    generated_files,
+    modbus_vectors,
+    registers_markdown,
+)
 from hardware.registers.model import (
     FIRMWARE_FIELDS,
     MAX_READ_REGISTERS,
@@ -32,6 +38,7 @@ __all__ = [
     "generated_files",
     "load_model",
     "model_names",
+    "modbus_vectors",
     "parse_model",
     "registers_markdown",
 ]

@@ -2,6 +2,7 @@
 
     python -m hardware.registers gen-firmware   write firmware/meter/regmap.py
     python -m hardware.registers gen-docs       write hardware/docs/registers.md
+    python -m hardware.registers gen-vectors    write hardware/vectors/modbus_rtu_v1.json
     python -m hardware.registers check          exit 1 if a generated file drifted
     python -m hardware.registers show MODEL     print one model's firmware block
 """
@@ -14,9 +15,11 @@ import sys
 from hardware.errors import RegisterMapError
 from hardware.registers.codegen import (
     FIRMWARE_REGMAP,
+    MODBUS_VECTORS,
     REGISTERS_DOC,
     firmware_regmap,
     generated_files,
+    modbus_vectors,
     registers_markdown,
 )
 from hardware.registers.model import load_model
@@ -28,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("gen-firmware", help="write firmware/meter/regmap.py")
     sub.add_parser("gen-docs", help="write hardware/docs/registers.md")
+    sub.add_parser("gen-vectors", help="write hardware/vectors/modbus_rtu_v1.json")
     sub.add_parser("check", help="fail if a generated file differs from the maps")
     show = sub.add_parser("show", help="print a model's firmware block")
     show.add_argument("model")
@@ -40,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "gen-docs":
             REGISTERS_DOC.write_text(registers_markdown(), encoding="utf-8")
             print(f"wrote {REGISTERS_DOC}")
+        elif args.cmd == "gen-vectors":
+            MODBUS_VECTORS.parent.mkdir(parents=True, exist_ok=True)
+            MODBUS_VECTORS.write_text(modbus_vectors(), encoding="utf-8")
+            print(f"wrote {MODBUS_VECTORS}")
         elif args.cmd == "check":
             stale = [p for p, text in generated_files().items()
                      if not p.is_file() or p.read_text(encoding="utf-8") != text]
