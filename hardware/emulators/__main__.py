@@ -10,6 +10,10 @@ Examples::
 One line per meter is printed once every meter is ready (``--json``: one JSON object
 per line with transport, address, unit_id, model, baud), then ``ready``. Meter i uses
 profile seed ``--seed + i`` so the meters do not produce identical days.
+
+With ``--control`` the command also reads commands from stdin (``inject 0 timeout:3``,
+``clear 0``, ``status 0``, ``quit``; see hardware/emulators/control.py); end of input
+stops the meters.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import signal
 import sys
 
+from hardware.emulators.control import QUIT, handle
 from hardware.emulators.faults import FaultKind, parse_fault
 from hardware.emulators.fleet import MeterFleet, MeterSpec
 from hardware.errors import HardwareError
@@ -49,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link-dir", default=None, help="directory for the pty links (default: a temp dir)")
     p.add_argument("--json", action="store_true", help="print endpoints as JSON lines")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--control", action="store_true",
+                   help="read inject/clear/status/quit commands from stdin; EOF stops")
     return p
 
 
@@ -78,12 +85,33 @@ async def run(args: argparse.Namespace) -> int:
             else:
                 print(f"meter {i}: {ep.describe()}")
         print("ready", flush=True)
+        control = asyncio.create_task(_control_loop(fleet, stop)) if args.control else None
         try:
             await asyncio.wait_for(stop.wait(), timeout=args.duration)
         except TimeoutError:
             pass
+        finally:
+            if control is not None:
+                control.cancel()
     print("stopped", flush=True)
     return 0
+
+
+async def _control_loop(fleet: MeterFleet, stop: asyncio.Event) -> None:
+    """Answer stdin commands until ``quit`` or end of input, then ask to stop."""
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    try:
+        while line := await reader.readline():
+            answer = handle(fleet, line.decode(errors="replace"))
+            if answer == QUIT:
+                break
+            if answer:
+                print(answer, flush=True)
+    finally:
+        transport.close()
+        stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusIOException
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -18,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 async def _start(*args: str) -> tuple[asyncio.subprocess.Process, list[dict]]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hardware.emulators", "--json", *args, cwd=REPO,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     endpoints = []
@@ -84,3 +85,34 @@ async def test_help_lists_options():
     assert proc.returncode == 0
     for option in (b"--count", b"--transport", b"--acceleration", b"--fault", b"--json"):
         assert option in out
+
+
+async def test_control_commands_inject_faults_in_a_running_fleet():
+    proc, endpoints = await _start("-n", "2", "--transport", "tcp", "--control")
+
+    async def command(line: str) -> str:
+        proc.stdin.write(line.encode() + b"\n")
+        await proc.stdin.drain()
+        return (await asyncio.wait_for(proc.stdout.readline(), timeout=10)).decode().strip()
+
+    host, port = endpoints[1]["address"].rsplit(":", 1)
+    client = AsyncModbusTcpClient(host, port=int(port), timeout=0.5, retries=0)
+    try:
+        assert await client.connect()
+        assert await command("inject 1 timeout:1") == "ok"
+        with pytest.raises(ModbusIOException):
+            await client.read_input_registers(0, count=2, device_id=1)
+        assert not (await client.read_input_registers(0, count=2, device_id=1)).isError()
+        assert await command("inject 1 busy") == "ok"
+        assert json.loads(await command("status 1"))["faults"] == {"busy": None}
+        assert (await client.read_input_registers(0, count=2, device_id=1)).exception_code == 6
+        assert await command("clear 1") == "ok"
+        assert not (await client.read_input_registers(0, count=2, device_id=1)).isError()
+        assert (await command("inject 7 busy")).startswith("error: bad_index")
+        assert (await command("inject 0 lightning")).startswith("error: unknown_fault")
+    finally:
+        client.close()
+    proc.stdin.write(b"quit\n")
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == 0, err.decode()
+    assert out.strip().endswith(b"stopped")
