@@ -25,8 +25,8 @@ REJECTION_COLUMNS = ("transport", "meter_id", "seq", "reason", "detail", "envelo
 _CREATE_STAGE = f"""
 CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} (
     meter_id TEXT, seq BIGINT, ts_s BIGINT, interval_s INT, imp_wh BIGINT, exp_wh BIGINT,
-    production_wh BIGINT, consumption_wh BIGINT, voltage_dv INT, current_ma INT,
-    power_w INT, pf_milli INT, freq_chz INT, firmware TEXT, envelope BYTEA, transport TEXT
+    production_wh BIGINT, consumption_wh BIGINT, voltage_dv BIGINT, current_ma BIGINT,
+    power_w BIGINT, pf_milli INT, freq_chz BIGINT, firmware TEXT, envelope BYTEA, transport TEXT
 ) ON COMMIT DELETE ROWS
 """
 

@@ -75,6 +75,11 @@ class Prepared:
     started_s: float
 
 
+def _printable(text: str) -> str:
+    """Detail text quotes client input: make it storable (no NUL, no lone surrogates)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
 class IngestService:
     def __init__(
         self,
@@ -285,7 +290,7 @@ class IngestService:
         cap = self.policy.max_envelope_bytes
         return [
             (w.sub.transport, w.outcome.meter_id, w.outcome.seq, w.outcome.reason,
-             w.outcome.detail[:500] or None, w.sub.raw[:cap])
+             _printable(w.outcome.detail[:500]) or None, w.sub.raw[:cap])
             for w in work
             if w.outcome.status == "rejected"
         ]

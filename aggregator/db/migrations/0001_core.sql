@@ -75,11 +75,12 @@ CREATE TABLE readings (
     -- Deltas against the previous accepted reading of this meter (0 for the first).
     production_wh      BIGINT NOT NULL CHECK (production_wh >= 0),
     consumption_wh     BIGINT NOT NULL CHECK (consumption_wh >= 0),
-    voltage_dv         INT NOT NULL,
-    current_ma         INT NOT NULL,
-    power_w            INT NOT NULL,
+    -- Envelope v1 allows any int64 here; storage must not be narrower than the wire.
+    voltage_dv         BIGINT NOT NULL,
+    current_ma         BIGINT NOT NULL,
+    power_w            BIGINT NOT NULL,
     pf_milli           INT NOT NULL,
-    freq_chz           INT NOT NULL,
+    freq_chz           BIGINT NOT NULL,
     firmware           TEXT NOT NULL,
     envelope           BYTEA NOT NULL,                -- signed envelope, verbatim
     transport          TEXT NOT NULL CHECK (transport IN ('mqtt', 'http')),
