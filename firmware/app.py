@@ -14,7 +14,6 @@ import time
 from meter.modbus_rtu import ModbusError, ModbusMaster
 from meter.reading import ReadingError, decode_block
 from signing.envelope import reading_payload
-from signing.keystore import load_or_create, public_key_hex
 from transport.ring import Ring
 from transport.uplink import Uplink
 from version import FW_VERSION
@@ -22,32 +21,10 @@ from version import FW_VERSION
 NTP_RESYNC_MS = 3600 * 1000
 
 
-class Meter:
-    """Reads one block and decodes it (the Modbus master plus the register map)."""
-
-    def __init__(self, uart, model, cfg_meter, log=print):
-        self.model = model
-        self.unit_id = cfg_meter.slave_id
-        self.retries = cfg_meter.retries
-        self.master = ModbusMaster(uart, cfg_meter.timeout_ms, self.model["baud"])
-        self._log = log
-
-    def read(self):
-        """Integer values dict, or None after ``retries`` failed attempts."""
-        m = self.model
-        for attempt in range(self.retries + 1):
-            try:
-                block = self.master.read_registers(self.unit_id, m["block_start"], m["block_count"])
-                return decode_block(block, m["fields"])
-            except (ModbusError, ReadingError) as exc:
-                self._log("meter: read attempt %d failed: %s" % (attempt + 1, exc))
-        return None
-
-
 class App:
     """The wired firmware. ``hw`` is an adapter module (hw/esp32, hw/posix)."""
 
-    def __init__(self, cfg, hw, model, root, ring_opener=open, log=print):
+    def __init__(self, cfg, hw, model, signer, root, ring_opener=open, log=print):
         self.cfg = cfg
         self.hw = hw
         self._log = log
@@ -56,13 +33,11 @@ class App:
         self.led.set("booting")
         self.clock = hw.Clock()
         self.net = hw.Network(cfg.wifi)
-        self.signer, created = load_or_create(root + "key.ed25519", hw.rng)
-        if created:
-            log("key: generated new device key")
-        log("key: public %s" % public_key_hex(self.signer))
+        self.signer = signer
         self.ring = Ring(root + "ring.bin", cfg.ring_slots, ring_opener)
         log("ring: last seq %d, acked %d" % (self.ring.last_seq, self.ring.acked))
-        self.meter = Meter(hw.uart(cfg.meter, model), model, cfg.meter, log)
+        self.model = model
+        self.master = ModbusMaster(hw.uart(cfg.meter, model), cfg.meter.timeout_ms, model["baud"])
         self.uplink = Uplink(cfg.meter_id, cfg.broker, self.ring, self.signer, self.clock,
                              FW_VERSION, hw.rng, log=log)
         self.readings = 0
@@ -70,9 +45,22 @@ class App:
         self._read_ok = True
         self._last_sync = None
 
+    def read_meter(self):
+        """Integer values from one block read, or None after the configured
+        retries (nothing is invented for a failed read)."""
+        m = self.model
+        for attempt in range(self.cfg.meter.retries + 1):
+            try:
+                block = self.master.read_registers(self.cfg.meter.slave_id, m["block_start"],
+                                                   m["block_count"])
+                return decode_block(block, m["fields"])
+            except (ModbusError, ReadingError) as exc:
+                self._log("meter: read attempt %d failed: %s" % (attempt + 1, exc))
+        return None
+
     def take_reading(self):
         """One read-sign-store cycle; returns the stored seq or 0 on a failed read."""
-        values = self.meter.read()
+        values = self.read_meter()
         if values is None:
             self.read_failures += 1
             self._read_ok = False

@@ -7,11 +7,9 @@ unix port) provides the same functions:
     Clock()                 .now() -> (unix_s, valid), .sync(host) -> bool
     rng(n)                  n bytes from the hardware RNG
     Watchdog(timeout_ms)    .feed()
-    Led(pin)                .set(state) with state in STATES
+    Led(pin)                .set(state), state one of: booting, ok (online,
+                            last read good), offline (readings queued on
+                            flash), meter_error (last Modbus read failed)
     Network(wifi_cfg)       .ready() -> bool (starts/keeps the link)
     data_root()             directory prefix for config, key and ring files
 """
-
-# Status shown on the LED (and logged): booting, ok (online, last read good),
-# offline (readings queued on flash), meter_error (last Modbus read failed).
-STATES = ("booting", "ok", "offline", "meter_error")

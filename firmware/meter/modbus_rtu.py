@@ -17,9 +17,11 @@ from the same instant.
 import time
 from array import array
 
-FC_READ_HOLDING = 0x03
-FC_READ_INPUT = 0x04
-MAX_REGISTERS = 125  # Modbus limit for one read request
+from micropython import const
+
+FC_READ_HOLDING = const(0x03)
+FC_READ_INPUT = const(0x04)
+_MAX_REGISTERS = const(125)  # Modbus limit for one read request
 
 
 class ModbusError(Exception):
@@ -70,7 +72,7 @@ def read_request(unit_id, function, start, count):
         raise ModbusError("bad_request", "unit id %d" % unit_id)
     if function not in (FC_READ_HOLDING, FC_READ_INPUT):
         raise ModbusError("bad_request", "function %d" % function)
-    if not 1 <= count <= MAX_REGISTERS or not 0 <= start <= 0xFFFF - count + 1:
+    if not 1 <= count <= _MAX_REGISTERS or not 0 <= start <= 0xFFFF - count + 1:
         raise ModbusError("bad_request", "start %d count %d" % (start, count))
     return with_crc(
         bytes((unit_id, function, start >> 8, start & 0xFF, count >> 8, count & 0xFF))

@@ -12,6 +12,8 @@ the moment the store-and-forward ring may forget the record.
 
 import struct
 
+from micropython import const
+
 
 class MQTTError(Exception):
     """``reason``: connect_refused (``code`` = CONNACK return code), closed,
@@ -23,13 +25,13 @@ class MQTTError(Exception):
         self.code = code
 
 
-CONNECT = 0x10
-CONNACK = 0x20
-PUBLISH = 0x30
-PUBACK = 0x40
-PINGREQ = 0xC0
-PINGRESP = 0xD0
-DISCONNECT = 0xE0
+_CONNECT = const(0x10)
+_CONNACK = const(0x20)
+_PUBLISH = const(0x30)
+_PUBACK = const(0x40)
+_PINGREQ = const(0xC0)
+_PINGRESP = const(0xD0)
+_DISCONNECT = const(0xE0)
 
 
 def _str(s):
@@ -64,12 +66,16 @@ def connect_packet(client_id, keepalive_s, clean_session=True, username="", pass
             payload += _str(password)
     var = _str("MQTT") + bytes((4, flags)) + struct.pack(">H", keepalive_s)
     body = var + payload
-    return bytes((CONNECT,)) + _remaining_length(len(body)) + body
+    return bytes((_CONNECT,)) + _remaining_length(len(body)) + body
 
 
-def publish_packet(topic, payload, qos, packet_id, retain=False, dup=False):
-    """PUBLISH bytes (QoS 0 or 1)."""
-    head = PUBLISH | (0x08 if dup else 0) | (qos << 1) | (1 if retain else 0)
+def publish_packet(topic, payload, qos, packet_id, retain=False):
+    """PUBLISH as (fixed header + topic + packet id, payload), QoS 0 or 1.
+
+    Never flagged DUP: every connect is a clean session, so a record re-sent
+    after a reconnect is a new message for the broker (receivers deduplicate
+    on the envelope's (meter, seq))."""
+    head = _PUBLISH | (qos << 1) | (1 if retain else 0)
     var = _str(topic) + (struct.pack(">H", packet_id) if qos else b"")
     n = len(var) + len(payload)
     return bytes((head,)) + _remaining_length(n) + var, payload
@@ -134,14 +140,6 @@ class MQTTClient:
                 raise MQTTError("protocol", "remaining length")
         return head, self._read_exact(n) if n else b""
 
-    def _handle_unsolicited(self, head, body):
-        # A meter subscribes to nothing, but a broker resuming an old session
-        # may still deliver; acknowledge QoS 1 so it stops re-sending.
-        if head & 0xF0 == PUBLISH and (head >> 1) & 3 == 1:
-            tlen = struct.unpack_from(">H", body, 0)[0]
-            pid = body[2 + tlen : 4 + tlen]
-            self._write(bytes((PUBACK, 2)) + pid)
-
     # ------------------------------------------------------------ commands
 
     def connect(self, stream, clean_session=True):
@@ -154,7 +152,7 @@ class MQTTClient:
                                self._username, self._password, self._will)
             )
             head, body = self._read_packet()
-            if head != CONNACK or len(body) != 2:
+            if head != _CONNACK or len(body) != 2:
                 raise MQTTError("protocol", "expected CONNACK, got 0x%02x" % head)
             if body[1] != 0:
                 raise MQTTError("connect_refused", "code %d" % body[1], body[1])
@@ -163,7 +161,7 @@ class MQTTClient:
             raise
         return bool(body[0] & 1)
 
-    def publish(self, topic, payload, qos=1, retain=False, dup=False):
+    def publish(self, topic, payload, qos=1, retain=False):
         """Publish; with QoS 1 return only after the matching PUBACK."""
         if self._stream is None:
             raise MQTTError("closed", "not connected")
@@ -171,17 +169,17 @@ class MQTTClient:
         if qos:
             self._pid = self._pid % 0xFFFF + 1
             pid = self._pid
-        head, body = publish_packet(topic, payload, qos, pid, retain, dup)
+        head, body = publish_packet(topic, payload, qos, pid, retain)
         try:
             self._write(head)
             self._write(body)
             while qos:
                 ptype, pbody = self._read_packet()
-                if ptype & 0xF0 == PUBACK:
-                    if len(pbody) == 2 and struct.unpack(">H", pbody)[0] == pid:
-                        return pid
-                    continue  # a late PUBACK for an earlier attempt
-                self._handle_unsolicited(ptype, pbody)
+                # Skip anything else: a late PUBACK for an earlier attempt, or
+                # a PINGRESP. A clean session with no subscriptions receives
+                # no PUBLISH.
+                if ptype & 0xF0 == _PUBACK and pbody == struct.pack(">H", pid):
+                    return pid
         except MQTTError:
             self.close()
             raise
@@ -192,12 +190,10 @@ class MQTTClient:
         if self._stream is None:
             raise MQTTError("closed", "not connected")
         try:
-            self._write(bytes((PINGREQ, 0)))
+            self._write(bytes((_PINGREQ, 0)))
             while True:
-                ptype, pbody = self._read_packet()
-                if ptype & 0xF0 == PINGRESP:
+                if self._read_packet()[0] & 0xF0 == _PINGRESP:
                     return
-                self._handle_unsolicited(ptype, pbody)
         except MQTTError:
             self.close()
             raise
@@ -206,7 +202,7 @@ class MQTTClient:
         """Clean DISCONNECT (the broker then does not publish the will)."""
         if self._stream is not None:
             try:
-                self._write(bytes((DISCONNECT, 0)))
+                self._write(bytes((_DISCONNECT, 0)))
             except MQTTError as exc:
                 # Already gone: the broker will publish the will instead.
                 self.last_error = exc

@@ -25,17 +25,16 @@ import os
 import struct
 from binascii import crc32
 
-MAGIC = b"GR"
-FORMAT = 1
+from micropython import const
+
+_MAGIC = b"GR"
+_FORMAT = const(1)
 _HEAD = ">2sBBQHI"  # magic, format, flags, seq, payload length, crc32
-HEAD_BYTES = 18
-SIG_BYTES = 64
-SLOT_BYTES = 512
-MAX_PAYLOAD_BYTES = SLOT_BYTES - HEAD_BYTES - SIG_BYTES  # 430
+_HEAD_BYTES = const(18)
+_SIG_BYTES = const(64)
+SLOT_BYTES = const(512)
+MAX_PAYLOAD_BYTES = const(430)  # SLOT_BYTES - _HEAD_BYTES - _SIG_BYTES
 _ACK = ">QI"  # acknowledged seq, crc32 of the 8 seq bytes
-
-
-_ZERO_SLOT = bytes(SLOT_BYTES)
 
 
 class RingError(Exception):
@@ -86,7 +85,7 @@ class Ring:
         if have < size:
             # Pre-allocate (also completes an allocation cut short by a power loss).
             f.seek(have)
-            zero = _ZERO_SLOT
+            zero = bytes(SLOT_BYTES)
             while have < size:
                 n = min(SLOT_BYTES - have % SLOT_BYTES, size - have)
                 f.write(zero[:n])
@@ -123,11 +122,11 @@ class Ring:
         if n != SLOT_BYTES:
             return None
         magic, fmt, _, seq, plen, crc = struct.unpack_from(_HEAD, buf, 0)
-        if magic != MAGIC or fmt != FORMAT or plen > MAX_PAYLOAD_BYTES or seq == 0:
+        if magic != _MAGIC or fmt != _FORMAT or plen > MAX_PAYLOAD_BYTES or seq == 0:
             return None
         mv = memoryview(buf)
-        payload = mv[HEAD_BYTES : HEAD_BYTES + plen]
-        sig = mv[HEAD_BYTES + plen : HEAD_BYTES + plen + SIG_BYTES]
+        payload = mv[_HEAD_BYTES : _HEAD_BYTES + plen]
+        sig = mv[_HEAD_BYTES + plen : _HEAD_BYTES + plen + _SIG_BYTES]
         if _crc(mv[4:12], payload, sig) != crc:
             return None
         return seq, payload, sig
@@ -151,16 +150,17 @@ class Ring:
         """Store the signed reading ``seq`` (must be ``last_seq + 1``) durably."""
         if seq != self.last_seq + 1:
             raise RingError("out_of_order", "seq %d after %d" % (seq, self.last_seq))
-        if len(payload) > MAX_PAYLOAD_BYTES or len(sig) != SIG_BYTES:
+        if len(payload) > MAX_PAYLOAD_BYTES or len(sig) != _SIG_BYTES:
             raise RingError("payload_too_large", "%d bytes" % len(payload))
         buf = self._buf
-        buf[:] = _ZERO_SLOT
         plen = len(payload)
-        buf[HEAD_BYTES : HEAD_BYTES + plen] = payload
-        buf[HEAD_BYTES + plen : HEAD_BYTES + plen + SIG_BYTES] = sig
-        struct.pack_into(_HEAD, buf, 0, MAGIC, FORMAT, 0, seq, plen, 0)
+        end = _HEAD_BYTES + plen + _SIG_BYTES
+        buf[_HEAD_BYTES : _HEAD_BYTES + plen] = payload
+        buf[_HEAD_BYTES + plen : end] = sig
+        buf[end:] = bytes(SLOT_BYTES - end)
+        struct.pack_into(_HEAD, buf, 0, _MAGIC, _FORMAT, 0, seq, plen, 0)
         mv = memoryview(buf)
-        crc = _crc(mv[4:12], mv[HEAD_BYTES : HEAD_BYTES + plen], sig)
+        crc = _crc(mv[4:12], mv[_HEAD_BYTES : _HEAD_BYTES + plen], sig)
         struct.pack_into(">I", buf, 14, crc)
         self._file.seek((seq % self.slots) * SLOT_BYTES)
         self._file.write(buf)

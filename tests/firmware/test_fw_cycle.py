@@ -27,7 +27,7 @@ async def test_read_sign_publish_verifies_with_pynacl(
         async with EmulatedMeter(model="sdm120", seed=3, acceleration=600, start_s=11 * 3600) as meter:
             write_config(tmp_path, meter_id="mtr-cycle-1", host=mosquitto.host,
                          port=mosquitto.port, device=meter.port)
-            result = (await run_firmware(fw_build, tmp_path, max_readings=3, heap="128K")).check()
+            result = (await run_firmware(fw_build, tmp_path, max_readings=3)).check()
             await collector.wait_for(3)
             true_import_wh = meter.state.counters.import_kwh * 1000
     finally:

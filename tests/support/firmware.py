@@ -67,18 +67,21 @@ def firmware_script(max_readings: int) -> str:
     return f"import start\nstart.main({max_readings})\n"
 
 
-def _argv(build_dir: Path, script: str, heap: str) -> list[str]:
-    prelude = f"import sys\nsys.path.insert(0, {str(build_dir)!r})\n"
-    return [str(MICROPYTHON), "-X", f"heapsize={heap}", "-c", prelude + script]
+def _argv(script: str, heap: str) -> list[str]:
+    return [str(MICROPYTHON), "-X", f"heapsize={heap}", "-c", script]
 
 
 async def start_firmware(build_dir: Path, data_dir: Path, script: str,
                          heap: str = FIRMWARE_HEAP) -> asyncio.subprocess.Process:
-    """Start the firmware (``script`` after the build dir is on sys.path)."""
+    """Start the firmware: ``script`` runs in the build dir, as on the device.
+
+    MicroPython interns every module's file path; running from the build dir
+    (sys.path entry "") keeps those paths as short as on the device's flash.
+    """
     env = {**os.environ, "GTX_DATA_DIR": str(data_dir) + "/"}
     return await asyncio.create_subprocess_exec(
-        *_argv(build_dir, script, heap),
-        cwd=data_dir,
+        *_argv(script, heap),
+        cwd=build_dir,
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
