@@ -55,6 +55,7 @@ def handle(fleet: MeterFleet, line: str) -> str:
                 "export_energy_kwh": c.export_kwh,
                 "serial_number": meter.state.serial_number,
                 "stuck": meter.state.stuck,
+                "requests": meter.device.requests,
                 "faults": {k.value: v for k, v in meter.plan.remaining.items()},
             })
         raise EmulatorError("bad_command", f"{line.strip()!r}")

@@ -35,10 +35,15 @@ _SUPPORTED_FUNCTIONS = {3, 4, 16}
 
 
 def encode(reg: Register, value: float | int) -> list[int]:
-    """Register words for ``value`` (big-endian, high word first)."""
-    if reg.type != "float32":
-        value = int(value)
-    raw = struct.pack(_STRUCT[reg.type], value / reg.scale if reg.type == "float32" else value)
+    """Register words for ``value`` (big-endian, high word first).
+
+    Floats are divided by the register's ``scale`` (register = value / scale);
+    integer registers carry the value as is.
+    """
+    if reg.type == "float32":
+        raw = struct.pack(">f", value / reg.scale)
+    else:
+        raw = struct.pack(_STRUCT[reg.type], int(value))
     return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
 
 
@@ -68,6 +73,7 @@ class MeterDevice:
         self.model = model
         self.state = state
         self.faults = faults
+        #: requests that reached the register map (for status output)
         self.requests = 0
 
     def sim_device(self) -> SimDevice:
@@ -157,7 +163,7 @@ class WireHooks:
         fc = self._request_fc
         if fc in _REGISTER_READS and self._request_count > 125 and isinstance(pdu, ExceptionResponse):
             pdu = self._exception(pdu, fc, ExcCodes.ILLEGAL_VALUE)
-        elif fc and fc not in _SUPPORTED_FUNCTIONS and fc not in (1, 2):
+        elif fc and fc not in _SUPPORTED_FUNCTIONS:
             pdu = self._exception(pdu, fc, ExcCodes.ILLEGAL_FUNCTION)
         if not self.rtu and pdu.dev_id != self.unit_id:
             pdu = self._exception(pdu, pdu.function_code & 0x7F, ExcCodes.GATEWAY_NO_RESPONSE)

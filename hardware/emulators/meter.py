@@ -13,7 +13,6 @@ can inject faults and look at the counters between requests without any IPC.
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import dataclass
 
 from pymodbus.framer import FramerRTU, FramerType
@@ -30,13 +29,6 @@ from hardware.profiles.site import SiteProfile, prosumer_site
 from hardware.registers.model import MeterModel, load_model
 
 TRANSPORTS = ("rtu", "tcp")
-
-
-def _free_tcp_port(host: str) -> int:
-    """Ask the kernel for a free port (the server then binds it immediately)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -141,10 +133,12 @@ class EmulatedMeter:
                 )
                 address = str(self._pair.client_path)
             else:
-                port = self._port or _free_tcp_port(self.host)
-                self._server = ModbusTcpServer([device, others], address=(self.host, port), **common)
-                address = f"{self.host}:{port}"
+                self._server = ModbusTcpServer([device, others], address=(self.host, self._port or 0), **common)
             await self._server.serve_forever(background=True)
+            if self.transport == "tcp":
+                # Port 0 lets the kernel pick a free port; read back what was bound.
+                port = self._server.transport.sockets[0].getsockname()[1]
+                address = f"{self.host}:{port}"
             if self._pair is not None:
                 await self._probe(self._pair)
         except (RuntimeError, OSError) as exc:
