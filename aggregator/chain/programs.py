@@ -17,7 +17,7 @@ from typing import Any
 
 from anchorpy import Context, Idl, Program, Provider, Wallet
 from solana.rpc.async_api import AsyncClient
-from solders.instruction import Instruction
+from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
@@ -63,9 +63,11 @@ class GtxProgram:
     def so_path(self) -> Path:
         return DEPLOY_DIR / f"{self.name}.so"
 
-    def ix(self, name: str, *args: Any, accounts: dict[str, Pubkey]) -> Instruction:
-        """Build instruction `name` (snake_case) with positional args and named accounts."""
-        return self.client.instruction[name](*args, ctx=Context(accounts=accounts))
+    def ix(self, name: str, *args: Any, accounts: dict[str, Pubkey],
+           remaining: list[AccountMeta] | None = None) -> Instruction:
+        """Build instruction `name` (snake_case) with positional args, named accounts and
+        any variable-length account list after them."""
+        return self.client.instruction[name](*args, ctx=Context(accounts=accounts, remaining_accounts=remaining or []))
 
     def pda(self, *seeds: bytes) -> Pubkey:
         return Pubkey.find_program_address(list(seeds), self.program_id)[0]

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from solders.instruction import Instruction
+from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
+from spl.token.constants import TOKEN_PROGRAM_ID
 
+from aggregator.chain.energy_token import EnergyToken
 from aggregator.chain.programs import SYSTEM_PROGRAM, GtxProgram, label_bytes, meter_id_bytes
 
 PROSUMER, CONSUMER = 0, 1
+MAX_SETTLE_METERS = 16
 USER_TYPES = {"prosumer": PROSUMER, "consumer": CONSUMER}
 
 
 class Registry:
-    def __init__(self, program: GtxProgram | None = None) -> None:
+    def __init__(self, program: GtxProgram | None = None, token: EnergyToken | None = None) -> None:
         self.program = program or GtxProgram("registry")
+        self.token = token or EnergyToken()
 
     @property
     def program_id(self) -> Pubkey:
@@ -34,6 +38,9 @@ class Registry:
 
     def meter_address(self, meter_id: str) -> Pubkey:
         return self.program.pda(b"meter", meter_id_bytes(meter_id))
+
+    def minter_address(self) -> Pubkey:
+        return self.program.pda(b"minter")
 
     # --- instructions --------------------------------------------------------------
     def initialize(self, authority: Pubkey, oracle_authority: Pubkey) -> Instruction:
@@ -53,6 +60,34 @@ class Registry:
             list(label_bytes(location)),
             accounts={"owner": owner, "config": self.config_address(), "user": self.user_address(owner),
                       "meter": self.meter_address(meter_id), "system_program": SYSTEM_PROGRAM})
+
+    def rotate_meter_key(self, owner: Pubkey, meter_id: str, new_device_key: bytes) -> Instruction:
+        return self.program.ix("rotate_meter_key", Pubkey.from_bytes(new_device_key), accounts={
+            "owner": owner, "meter": self.meter_address(meter_id)})
+
+    def deactivate_meter(self, signer: Pubkey, meter_id: str) -> Instruction:
+        return self.program.ix("deactivate_meter", accounts={
+            "signer": signer, "config": self.config_address(), "meter": self.meter_address(meter_id)})
+
+    def submit_readings(self, oracle: Pubkey, meter_id: str, production_wh: int, consumption_wh: int,
+                        reading_at: int) -> Instruction:
+        return self.program.ix("submit_readings", production_wh, consumption_wh, reading_at, accounts={
+            "oracle": oracle, "config": self.config_address(), "meter": self.meter_address(meter_id)})
+
+    def settle_and_mint(self, meters: list[tuple[str, Pubkey]]) -> Instruction:
+        """Settle `meters`, each given as (meter id, owner wallet); GRID goes to the owner's
+        associated token account."""
+        if not 1 <= len(meters) <= MAX_SETTLE_METERS:
+            raise ValueError(f"settle_and_mint takes 1-{MAX_SETTLE_METERS} meters, got {len(meters)}")
+        remaining = []
+        for meter_id, owner in meters:
+            remaining.append(AccountMeta(self.meter_address(meter_id), False, True))
+            remaining.append(AccountMeta(self.token.token_account(owner), False, True))
+        return self.program.ix("settle_and_mint", accounts={
+            "registry_minter": self.minter_address(), "token_config": self.token.config_address(),
+            "mint": self.token.mint_address(), "mint_authority": self.token.mint_authority(),
+            "token_program": TOKEN_PROGRAM_ID, "energy_token_program": self.token.program_id},
+            remaining=remaining)
 
     # --- accounts --------------------------------------------------------------------
     def decode(self, data: bytes) -> Any:

@@ -64,15 +64,17 @@ def build(names: list[str], *, quiet: bool = False) -> dict[str, Path]:
     env = dict(os.environ, RUSTC=RUSTC)
     env.pop("RUSTFLAGS", None)
     _relink_if_pipeline_changed(names, env)
-    cmd = [CARGO, "build", "--release", "--locked", "--target", TARGET]
-    for n in names:
-        cmd += ["-p", n]
-    if quiet:
-        cmd.append("--quiet")
     started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=PROGRAMS, env=env)
-    if proc.returncode != 0:
-        raise SystemExit(proc.returncode)
+    # One cargo run per program: a program used as a library by another (registry CPIs
+    # into energy_token) is built there with `no-entrypoint`, and cargo unifies features
+    # across the packages of one run.
+    for n in names:
+        cmd = [CARGO, "build", "--release", "--locked", "--target", TARGET, "-p", n]
+        if quiet:
+            cmd.append("--quiet")
+        proc = subprocess.run(cmd, cwd=PROGRAMS, env=env)
+        if proc.returncode != 0:
+            raise SystemExit(proc.returncode)
     DEPLOY.mkdir(parents=True, exist_ok=True)
     out = {}
     for n in names:

@@ -10,9 +10,11 @@ pub mod bytes;
 pub mod checks;
 pub mod errors;
 pub mod event;
+pub mod ids;
 pub mod math;
 pub mod pda;
 pub mod sysvar;
+pub mod token;
 
 pub use errors::CommonError;
 use pinocchio::error::ProgramError;
@@ -21,4 +23,13 @@ impl From<CommonError> for ProgramError {
     fn from(e: CommonError) -> Self {
         ProgramError::Custom(e as u32)
     }
+}
+
+/// What an instruction handler receives, in one argument: SBPF calls take at most five
+/// arguments, and keeping handlers out of line (`#[inline(never)]`) keeps each one's stack
+/// frame separate from the entrypoint's.
+pub struct Context<'a> {
+    pub program_id: &'a pinocchio::Address,
+    pub accounts: &'a mut [pinocchio::AccountView],
+    pub data: &'a [u8],
 }

@@ -2,12 +2,11 @@
 //! programs/registry/interface.toml. Do not edit; change the TOML and regenerate.
 //! Offsets are byte positions in the instruction or account data, discriminator included.
 #![allow(dead_code)]
-
-/// Program id on localnet (Anchor.toml).
-pub const PROGRAM_ID: [u8; 32] = [6, 40, 121, 77, 215, 170, 158, 241, 195, 24, 241, 94, 32, 62, 202, 134, 28, 244, 104, 71, 18, 96, 239, 97, 91, 10, 186, 247, 167, 54, 156, 65];
+//! Program ids and constant PDAs are in `gtx_common::ids`.
 
 pub mod seeds {
     pub const CONFIG: &[u8] = b"config";
+    pub const MINTER: &[u8] = b"minter";
     pub const USER: &[u8] = b"user";
     pub const METER: &[u8] = b"meter";
 }
@@ -57,6 +56,60 @@ pub mod ix {
             pub const LEN: usize = 104;
         }
     }
+    pub mod rotate_meter_key {
+        pub const DISCRIMINATOR: [u8; 8] = [115, 18, 181, 162, 198, 164, 210, 76];
+        pub const ACCOUNTS: usize = 2;
+        pub mod account {
+            pub const OWNER: usize = 0;
+            pub const METER: usize = 1;
+        }
+        pub mod arg {
+            pub const NEW_DEVICE_KEY: usize = 8;
+            pub const LEN: usize = 40;
+        }
+    }
+    pub mod deactivate_meter {
+        pub const DISCRIMINATOR: [u8; 8] = [161, 143, 238, 57, 176, 50, 169, 102];
+        pub const ACCOUNTS: usize = 3;
+        pub mod account {
+            pub const SIGNER: usize = 0;
+            pub const CONFIG: usize = 1;
+            pub const METER: usize = 2;
+        }
+        pub mod arg {
+            pub const LEN: usize = 8;
+        }
+    }
+    pub mod submit_readings {
+        pub const DISCRIMINATOR: [u8; 8] = [13, 78, 148, 94, 199, 247, 126, 165];
+        pub const ACCOUNTS: usize = 3;
+        pub mod account {
+            pub const ORACLE: usize = 0;
+            pub const CONFIG: usize = 1;
+            pub const METER: usize = 2;
+        }
+        pub mod arg {
+            pub const PRODUCTION_WH: usize = 8;
+            pub const CONSUMPTION_WH: usize = 16;
+            pub const READING_AT: usize = 24;
+            pub const LEN: usize = 32;
+        }
+    }
+    pub mod settle_and_mint {
+        pub const DISCRIMINATOR: [u8; 8] = [251, 76, 250, 37, 143, 113, 133, 18];
+        pub const ACCOUNTS: usize = 6;
+        pub mod account {
+            pub const REGISTRY_MINTER: usize = 0;
+            pub const TOKEN_CONFIG: usize = 1;
+            pub const MINT: usize = 2;
+            pub const MINT_AUTHORITY: usize = 3;
+            pub const TOKEN_PROGRAM: usize = 4;
+            pub const ENERGY_TOKEN_PROGRAM: usize = 5;
+        }
+        pub mod arg {
+            pub const LEN: usize = 8;
+        }
+    }
 }
 
 pub mod state {
@@ -97,6 +150,34 @@ pub mod state {
 }
 
 pub mod events {
+    pub mod meter_key_rotated {
+        pub const DISCRIMINATOR: [u8; 8] = [139, 42, 116, 164, 91, 254, 202, 224];
+        pub const METER_ID: usize = 8;
+        pub const DEVICE_KEY: usize = 40;
+        pub const LEN: usize = 72;
+    }
+    pub mod meter_deactivated {
+        pub const DISCRIMINATOR: [u8; 8] = [8, 89, 230, 90, 182, 214, 103, 29];
+        pub const METER_ID: usize = 8;
+        pub const BY: usize = 40;
+        pub const LEN: usize = 72;
+    }
+    pub mod readings_submitted {
+        pub const DISCRIMINATOR: [u8; 8] = [67, 75, 79, 21, 2, 231, 251, 254];
+        pub const METER_ID: usize = 8;
+        pub const PRODUCTION_WH: usize = 40;
+        pub const CONSUMPTION_WH: usize = 48;
+        pub const READING_AT: usize = 56;
+        pub const LEN: usize = 64;
+    }
+    pub mod net_generation_settled {
+        pub const DISCRIMINATOR: [u8; 8] = [249, 57, 29, 46, 182, 94, 64, 50];
+        pub const METER_ID: usize = 8;
+        pub const OWNER: usize = 40;
+        pub const MINTED_WH: usize = 72;
+        pub const SETTLED_NET_GENERATION_WH: usize = 80;
+        pub const LEN: usize = 88;
+    }
     pub mod registry_initialized {
         pub const DISCRIMINATOR: [u8; 8] = [144, 138, 62, 105, 58, 38, 100, 177];
         pub const AUTHORITY: usize = 8;
@@ -130,4 +211,20 @@ pub enum Error {
     UserNotRegistered = 6101,
     /// Meter id must be 1-32 bytes of printable ASCII, zero-padded
     InvalidMeterId = 6102,
+    /// The meter is deactivated
+    MeterInactive = 6103,
+    /// Cumulative production or consumption may not decrease
+    CounterDecreased = 6104,
+    /// Reading time is earlier than the meter's last reading
+    StaleReading = 6105,
+    /// Signer does not own this meter
+    NotMeterOwner = 6106,
+    /// Destination is not the meter owner's GRID token account
+    InvalidTokenAccount = 6107,
+    /// The energy_token program account is wrong
+    InvalidEnergyTokenProgram = 6108,
+    /// settle_and_mint takes at most 16 meters per call
+    TooManyMeters = 6109,
+    /// Account is not a meter of this registry
+    UnknownMeter = 6110,
 }

@@ -1,13 +1,15 @@
 //! `initialize(oracle_authority)`: create the config PDA `["config"]`.
 
-use gtx_common::{bytes, checks, event, pda::{self, NewAccount}};
-use pinocchio::{cpi::Seed, AccountView, Address, ProgramResult};
+use gtx_common::{Context, bytes, checks, event, ids, pda::NewAccount, CommonError};
+use pinocchio::{cpi::Seed, ProgramResult};
 
 use crate::interface::{
     events::registry_initialized as ev, ix::initialize as ixd, seeds, state::registry_config as cfg,
 };
 
-pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
+#[inline(never)]
+pub fn process(ctx: Context) -> ProgramResult {
+    let Context { program_id, accounts, data } = ctx;
     checks::data_len(data, ixd::arg::LEN)?;
     checks::accounts(accounts, ixd::ACCOUNTS)?;
     let authority = &accounts[ixd::account::AUTHORITY];
@@ -16,7 +18,10 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     checks::writable(authority)?;
     checks::writable(config)?;
     checks::system_program(&accounts[ixd::account::SYSTEM_PROGRAM])?;
-    let bump = pda::canonical(config, &[seeds::CONFIG], program_id)?;
+    if config.address().as_ref() != ids::registry::CONFIG {
+        return Err(CommonError::InvalidPda.into());
+    }
+    let bump = ids::registry::CONFIG_BUMP;
     let bump_seed = [bump];
     NewAccount { payer: authority, target: config, space: cfg::LEN, owner: program_id, seeds: &[Seed::from(seeds::CONFIG), Seed::from(&bump_seed)] }.create()?;
 

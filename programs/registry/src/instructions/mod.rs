@@ -1,5 +1,10 @@
 //! One module per instruction: unpack and check every account, then write.
 
+pub mod deactivate_meter;
 pub mod initialize;
+pub mod meter_state;
 pub mod register_meter;
 pub mod register_user;
+pub mod rotate_meter_key;
+pub mod settle_and_mint;
+pub mod submit_readings;

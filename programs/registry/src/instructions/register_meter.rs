@@ -1,15 +1,15 @@
 //! `register_meter(meter_id, device_key, location)`: create the meter PDA
 //! `["meter", meter_id]` owned by a registered user, holding the device's Ed25519 key.
 
-use gtx_common::{bytes, checks, event, pda::{self, NewAccount}, sysvar, CommonError};
-use pinocchio::{cpi::Seed, AccountView, Address, ProgramResult};
+use gtx_common::{Context, bytes, checks, event, pda::{self, NewAccount}, sysvar, CommonError};
+use pinocchio::{cpi::Seed, ProgramResult};
 
+use super::meter_state::METER_ACTIVE;
 use crate::interface::{
     events::meter_registered as ev, ix::register_meter as ixd, seeds, state::meter as mtr,
     state::registry_config as cfg, state::user as usr, Error,
 };
 
-pub const METER_ACTIVE: u8 = 1;
 
 /// 1-32 bytes of printable ASCII, then zero padding only.
 fn valid_meter_id(id: &[u8; 32]) -> bool {
@@ -17,7 +17,9 @@ fn valid_meter_id(id: &[u8; 32]) -> bool {
     len > 0 && id[..len].iter().all(|&b| (0x21..=0x7e).contains(&b)) && id[len..].iter().all(|&b| b == 0)
 }
 
-pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
+#[inline(never)]
+pub fn process(ctx: Context) -> ProgramResult {
+    let Context { program_id, accounts, data } = ctx;
     checks::data_len(data, ixd::arg::LEN)?;
     checks::accounts(accounts, ixd::ACCOUNTS)?;
     let meter_id: [u8; 32] = bytes::array(data, ixd::arg::METER_ID);

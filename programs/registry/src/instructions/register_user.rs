@@ -1,7 +1,7 @@
 //! `register_user(user_type)`: create the user PDA `["user", wallet]` for the signer.
 
-use gtx_common::{bytes, checks, event, pda::{self, NewAccount}, sysvar, CommonError};
-use pinocchio::{cpi::Seed, AccountView, Address, ProgramResult};
+use gtx_common::{Context, bytes, checks, event, pda::{self, NewAccount}, sysvar, CommonError};
+use pinocchio::{cpi::Seed, ProgramResult};
 
 use crate::interface::{
     events::user_registered as ev, ix::register_user as ixd, seeds, state::registry_config as cfg,
@@ -11,7 +11,9 @@ use crate::interface::{
 pub const PROSUMER: u8 = 0;
 pub const CONSUMER: u8 = 1;
 
-pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
+#[inline(never)]
+pub fn process(ctx: Context) -> ProgramResult {
+    let Context { program_id, accounts, data } = ctx;
     checks::data_len(data, ixd::arg::LEN)?;
     checks::accounts(accounts, ixd::ACCOUNTS)?;
     let user_type = data[ixd::arg::USER_TYPE];
