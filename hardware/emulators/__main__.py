@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"inject at start, repeatable; kinds: {', '.join(k.value for k in FaultKind)}")
     p.add_argument("--no-wire-timing", action="store_true",
                    help="answer RTU requests at once instead of at the baud rate's pace")
+    p.add_argument("--strict-baud", action="store_true",
+                   help="ignore RTU requests while the client's pty speed differs from the meter's")
     p.add_argument("--link-dir", default=None, help="directory for the pty links (default: a temp dir)")
     p.add_argument("--json", action="store_true", help="print endpoints as JSON lines")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
@@ -68,6 +70,7 @@ async def run(args: argparse.Namespace) -> int:
             port=None if args.base_port is None else args.base_port + i,
             faults={k.value: v for k, v in faults.items()},
             wire_timing=not args.no_wire_timing,
+            strict_baud=args.strict_baud,
         )
         for i in range(args.count)
     ]

@@ -138,10 +138,14 @@ class MeterDevice:
 class WireHooks:
     """pymodbus trace hooks that make faults and bus behaviour real on the wire."""
 
-    def __init__(self, unit_id: int, rtu: bool, faults: FaultPlan) -> None:
+    def __init__(
+        self, unit_id: int, rtu: bool, faults: FaultPlan, line_ok: Callable[[], bool] | None = None
+    ) -> None:
         self.unit_id = unit_id
         self.rtu = rtu
         self.faults = faults
+        #: False while the client's serial settings cannot produce a valid frame
+        self.line_ok = line_ok
         self.frames_sent = 0
         self.frames_dropped = 0
         #: function code and register count of the request being answered
@@ -186,6 +190,10 @@ class WireHooks:
         if not data:
             return data
         dev_id = data[0] if self.rtu else data[6]
+        if self.line_ok is not None and not self.line_ok():
+            # At the wrong baud the meter only sees framing errors: it never answers.
+            self.frames_dropped += 1
+            return b""
         if self.rtu and dev_id != self.unit_id:
             # On a shared RS-485 bus only the addressed slave answers; broadcasts
             # (unit 0) are never answered.

@@ -20,6 +20,7 @@ class MeterSpec:
     port: int | None = None
     faults: dict[str, int | None] = field(default_factory=dict)
     wire_timing: bool = True
+    strict_baud: bool = False
 
 
 class MeterFleet:
@@ -37,6 +38,7 @@ class MeterFleet:
                     model=spec.model, transport=spec.transport, unit_id=spec.unit_id,
                     seed=spec.seed, acceleration=spec.acceleration, start_s=spec.start_s,
                     port=spec.port, faults=spec.faults, wire_timing=spec.wire_timing,
+                    strict_baud=spec.strict_baud,
                     link_dir=self.link_dir, name=f"meter{index}",
                 )
                 await meter.start()

@@ -54,7 +54,10 @@ class EmulatedMeter:
     model's default unit id, 1x real time. ``clock`` overrides ``acceleration`` /
     ``start_s`` (use :class:`ManualClock` for exact-instant tests). ``wire_timing``
     delays each RTU response by the time its bytes would take at the model's baud
-    rate (a pty has no baud rate of its own).
+    rate (a pty has no baud rate of its own). ``strict_baud`` makes the meter ignore
+    requests while the client's end of the pty is set to another baud rate, as a
+    real meter sees only framing errors then (off by default: some clients never set
+    a speed on a pty).
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class EmulatedMeter:
         initial_export_kwh: float = 0.0,
         faults: dict[str, int | None] | None = None,
         wire_timing: bool = True,
+        strict_baud: bool = False,
         link_dir: str | None = None,
         name: str | None = None,
     ) -> None:
@@ -102,7 +106,8 @@ class EmulatedMeter:
             initial_export_kwh=initial_export_kwh,
         )
         self.device = MeterDevice(self.model, self.state, self.plan)
-        self.hooks = WireHooks(self.unit_id, transport == "rtu", self.plan)
+        line_ok = self._baud_matches if strict_baud and transport == "rtu" else None
+        self.hooks = WireHooks(self.unit_id, transport == "rtu", self.plan, line_ok)
         self._pair: VirtualSerialPair | None = None
         self._server: ModbusSerialServer | ModbusTcpServer | None = None
         self.endpoint: Endpoint | None = None
@@ -214,8 +219,12 @@ class EmulatedMeter:
         elif kind in RESPONSE_FAULTS:
             self.plan.clear(kind)
 
+    def _baud_matches(self) -> bool:
+        return self._pair is not None and self._pair.client_baud() == self.model.baud
+
     async def _probe(self, pair: VirtualSerialPair) -> None:
         """Health check: read the serial number through the pty before handing it out."""
+        pair.set_client_baud(self.model.baud)
         body = bytes([self.unit_id, 3]) + self.model.serial_range[0].to_bytes(2, "big") + (2).to_bytes(2, "big")
         frame = body + FramerRTU.compute_CRC(body).to_bytes(2, "big")
         answer = await pair.exchange(frame, expect_len=9)

@@ -19,12 +19,16 @@ import asyncio
 import os
 import shutil
 import tempfile
+import termios
 import time
 from pathlib import Path
 
 from hardware.errors import VirtualPortError
 
 READY_MARK = "starting data transfer loop"
+
+#: termios speed constant -> baud, for the rates Modbus meters use.
+_SPEEDS = {getattr(termios, f"B{b}"): b for b in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)}
 
 
 class VirtualSerialPair:
@@ -86,6 +90,28 @@ class VirtualSerialPair:
             except BlockingIOError:
                 await asyncio.sleep(0.002)
         return got
+
+    def set_client_baud(self, baud: int) -> None:
+        """Preset the client end's speed (a client that sets its own overrides it)."""
+        if self._hold_fd is None:
+            raise VirtualPortError("not_started", "start the pair first")
+        speed = {b: s for s, b in _SPEEDS.items()}.get(baud)
+        if speed is None:
+            raise VirtualPortError("bad_baud", f"unsupported baud {baud}")
+        attrs = termios.tcgetattr(self._hold_fd)
+        attrs[4] = attrs[5] = speed
+        termios.tcsetattr(self._hold_fd, termios.TCSANOW, attrs)
+
+    def client_baud(self) -> int:
+        """Baud rate the client configured on its end (0 if not a standard rate).
+
+        termios settings belong to the tty, so they are visible through our own
+        descriptor on the client end. (Linux ptys force 8 data bits and no parity,
+        so only the speed is meaningful here.)
+        """
+        if self._hold_fd is None:
+            raise VirtualPortError("not_started", "start the pair first")
+        return _SPEEDS.get(termios.tcgetattr(self._hold_fd)[5], 0)
 
     @property
     def alive(self) -> bool:

@@ -7,6 +7,7 @@ import struct
 
 import pytest
 from hwsupport import RawRtuPort, client_for, crc_ok, decode, rtu_frame
+from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.exceptions import ModbusIOException
 
 from hardware.emulators import EmulatedMeter, FaultKind, ManualClock
@@ -157,3 +158,19 @@ async def test_fault_requests_are_validated():
     with pytest.raises(FaultError) as err:
         meter.inject("timeout", count=0)
     assert err.value.reason == "bad_count"
+
+
+async def test_strict_baud_meter_ignores_a_client_at_the_wrong_speed():
+    async with EmulatedMeter(model="sdm120", strict_baud=True, wire_timing=False,
+                             clock=ManualClock(0)) as meter:
+        for baud, answers in ((19200, False), (9600, True), (2400, False)):
+            client = AsyncModbusSerialClient(meter.port, baudrate=baud, timeout=0.4, retries=0)
+            assert await client.connect()
+            try:
+                if answers:
+                    assert not (await client.read_input_registers(0, count=2, device_id=1)).isError()
+                else:
+                    with pytest.raises(ModbusIOException):
+                        await client.read_input_registers(0, count=2, device_id=1)
+            finally:
+                client.close()
