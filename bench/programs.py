@@ -1,32 +1,91 @@
-"""Compute units per instruction of the on-chain programs, measured in LiteSVM."""
+"""Compute units per instruction of the registry and energy_token programs, in LiteSVM.
+
+settle_and_mint is measured for batches of 1 to 16 meters (registry -> energy_token ->
+SPL Token MintTo per meter); `cu_per_meter` is the cost per meter in a full batch.
+"""
 
 from __future__ import annotations
 
+import statistics
+
 from solders.keypair import Keypair
+from solders.transaction import Transaction
 
 from aggregator.chain import PROSUMER, LocalChain, Registry
+from aggregator.chain.registry import MAX_SETTLE_METERS
+
+PACKET_BYTES = 1232  # largest serialized transaction a validator accepts
 
 UNITS = {
-    "registry.initialize.cu": "CU",
-    "registry.register_user.cu": "CU",
-    "registry.register_meter.cu": "CU",
+    key: "CU" for key in (
+        "registry.initialize.cu", "energy_token.initialize.cu", "registry.register_user.cu",
+        "registry.register_meter.cu", "registry.submit_readings.cu", "registry.settle_and_mint.cu_1_meter",
+        "registry.settle_and_mint.cu_per_meter", "registry.rotate_meter_key.cu", "energy_token.burn.cu",
+        "registry.deactivate_meter.cu",
+    )
+} | {"registry.settle_and_mint.max_meters_per_tx": "meters"}
+GOALS = {
+    "registry.settle_and_mint.cu_per_meter": "goal <= 10,000 (classic SPL Token MintTo alone: 4,492)",
+    "registry.settle_and_mint.cu_1_meter": "goal <= 10,000",
 }
+
+
+def _median(samples: list[int]) -> int:
+    return int(statistics.median(samples))
 
 
 def run() -> dict[str, float]:
     registry = Registry()
-    chain = LocalChain([registry.program])
-    authority = chain.new_funded_keypair()
-    init = chain.send([registry.initialize(authority.pubkey(), Keypair().pubkey())], [authority])
-    samples_user, samples_meter = [], []
-    for i in range(20):
-        wallet = chain.new_funded_keypair()
-        samples_user.append(chain.send([registry.register_user(wallet.pubkey(), PROSUMER)], [wallet]).compute_units)
-        ix = registry.register_meter(wallet.pubkey(), f"BENCH-{i:04d}", bytes(Keypair().pubkey()), "bench")
-        samples_meter.append(chain.send([ix], [wallet]).compute_units)
-    # PDA bump search makes CU vary with the address; report the median.
-    return {
-        "registry.initialize.cu": init.compute_units,
-        "registry.register_user.cu": sorted(samples_user)[len(samples_user) // 2],
-        "registry.register_meter.cu": sorted(samples_meter)[len(samples_meter) // 2],
-    }
+    token = registry.token
+    chain = LocalChain([registry.program, token.program])
+    authority, oracle = chain.new_funded_keypair(), chain.new_funded_keypair()
+    out: dict[str, float] = {}
+    out["registry.initialize.cu"] = chain.send([registry.initialize(authority.pubkey(), oracle.pubkey())],
+                                               [authority]).compute_units
+    out["energy_token.initialize.cu"] = chain.send([token.initialize(authority.pubkey())], [authority]).compute_units
+
+    users, meters, owners = [], [], {}
+    for i in range(MAX_SETTLE_METERS):
+        wallet, meter_id = chain.new_funded_keypair(), f"BENCH-{i:04d}"
+        users.append(chain.send([registry.register_user(wallet.pubkey(), PROSUMER)], [wallet]).compute_units)
+        ix = registry.register_meter(wallet.pubkey(), meter_id, bytes(Keypair().pubkey()), "bench")
+        meters.append(chain.send([ix], [wallet]).compute_units)
+        chain.send([token.create_token_account(wallet.pubkey(), wallet.pubkey())], [wallet])
+        owners[meter_id] = wallet
+    # PDA bump search makes these vary with the address: report the median.
+    out["registry.register_user.cu"] = _median(users)
+    out["registry.register_meter.cu"] = _median(meters)
+
+    submits, reading_at = [], 1
+    settle_cu: dict[int, int] = {}
+    for n in (1, 2, 4, 8, MAX_SETTLE_METERS):
+        batch = list(owners)[:n]
+        for meter_id in batch:
+            ix = registry.submit_readings(oracle.pubkey(), meter_id, reading_at * 1_000, 0, reading_at)
+            submits.append(chain.send([ix], [oracle]).compute_units)
+        reading_at += 1
+        ix = registry.settle_and_mint([(m, owners[m].pubkey()) for m in batch])
+        settle_cu[n] = chain.send([ix], [authority]).compute_units
+    out["registry.submit_readings.cu"] = _median(submits)
+    out["registry.settle_and_mint.cu_1_meter"] = settle_cu[1]
+    out["registry.settle_and_mint.cu_per_meter"] = round(settle_cu[MAX_SETTLE_METERS] / MAX_SETTLE_METERS)
+    out["registry.settle_and_mint.max_meters_per_tx"] = _max_meters_per_packet(chain, registry, owners, authority)
+
+    any_meter, owner = next(iter(owners.items()))
+    out["registry.rotate_meter_key.cu"] = chain.send(
+        [registry.rotate_meter_key(owner.pubkey(), any_meter, bytes(Keypair().pubkey()))], [owner]).compute_units
+    out["energy_token.burn.cu"] = chain.send([token.burn(owner.pubkey(), 1)], [owner]).compute_units
+    out["registry.deactivate_meter.cu"] = chain.send([registry.deactivate_meter(owner.pubkey(), any_meter)],
+                                                     [owner]).compute_units
+    return out
+
+
+def _max_meters_per_packet(chain: LocalChain, registry: Registry, owners: dict, payer: Keypair) -> int:
+    """Largest settle_and_mint batch whose legacy transaction fits one packet."""
+    best = 0
+    for n in range(1, MAX_SETTLE_METERS + 1):
+        ix = registry.settle_and_mint([(m, owners[m].pubkey()) for m in list(owners)[:n]])
+        tx = Transaction.new_signed_with_payer([ix], payer.pubkey(), [payer], chain.svm.latest_blockhash())
+        if len(bytes(tx)) <= PACKET_BYTES:
+            best = n
+    return best

@@ -24,7 +24,7 @@ def test_bench_prints_a_table_and_writes_flat_json(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads(out.read_text())
-    for key in ("registry.initialize.cu", "registry.register_user.cu"):
+    for key in ("registry.initialize.cu", "registry.register_user.cu", "registry.settle_and_mint.cu_per_meter"):
         assert isinstance(metrics[key], (int, float)) and metrics[key] > 0
         assert key in proc.stdout
 
