@@ -19,7 +19,7 @@ from pathlib import Path
 MICROPYTHON = Path(sys.executable).with_name("micropython")
 FIRMWARE_HEAP = "64K"
 
-__all__ = ["FIRMWARE_HEAP", "MICROPYTHON", "MpResult", "MpProcess", "run_mp", "start_mp"]
+__all__ = ["FIRMWARE_HEAP", "MICROPYTHON", "MpProcess", "MpResult", "run_cases", "run_mp", "start_mp"]
 
 
 @dataclass
@@ -115,3 +115,26 @@ def start_mp(
         text=True,
     )
     return MpProcess(popen)
+
+
+def run_cases(module: str, cases: list[dict[str, object]], *, build_dir: Path, script_dir: Path,
+              tmp_dir: Path, heap: str = FIRMWARE_HEAP, timeout_s: float = 120) -> list[object]:
+    """Run MicroPython ``module`` (from ``script_dir``) over ``cases``; one result each.
+
+    The module runs from ``build_dir`` (the mpy-cross build) with the cases in
+    a JSON-lines file, and prints ``R <json>`` per case (tests/firmware/mp).
+    """
+    cases_path = tmp_dir / f"{module}.cases.jsonl"
+    cases_path.write_text("".join(json.dumps(c) + "\n" for c in cases))
+    result = run_mp(
+        f"import {module}\n",
+        path=[Path(""), script_dir],
+        heap=heap,
+        cwd=build_dir,
+        env={"GTX_CASES": str(cases_path)},
+        timeout_s=timeout_s,
+    ).check()
+    out = result.json_lines("R ")
+    if len(out) != len(cases):
+        raise AssertionError(f"{module}: {len(out)} results for {len(cases)} cases\n{result.stdout}")
+    return out

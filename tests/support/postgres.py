@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -38,14 +41,19 @@ async def _build_template(admin_dsn: str, template_dsn: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    # Not under pytest's tmp_path: every pytest session on the machine resets
+    # /tmp/pytest-of-<user> to mode 0700, which would lock the unprivileged server
+    # user out of its data directory in the middle of a run.
+    workdir = Path(tempfile.mkdtemp(prefix="gtx-pg-"))
+    server = EmbeddedPostgres(workdir / "data")
     server.start()
     try:
         asyncio.run(_build_template(server.dsn(), server.dsn(TEMPLATE_DB)))
         yield server
     finally:
         server.destroy()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture
