@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--acceleration", type=float, default=1.0,
                    help="simulated seconds per wall second (8640: a day in 10 s)")
     p.add_argument("--start-hour", type=float, default=0.0, help="simulated time of day at start")
+    p.add_argument("--pv-kw", type=float, default=None,
+                   help="PV peak power in kW (default 5, 10 on three-phase; 0: no PV)")
+    p.add_argument("--cloud-cover", type=float, default=0.3, help="0 clear .. 1 overcast (default 0.3)")
+    p.add_argument("--no-ev", action="store_true", help="the site has no EV charger")
     p.add_argument("--host", default="127.0.0.1", help="TCP bind address")
     p.add_argument("--base-port", type=int, default=None,
                    help="TCP port of meter 0, meter i gets base+i (default: free ports)")
@@ -71,6 +75,9 @@ async def run(args: argparse.Namespace) -> int:
             faults={k.value: v for k, v in faults.items()},
             wire_timing=not args.no_wire_timing,
             strict_baud=args.strict_baud,
+            peak_pv_w=None if args.pv_kw is None else args.pv_kw * 1000.0,
+            cloud_cover=args.cloud_cover,
+            ev=not args.no_ev,
         )
         for i in range(args.count)
     ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hardware.emulators.meter import EmulatedMeter, Endpoint
+from hardware.profiles.site import prosumer_site
+from hardware.registers.model import load_model
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,10 @@ class MeterSpec:
     faults: dict[str, int | None] = field(default_factory=dict)
     wire_timing: bool = True
     strict_baud: bool = False
+    #: site profile knobs (see hardware.profiles.prosumer_site)
+    peak_pv_w: float | None = None
+    cloud_cover: float = 0.3
+    ev: bool = True
 
 
 class MeterFleet:
@@ -34,7 +40,11 @@ class MeterFleet:
     async def start(self) -> list[Endpoint]:
         try:
             for index, spec in enumerate(self.specs):
+                phases = load_model(spec.model).phases
+                site = prosumer_site(seed=spec.seed, phases=phases, cloud_cover=spec.cloud_cover,
+                                     ev=spec.ev, peak_pv_w=spec.peak_pv_w)
                 meter = EmulatedMeter(
+                    site=site,
                     model=spec.model, transport=spec.transport, unit_id=spec.unit_id,
                     seed=spec.seed, acceleration=spec.acceleration, start_s=spec.start_s,
                     port=spec.port, faults=spec.faults, wire_timing=spec.wire_timing,

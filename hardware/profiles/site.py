@@ -133,10 +133,21 @@ class SiteProfile:
         return totals
 
 
-def prosumer_site(seed: int = 1, phases: int = 1, cloud_cover: float = 0.3, ev: bool = True) -> SiteProfile:
-    """A typical prosumer: 5 kWp (1-phase) or 10 kWp (3-phase) PV, a family house, an EV."""
+def prosumer_site(
+    seed: int = 1,
+    phases: int = 1,
+    cloud_cover: float = 0.3,
+    ev: bool = True,
+    peak_pv_w: float | None = None,
+) -> SiteProfile:
+    """A typical prosumer: 5 kWp (1-phase) or 10 kWp (3-phase) PV, a family house, an EV.
+
+    ``peak_pv_w`` overrides the PV size (0 makes a plain consumer).
+    """
+    if peak_pv_w is None:
+        peak_pv_w = 5_000.0 * (1 if phases == 1 else 2)
     return SiteProfile(
-        solar=SolarProfile(peak_power_w=5_000.0 * (1 if phases == 1 else 2), cloud_cover=cloud_cover, seed=seed),
+        solar=SolarProfile(peak_power_w=peak_pv_w, cloud_cover=cloud_cover, seed=seed),
         house=HouseholdProfile(seed=seed),
         ev=EvChargerProfile(charge_power_w=7_400.0 if phases == 1 else 11_000.0, enabled=ev, seed=seed),
         phases=phases,
