@@ -44,8 +44,11 @@ class MqttSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(1883, gt=0, lt=65536)
     client_id: str = "gtx-aggregator"
-    # Shared subscription group: several aggregator replicas split the stream.
-    share_group: str | None = "aggregator"
+    # Optional MQTT 5 shared-subscription group ("$share/<group>/..."). Off by default:
+    # a shared subscription spreads one meter's readings over replicas with no per-meter
+    # affinity, so a later reading can commit first and the earlier one would then be
+    # refused as sequence_regressed. Use it only with per-replica meter partitions.
+    share_group: str | None = None
     topic: str = "gtx/v1/meters/+/readings"
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
     receive_maximum: int = Field(4096, gt=0, le=65535)

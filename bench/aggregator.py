@@ -8,7 +8,7 @@ each run measures from the first byte sent until the last reading is committed.
 Metrics:
   ingest_http_batch_readings_per_s  HTTP ``submit-readings`` (ndjson, 1000 per request,
                                     2 concurrent clients on disjoint meters)
-  ingest_mqtt_readings_per_s        broker -> aggregator (QoS 1, shared persistent
+  ingest_mqtt_readings_per_s        broker -> aggregator (QoS 1, persistent
                                     session, manual acks after commit): the fleet
                                     publishes while the aggregator is offline, then the
                                     drain is timed from first to last stored reading

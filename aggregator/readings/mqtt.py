@@ -1,8 +1,9 @@
-"""MQTT ingest: a persistent, shared-subscription consumer that acks only stored data.
+"""MQTT ingest: a persistent-session consumer that acknowledges only stored data.
 
 * MQTT v5, ``clean_start=False`` with a session expiry: the broker queues readings
   while the aggregator is down, and they are delivered on reconnect.
-* ``$share/<group>/gtx/v1/meters/+/readings``: replicas split the stream.
+* One consumer keeps each meter's publish order (the rules need it); a shared
+  subscription (``$share/<group>/...``) is available but off by default, see config.
 * Manual PUBACK: a message is acknowledged only after the batch holding it committed
   (or its rejection was recorded). If storing fails, the connection is dropped without
   acks, so the broker redelivers — at-least-once, deduplicated on (meter, seq).
@@ -34,6 +35,7 @@ class MqttIngest:
         self.metrics = metrics
         self.connected = asyncio.Event()
         self.batches = 0
+        self.failures = 0  # batches that could not be stored (and were left unacked)
 
     @property
     def subscription(self) -> str:
@@ -109,6 +111,7 @@ class MqttIngest:
             await self.service.ingest(submissions)
         except Exception as exc:
             # Nothing acked: force a reconnect so the broker redelivers this batch.
+            self.failures += 1
             log.exception("mqtt batch not stored; reconnecting for redelivery")
             raise aiomqtt.MqttError(f"batch not stored: {exc}") from exc
         paho = client._client  # noqa: SLF001

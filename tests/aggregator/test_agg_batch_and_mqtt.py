@@ -143,3 +143,34 @@ async def _count_pair(app: FastAPI, readings: int, rejections: int) -> bool:
         n = await conn.fetchval("SELECT count(*) FROM readings")
         r = await conn.fetchval("SELECT count(*) FROM reading_rejections")
     return n >= readings and r >= rejections
+
+
+async def test_mqtt_unstored_batch_is_not_acked_and_is_redelivered(pg_dsn: str, mosquitto: MosquittoBroker) -> None:
+    settings = make_settings(pg_dsn)
+    settings.mqtt = MqttSettings(enabled=True, host=mosquitto.host, port=mosquitto.port, client_id="agg-ack")
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        await asyncio.wait_for(application.state.mqtt.connected.wait(), 10)
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://a") as c:
+            owner = await Actors(c).user("hugo")
+            meter = await Actors(c).meter(owner, "mq-ack")
+        pool = application.state.pool
+        async with pool.acquire() as conn:
+            # Storage outage: the readings table is unavailable, every batch fails.
+            await conn.execute("ALTER TABLE readings RENAME TO readings_offline")
+        items = [(reading_topic(meter.meter_id), meter.next()) for _ in range(20)]
+        await asyncio.to_thread(publish_all, mosquitto, items)
+        await wait_for(lambda: _log_has_failures(application))
+        async with pool.acquire() as conn:
+            await conn.execute("ALTER TABLE readings_offline RENAME TO readings")
+        await wait_for(lambda: _count_pair(application, 20, 0))
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM reading_rejections") == 0
+            seqs = [r["seq"] for r in await conn.fetch("SELECT seq FROM readings ORDER BY seq")]
+        assert seqs == list(range(1, 21))
+
+
+async def _log_has_failures(app: FastAPI) -> bool:
+    # The consumer dropped the connection at least once because storing failed.
+    return app.state.mqtt.failures > 0
