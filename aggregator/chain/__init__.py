@@ -1,5 +1,6 @@
-"""Chain access for GridTokenX: program clients built from the committed IDLs, and the
-in-process LiteSVM backend (the embedded default) that executes the real programs."""
+"""Chain access for GridTokenX: program clients built from the committed IDLs, one backend
+interface with two implementations (LiteSVM in-process, the embedded default; Solana
+JSON-RPC for clusters), and the minting service the aggregator drives."""
 
 from aggregator.chain.energy_token import DECIMALS, WH_PER_GRID, EnergyToken, mint_supply, token_amount
 from aggregator.chain.litesvm import ChainError, LocalChain, TxResult

@@ -108,23 +108,26 @@ class LocalChain:
         if isinstance(outcome, FailedTransactionMetadata):
             meta = outcome.meta()
             result = TxResult(str(meta.signature()), False, list(meta.logs()), meta.compute_units_consumed())
-            self._decode_error(result, outcome.err(), instructions)
+            decode_error(result, outcome.err(), instructions, self.programs)
             return result
         return TxResult(str(outcome.signature()), True, list(outcome.logs()), outcome.compute_units_consumed())
 
-    def _decode_error(self, result: TxResult, err, instructions: Sequence[Instruction]) -> None:
-        index = getattr(err, "index", None)
-        inner = getattr(err, "err", None)
-        result.error = str(inner if inner is not None else err)
-        if index is None:
-            return
-        result.instruction_index = index
-        code = getattr(inner, "code", None)
-        if code is None:
-            return
-        result.custom_code = code
-        program = self.programs.get(instructions[index].program_id) if index < len(instructions) else None
-        known = program.errors.get(code) if program else None
-        if known:
-            result.error_name = known.name
-            result.error = known.msg
+
+def decode_error(result: TxResult, err, instructions: Sequence[Instruction], programs: dict[Pubkey, GtxProgram]) -> None:
+    """Fill `result`'s error fields from a TransactionError, naming custom codes from the IDL
+    of the program whose instruction failed."""
+    index = getattr(err, "index", None)
+    inner = getattr(err, "err", None)
+    result.error = str(inner if inner is not None else err)
+    if index is None:
+        return
+    result.instruction_index = index
+    code = getattr(inner, "code", None)
+    if code is None:
+        return
+    result.custom_code = code
+    program = programs.get(instructions[index].program_id) if index < len(instructions) else None
+    known = program.errors.get(code) if program else None
+    if known:
+        result.error_name = known.name
+        result.error = known.msg

@@ -1,0 +1,102 @@
+"""One chain interface, two backends.
+
+* :class:`LiteSvmBackend` — the programs executed in-process by LiteSVM (embedded default).
+* :class:`RpcBackend` — any Solana JSON-RPC endpoint, through solana-py (a real cluster,
+  or ``python -m tools.localnet``).
+
+Both send signed transactions and read accounts, and both return :class:`TxResult` with
+errors decoded from the programs' IDLs, so services above never see which one they use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Iterable, Protocol, Sequence
+
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solana.rpc.types import TxOpts
+from solders.account import Account
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import Transaction
+
+from aggregator.chain.litesvm import ChainError, LocalChain, TxResult, decode_error
+from aggregator.chain.programs import GtxProgram
+
+
+class ChainBackend(Protocol):
+    async def send(self, instructions: Sequence[Instruction], signers: Sequence[Keypair], *,
+                   payer: Keypair | None = None, check: bool = True) -> TxResult: ...
+
+    async def account(self, pubkey: Pubkey) -> Account | None: ...
+
+    async def close(self) -> None: ...
+
+
+class LiteSvmBackend:
+    """Async face of a :class:`LocalChain`; calls run inline (each takes about a millisecond)."""
+
+    def __init__(self, chain: LocalChain) -> None:
+        self.chain = chain
+
+    async def send(self, instructions: Sequence[Instruction], signers: Sequence[Keypair], *,
+                   payer: Keypair | None = None, check: bool = True) -> TxResult:
+        return self.chain.send(instructions, signers, payer=payer, check=check)
+
+    async def account(self, pubkey: Pubkey) -> Account | None:
+        return self.chain.account(pubkey)
+
+    async def close(self) -> None:
+        return None
+
+
+class RpcBackend:
+    """Solana JSON-RPC through solana-py's AsyncClient.
+
+    Transactions are sent without preflight and then confirmed and fetched, so a failed
+    transaction reports its on-chain error and logs exactly as a successful one reports
+    its compute units.
+    """
+
+    def __init__(self, url: str, programs: Iterable[GtxProgram], *, poll_s: float = 0.05,
+                 timeout_s: float = 60.0) -> None:
+        self.client = AsyncClient(url, commitment=Confirmed)
+        self.programs = {p.program_id: p for p in programs}
+        self.poll_s = poll_s
+        self.timeout_s = timeout_s
+
+    async def send(self, instructions: Sequence[Instruction], signers: Sequence[Keypair], *,
+                   payer: Keypair | None = None, check: bool = True) -> TxResult:
+        fee_payer = payer or signers[0]
+        blockhash = (await self.client.get_latest_blockhash()).value.blockhash
+        tx = Transaction.new_signed_with_payer(list(instructions), fee_payer.pubkey(),
+                                               list(dict.fromkeys([fee_payer, *signers])), blockhash)
+        signature = (await self.client.send_raw_transaction(bytes(tx), TxOpts(skip_preflight=True))).value
+        meta = await self._wait_for(signature)
+        result = TxResult(str(signature), meta.err is None, list(meta.log_messages or []),
+                          meta.compute_units_consumed or 0)
+        if meta.err is not None:
+            decode_error(result, meta.err, instructions, self.programs)
+            if check:
+                raise ChainError(result)
+        return result
+
+    async def _wait_for(self, signature: Signature):
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        while True:
+            resp = await self.client.get_transaction(signature, encoding="base64", commitment=Confirmed,
+                                                     max_supported_transaction_version=0)
+            if resp.value is not None:
+                return resp.value.transaction.meta
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"transaction {signature} not confirmed within {self.timeout_s} s")
+            await asyncio.sleep(self.poll_s)
+
+    async def account(self, pubkey: Pubkey) -> Account | None:
+        return (await self.client.get_account_info(pubkey, commitment=Confirmed)).value
+
+    async def close(self) -> None:
+        await self.client.close()

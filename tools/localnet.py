@@ -1,0 +1,194 @@
+"""A local Solana JSON-RPC endpoint backed by LiteSVM, with the GridTokenX programs deployed.
+
+`python -m tools.localnet --port 8899` serves the subset of the Solana JSON-RPC API that
+clients such as solana-py use to send transactions and read accounts: getHealth,
+getVersion, getSlot, getLatestBlockhash, sendTransaction, getSignatureStatuses,
+getTransaction, getAccountInfo, getMultipleAccounts, getBalance, requestAirdrop,
+getMinimumBalanceForRentExemption. Responses are built with solders' RPC types, so they
+parse exactly as a cluster's do. Transactions execute on arrival (no preflight
+simulation); a failed transaction is recorded with its error, as a cluster records it.
+
+It lets the aggregator's JSON-RPC chain backend be exercised for real where no validator
+can be installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import threading
+from typing import Any, Callable
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from solders.account import Account
+from solders.pubkey import Pubkey
+from solders.rpc.responses import (
+    GetAccountInfoResp,
+    GetBalanceResp,
+    GetLatestBlockhashResp,
+    GetMultipleAccountsResp,
+    GetSignatureStatusesResp,
+    GetTransactionResp,
+    RpcBlockhash,
+    RpcResponseContext,
+)
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+from solders.transaction_metadata import FailedTransactionMetadata
+from solders.transaction_status import (
+    EncodedConfirmedTransactionWithStatusMeta,
+    EncodedTransactionWithStatusMeta,
+    TransactionConfirmationStatus,
+    TransactionStatus,
+    UiTransactionStatusMeta,
+)
+
+from aggregator.chain.litesvm import LocalChain
+from aggregator.chain.programs import DEPLOY_DIR, IDL_DIR, GtxProgram, localnet_ids
+
+JSONRPC_INVALID_PARAMS = -32602
+JSONRPC_METHOD_NOT_FOUND = -32601
+FEE_LAMPORTS = 5_000
+
+
+class Localnet:
+    """The RPC methods over one LocalChain; every call holds a lock (LiteSVM is not shared-safe)."""
+
+    def __init__(self, chain: LocalChain) -> None:
+        self.chain = chain
+        self.svm = chain.svm
+        self.lock = threading.Lock()
+        self.slot = 1
+        self.executed: dict[str, tuple[int, VersionedTransaction, Any]] = {}
+        self.methods: dict[str, Callable[[list], Any]] = {
+            "getHealth": lambda p: "ok",
+            "getVersion": lambda p: {"solana-core": "litesvm-localnet", "feature-set": 0},
+            "getSlot": lambda p: self.slot,
+            "getLatestBlockhash": self.latest_blockhash,
+            "sendTransaction": self.send_transaction,
+            "getSignatureStatuses": self.signature_statuses,
+            "getTransaction": self.transaction,
+            "getAccountInfo": self.account_info,
+            "getMultipleAccounts": self.multiple_accounts,
+            "getBalance": self.balance,
+            "requestAirdrop": self.airdrop,
+            "getMinimumBalanceForRentExemption": lambda p: self.svm.minimum_balance_for_rent_exemption(int(p[0])),
+        }
+
+    def _context(self) -> RpcResponseContext:
+        return RpcResponseContext(self.slot)
+
+    @staticmethod
+    def _result(resp) -> Any:
+        return json.loads(resp.to_json())["result"]
+
+    def latest_blockhash(self, params: list) -> Any:
+        return self._result(GetLatestBlockhashResp(RpcBlockhash(self.svm.latest_blockhash(), self.slot + 150),
+                                                   self._context()))
+
+    def send_transaction(self, params: list) -> Any:
+        encoding = (params[1] if len(params) > 1 and params[1] else {}).get("encoding", "base58")
+        if encoding != "base64":
+            raise ValueError("only base64-encoded transactions are accepted")
+        tx = VersionedTransaction.from_bytes(base64.b64decode(params[0]))
+        outcome = self.svm.send_transaction(tx)
+        signature = str(tx.signatures[0])
+        self.slot += 1
+        self.svm.warp_to_slot(self.slot)
+        self.svm.expire_blockhash()
+        self.executed[signature] = (self.slot, tx, outcome)
+        return signature
+
+    def signature_statuses(self, params: list) -> Any:
+        statuses = []
+        for sig in params[0]:
+            entry = self.executed.get(sig)
+            if entry is None:
+                statuses.append(None)
+                continue
+            slot, _, outcome = entry
+            err = outcome.err() if isinstance(outcome, FailedTransactionMetadata) else None
+            statuses.append(TransactionStatus(slot, None, None, err, TransactionConfirmationStatus.Finalized))
+        return self._result(GetSignatureStatusesResp(statuses, self._context()))
+
+    def transaction(self, params: list) -> Any:
+        entry = self.executed.get(params[0])
+        if entry is None:
+            return None
+        slot, tx, outcome = entry
+        failed = isinstance(outcome, FailedTransactionMetadata)
+        meta = outcome.meta() if failed else outcome
+        ui_meta = UiTransactionStatusMeta(
+            outcome.err() if failed else None, FEE_LAMPORTS, [], [], log_messages=list(meta.logs()),
+            compute_units_consumed=meta.compute_units_consumed())
+        encoded = EncodedTransactionWithStatusMeta(tx, ui_meta, None)
+        return self._result(GetTransactionResp(EncodedConfirmedTransactionWithStatusMeta(slot, encoded, None)))
+
+    def _account(self, address: str) -> Account | None:
+        acc = self.svm.get_account(Pubkey.from_string(address))
+        return None if acc is None or (acc.lamports == 0 and not acc.data) else acc
+
+    def account_info(self, params: list) -> Any:
+        return self._result(GetAccountInfoResp(self._account(params[0]), self._context()))
+
+    def multiple_accounts(self, params: list) -> Any:
+        return self._result(GetMultipleAccountsResp([self._account(a) for a in params[0]], self._context()))
+
+    def balance(self, params: list) -> Any:
+        return self._result(GetBalanceResp(self.svm.get_balance(Pubkey.from_string(params[0])) or 0, self._context()))
+
+    def airdrop(self, params: list) -> Any:
+        outcome = self.svm.airdrop(Pubkey.from_string(params[0]), int(params[1]))
+        return str(outcome.signature()) if not isinstance(outcome, FailedTransactionMetadata) else str(Signature.default())
+
+    def call(self, request: dict) -> dict:
+        rid, method, params = request.get("id"), request.get("method"), request.get("params") or []
+        handler = self.methods.get(method)
+        if handler is None:
+            return {"jsonrpc": "2.0", "id": rid, "error": {"code": JSONRPC_METHOD_NOT_FOUND,
+                                                           "message": f"Method not found: {method}"}}
+        try:
+            with self.lock:
+                result = handler(params)
+        except (ValueError, IndexError, TypeError) as exc:
+            return {"jsonrpc": "2.0", "id": rid, "error": {"code": JSONRPC_INVALID_PARAMS, "message": str(exc)}}
+        return {"jsonrpc": "2.0", "id": rid, "result": result}
+
+
+def create_app(localnet: Localnet) -> FastAPI:
+    app = FastAPI(title="GridTokenX localnet (LiteSVM JSON-RPC)", docs_url=None, redoc_url=None)
+
+    @app.post("/")
+    async def rpc(request: Request) -> JSONResponse:
+        body = await request.json()
+        if isinstance(body, list):
+            return JSONResponse([localnet.call(r) for r in body])
+        return JSONResponse(localnet.call(body))
+
+    return app
+
+
+def default_chain() -> LocalChain:
+    """Every program of Anchor.toml whose IDL and build are present."""
+    return LocalChain([GtxProgram(name, pid) for name, pid in localnet_ids().items()
+                       if (IDL_DIR / f"{name}.json").exists() and (DEPLOY_DIR / f"{name}.so").exists()])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tools.localnet", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8899)
+    args = p.parse_args(argv)
+    chain = default_chain()
+    print(f"localnet: programs {', '.join(pr.name for pr in chain.programs.values())} on http://{args.host}:{args.port}",
+          flush=True)
+    uvicorn.run(create_app(Localnet(chain)), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
