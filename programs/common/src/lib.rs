@@ -33,3 +33,18 @@ pub struct Context<'a> {
     pub accounts: &'a mut [pinocchio::AccountView],
     pub data: &'a [u8],
 }
+
+/// Declare the program entrypoint (SBPF targets only): `process` receives every
+/// instruction; at most 64 accounts are deserialized, which keeps the entrypoint's stack
+/// frame small; no heap allocator; panics abort with their location logged.
+#[macro_export]
+macro_rules! entrypoint {
+    ($process:path) => {
+        #[cfg(any(target_os = "solana", target_arch = "bpf"))]
+        mod __gtx_entrypoint {
+            pinocchio::program_entrypoint!($process, 64);
+            pinocchio::no_allocator!();
+            pinocchio::nostd_panic_handler!();
+        }
+    };
+}
