@@ -13,30 +13,10 @@ Not constant-time: a meter signs its own public readings, and an attacker
 close enough to time it could read the key from flash anyway.
 """
 
-
 from signing.sha512 import sha512
 
 P = 2**255 - 19
 L = 2**252 + 27742317777372353535851937790883648493
-_D = (-121665 * pow(121666, P - 2, P)) % P
-_D2 = (2 * _D) % P
-_BY = (4 * pow(5, P - 2, P)) % P
-_BX = 15112221349535400772501151409588531511454012693041857206046113283949847762202
-
-
-def _add(p, q):
-    """p + q; q is in cached form (Y+X, Y-X, 2dT, 2Z)."""
-    x1, y1, z1, t1 = p
-    ypx, ymx, t2d, z2 = q
-    a = (y1 - x1) * ymx % P
-    b = (y1 + x1) * ypx % P
-    c = t1 * t2d % P
-    d = z1 * z2 % P
-    e = b - a
-    f = d - c
-    g = d + c
-    h = b + a
-    return (e * f % P, g * h % P, f * g % P, e * h % P)
 
 
 def _double(p):
@@ -52,11 +32,6 @@ def _double(p):
     return (e * f % P, g * h % P, f * g % P, e * h % P)
 
 
-def _cached(p):
-    x, y, z, t = p
-    return ((y + x) % P, (y - x) % P, t * _D2 % P, 2 * z % P)
-
-
 def _encode(p):
     x, y, z, _ = p
     zi = pow(z, P - 2, P)
@@ -66,7 +41,6 @@ def _encode(p):
 
 
 _IDENTITY = (0, 1, 1, 0)
-_B = (_BX, _BY, 1, _BX * _BY % P)
 
 
 class Signer:
@@ -92,7 +66,7 @@ class Signer:
         return big_r + s.to_bytes(32, "little")
 
 
-# j * B for j = 0..15 as affine Niels triples (y+x, y-x, 2d*x*y), 32-byte
+# j * B (B: the RFC 8032 base point, y = 4/5) for j = 0..15 as affine Niels triples (y+x, y-x, 2d*x*y), 32-byte
 # little-endian each: a 1.5 KB bytes literal instead of ~5 KB of live ints
 # per signature. Entry 0 is the identity. tests/firmware checks this table
 # against the curve arithmetic in this module (test_fw_crypto.py).

@@ -24,9 +24,11 @@ from tests.support.mosquitto import MosquittoBroker
 def mosquitto_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., MosquittoBroker]]:
     brokers: list[MosquittoBroker] = []
 
-    def make(*, persistence: bool = True, port: int | None = None) -> MosquittoBroker:
+    def make(*, persistence: bool = True, port: int | None = None,
+             allow_anonymous: bool = True) -> MosquittoBroker:
         workdir: Path = tmp_path_factory.mktemp("mosquitto")
-        broker = MosquittoBroker(workdir, port, persistence=persistence)
+        broker = MosquittoBroker(workdir, port, persistence=persistence,
+                                 allow_anonymous=allow_anonymous)
         broker.start()
         brokers.append(broker)
         return broker

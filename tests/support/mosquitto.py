@@ -39,8 +39,9 @@ _PROBE_CONNECT = bytes(
 _DISCONNECT = bytes([0xE0, 0])
 
 
-def mqtt_ping(host: str, port: int, timeout_s: float = 0.5) -> bool:
-    """True if an MQTT broker at host:port accepts a connection (CONNACK rc=0)."""
+def mqtt_ping(host: str, port: int, timeout_s: float = 0.5, require_accept: bool = True) -> bool:
+    """True if an MQTT broker at host:port answers CONNECT with CONNACK rc=0
+    (or rc=5 "not authorized" when ``require_accept`` is false)."""
     try:
         with socket.create_connection((host, port), timeout=timeout_s) as sock:
             sock.sendall(_PROBE_CONNECT)
@@ -51,7 +52,7 @@ def mqtt_ping(host: str, port: int, timeout_s: float = 0.5) -> bool:
                     return False
                 ack += chunk
             sock.sendall(_DISCONNECT)
-            return ack[0] == 0x20 and ack[3] == 0
+            return ack[0] == 0x20 and (ack[3] == 0 or (ack[3] == 5 and not require_accept))
     except OSError:
         return False
 
@@ -63,7 +64,8 @@ class MosquittoBroker:
     kept across stop()/start() so persistent sessions survive an outage.
     """
 
-    def __init__(self, workdir: Path, port: int | None = None, *, persistence: bool = True) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, *, persistence: bool = True,
+                 allow_anonymous: bool = True) -> None:
         if not Path(MOSQUITTO_BIN).exists() and shutil.which("mosquitto") is None:
             raise MosquittoError(f"mosquitto not installed ({MOSQUITTO_BIN}); run scripts/setup.sh")
         self.host = "127.0.0.1"
@@ -71,6 +73,8 @@ class MosquittoBroker:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.persistence = persistence
+        # False without a password file: every CONNECT is refused (CONNACK 5).
+        self.allow_anonymous = allow_anonymous
         self.log_path = self.workdir / "mosquitto.log"
         self.conf_path = self.workdir / "mosquitto.conf"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -82,7 +86,7 @@ class MosquittoBroker:
     def _write_conf(self) -> None:
         lines = [
             f"listener {self.port} {self.host}",
-            "allow_anonymous true",
+            f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",
             f"log_dest file {self.log_path}",
             "log_type error",
             "log_type warning",
@@ -115,7 +119,7 @@ class MosquittoBroker:
                 log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
                 self._proc = None
                 raise MosquittoError(f"mosquitto exited on port {self.port}: {err}{log}")
-            if mqtt_ping(self.host, self.port):
+            if mqtt_ping(self.host, self.port, require_accept=self.allow_anonymous):
                 return
             time.sleep(0.01)
         self.stop()

@@ -59,7 +59,7 @@ for c in cases():
             result("ok")
         elif op == "write_ack_file":
             with open(path + ".ack", "wb") as f:
-                f.write(bytes.fromhex(c["hex"]) if hasattr(bytes, "fromhex") else c["hex"])
+                f.write(bytes.fromhex(c["hex"]))
             result("ok")
         elif op == "append_raw":
             ring.append(c["seq"], b"x" * c["n"], bytes(64))
