@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -23,7 +25,7 @@ from paho.mqtt.properties import Properties
 
 from aggregator.config import MqttSettings
 from aggregator.metrics import Metrics
-from aggregator.readings.service import IngestService, Submission
+from aggregator.readings.service import IngestService, Prepared, Submission
 
 log = logging.getLogger("aggregator.mqtt")
 
@@ -90,25 +92,54 @@ class MqttIngest:
         queue: asyncio.Queue[aiomqtt.Message] = client._queue  # noqa: SLF001
         limit = self.settings.batch_max_readings
         wait_s = self.settings.batch_max_wait_ms / 1000
-        while True:
-            batch = [await anext(it)]
-            deadline = time.monotonic() + wait_s
-            while len(batch) < limit:
-                while len(batch) < limit and not queue.empty():
-                    batch.append(queue.get_nowait())
-                remaining = deadline - time.monotonic()
-                if len(batch) >= limit or remaining <= 0:
-                    break
-                await asyncio.sleep(min(remaining, 0.002))
-            await self._process(client, batch)
-
-    async def _process(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
-        submissions = [
-            Submission(bytes(m.payload) if isinstance(m.payload, bytes | bytearray) else b"", "mqtt", m.topic.value)
-            for m in batch
-        ]
+        committing: asyncio.Task[None] | None = None
         try:
-            await self.service.ingest(submissions)
+            while True:
+                batch = [await self._next(it, committing)]
+                deadline = time.monotonic() + wait_s
+                while len(batch) < limit:
+                    while len(batch) < limit and not queue.empty():
+                        batch.append(queue.get_nowait())
+                    remaining = deadline - time.monotonic()
+                    if len(batch) >= limit or remaining <= 0:
+                        break
+                    await asyncio.sleep(min(remaining, 0.002))
+                # Two-stage pipeline: verify this batch while the previous one commits.
+                # Commits (and acks) stay strictly in arrival order.
+                prepared = await self.service.prepare([self._submission(m) for m in batch])
+                if committing is not None:
+                    await committing
+                committing = asyncio.create_task(self._commit(client, batch, prepared))
+        finally:
+            if committing is not None and not committing.done():
+                committing.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await committing
+
+    @staticmethod
+    async def _next(it: AsyncIterator[aiomqtt.Message], committing: asyncio.Task[None] | None) -> aiomqtt.Message:
+        """Next message, but surface a failed commit at once (not at the next message)."""
+        if committing is None or committing.done():
+            if committing is not None:
+                committing.result()  # raises if that batch could not be stored
+            return await anext(it)
+        nxt = asyncio.ensure_future(anext(it))
+        await asyncio.wait({nxt, committing}, return_when=asyncio.FIRST_COMPLETED)
+        if committing.done() and committing.exception() is not None:
+            nxt.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await nxt
+            committing.result()
+        return await nxt
+
+    @staticmethod
+    def _submission(m: aiomqtt.Message) -> Submission:
+        payload = bytes(m.payload) if isinstance(m.payload, bytes | bytearray) else b""
+        return Submission(payload, "mqtt", m.topic.value)
+
+    async def _commit(self, client: aiomqtt.Client, batch: list[aiomqtt.Message], prepared: Prepared) -> None:
+        try:
+            await self.service.commit(prepared)
         except Exception as exc:
             # Nothing acked: force a reconnect so the broker redelivers this batch.
             self.failures += 1
