@@ -27,11 +27,11 @@ class BuildError(RuntimeError):
     """mpy-cross rejected a module (the message carries its output)."""
 
 
-def device_sources() -> list[Path]:
-    """Every .py that belongs on the device, relative to firmware/."""
+def device_sources(src_dir: Path = FIRMWARE_DIR) -> list[Path]:
+    """Every .py that belongs on the device, relative to ``src_dir``."""
     out = []
-    for path in sorted(FIRMWARE_DIR.rglob("*.py")):
-        rel = path.relative_to(FIRMWARE_DIR)
+    for path in sorted(src_dir.rglob("*.py")):
+        rel = path.relative_to(src_dir)
         if "__pycache__" in rel.parts or (len(rel.parts) == 1 and rel.name in HOST_ONLY):
             continue
         out.append(rel)
@@ -49,15 +49,15 @@ def mpy_cross_bin() -> str:
     return found
 
 
-def build(out_dir: Path) -> list[Path]:
+def build(out_dir: Path, src_dir: Path = FIRMWARE_DIR) -> list[Path]:
     """Compile/copy the device files into ``out_dir``; returns the files written."""
     out_dir = Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     written = []
     compiler = mpy_cross_bin()
-    for rel in device_sources():
-        src = FIRMWARE_DIR / rel
+    for rel in device_sources(src_dir):
+        src = src_dir / rel
         if len(rel.parts) == 1 and rel.name in SOURCE_ONLY:
             dst = out_dir / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
