@@ -171,8 +171,9 @@ class MQTTClient:
             pid = self._pid
         head, body = publish_packet(topic, payload, qos, pid, retain)
         try:
-            self._write(head)
-            self._write(body)
+            # One write: header and payload in separate TCP segments would
+            # meet Nagle + delayed ACK and cost ~40 ms per publish.
+            self._write(head + body)
             while qos:
                 ptype, pbody = self._read_packet()
                 # Skip anything else: a late PUBACK for an earlier attempt, or
