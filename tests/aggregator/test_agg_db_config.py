@@ -90,8 +90,13 @@ def test_logs_are_one_json_object_per_line(capsys: pytest.CaptureFixture[str]) -
     from aggregator.logs import configure_logging
 
     configure_logging("INFO", json_lines=True)
-    logging.getLogger("aggregator.ingest").info("readings rejected", extra={"fields": {"reasons": {"too_old": 2}}})
-    line = capsys.readouterr().err.strip().splitlines()[-1]
+    logger = logging.getLogger("aggregator")
+    try:
+        logging.getLogger("aggregator.ingest").info("readings rejected", extra={"fields": {"reasons": {"too_old": 2}}})
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+    finally:
+        for handler in [h for h in logger.handlers if getattr(h, "_gtx", False)]:
+            logger.removeHandler(handler)
     entry = json.loads(line)
     assert (entry["level"], entry["logger"], entry["msg"], entry["reasons"]) == (
         "info", "aggregator.ingest", "readings rejected", {"too_old": 2}
