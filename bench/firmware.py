@@ -42,21 +42,17 @@ UNITS = {
 
 CYCLES = 10
 
-# Boots like start.main, then times the phases of CYCLES cycles.
+# Boots like main.py, then times the phases of CYCLES cycles.
 _CYCLE_SCRIPT = """
-import gc, time
+import gc, sys, time
 import start
-hw = start.hw_adapters()
-root = hw.data_root()
-cfg, model = start.load_config(root + "config.json")
-signer = start.load_key(root, hw)
-for name in start._APP_MODULES:
-    __import__(name)
-    gc.collect()
-import app
+a = start.boot()
+del start
+sys.modules.pop("start")
 from signing.envelope import reading_payload
 from version import FW_VERSION
-a = app.App(cfg, hw, model, signer, root)
+cfg = a.cfg
+signer = a.signer
 a.service_uplink()
 gc.collect()
 print("B static %d" % gc.mem_alloc())

@@ -1,5 +1,10 @@
-"""Device entry point (runs after boot.py)."""
+"""Device entry point (runs after boot.py): boot, drop the boot code, run."""
+
+import sys
 
 import start
 
-start.main()
+app = start.boot()
+del start
+sys.modules.pop("start")
+app.run()

@@ -1,5 +1,7 @@
 """Boot sequence: validate config, then load the app into the freed heap.
 
+main.py calls ``boot()``, drops this module and runs the returned App.
+
 Order matters on a 48 KB heap: the config validator and the table of all
 meter models are needed only once, so they are loaded, used and unloaded
 before the long-lived modules (signing, ring, MQTT) are imported.
@@ -74,8 +76,12 @@ def load_key(root, hw):
         gc.collect()
 
 
-def main(max_readings=0):
-    """Boot: load and validate config, load the key, wire everything, run."""
+def boot():
+    """Load and validate config, load the key, wire everything; returns the App.
+
+    main.py unloads this module before ``App.run()``: boot-only code should
+    not hold heap for the life of the device.
+    """
     hw = hw_adapters()
     root = hw.data_root()
     try:
@@ -89,7 +95,7 @@ def main(max_readings=0):
         gc.collect()
     import app
 
-    app.App(cfg, hw, model, signer, root).run(max_readings)
+    return app.App(cfg, hw, model, signer, root)
 
 
 def print_public_key():

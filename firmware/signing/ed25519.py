@@ -59,9 +59,9 @@ class Signer:
 
     def sign(self, msg):
         """64-byte signature R || S over the exact bytes ``msg``."""
-        r = int.from_bytes(sha512(self._prefix + msg), "little") % L
+        r = int.from_bytes(sha512(self._prefix, msg), "little") % L
         big_r = _encode(_window_mul(r))
-        k = int.from_bytes(sha512(big_r + self.public_key + msg), "little") % L
+        k = int.from_bytes(sha512(big_r, self.public_key, msg), "little") % L
         s = (r + k * self._a) % L
         return big_r + s.to_bytes(32, "little")
 

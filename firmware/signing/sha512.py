@@ -107,38 +107,22 @@ def _compress(h, block, w):
     h[7] = (h[7] + hh) & M
 
 
-class SHA512:
-    """Incremental SHA-512 with the hashlib-style update()/digest() API."""
+def sha512(*parts):
+    """SHA-512 digest of the concatenation of ``parts`` (bytes-like).
 
-    def __init__(self, data=b""):
-        self._h = list(struct.unpack(">8Q", _IV_BYTES))
-        self._buf = b""
-        self._len = 0
-        self._w = [0] * 16
-        if data:
-            self.update(data)
-
-    def update(self, data):
-        self._len += len(data)
-        buf = self._buf + bytes(data)
-        n = len(buf) & ~127
-        mv = memoryview(buf)
-        for off in range(0, n, 128):
-            _compress(self._h, mv[off : off + 128], self._w)
-        self._buf = bytes(mv[n:])
-        return self
-
-    def digest(self):
-        """The 64-byte digest; the object stays usable (state is copied)."""
-        h = list(self._h)
-        bits = self._len * 8
-        pad = b"\x80" + b"\x00" * ((111 - self._len) % 128)
-        tail = self._buf + pad + struct.pack(">QQ", bits >> 64, bits & _M)
-        for off in range(0, len(tail), 128):
-            _compress(h, tail[off : off + 128], self._w)
-        return struct.pack(">8Q", *h)
-
-
-def sha512(data):
-    """One-shot SHA-512 digest of ``data``."""
-    return SHA512(data).digest()
+    One-shot only: a meter hashes short messages (a seed, a ~300-byte
+    payload with a prefix), so an incremental object would only cost heap.
+    """
+    data = b"".join(parts)
+    h = list(struct.unpack(">8Q", _IV_BYTES))
+    w = [0] * 16
+    n = len(data)
+    full = n & ~127
+    mv = memoryview(data)
+    for off in range(0, full, 128):
+        _compress(h, mv[off : off + 128], w)
+    bits = n * 8
+    tail = bytes(mv[full:]) + b"\x80" + bytes((111 - n) % 128) + struct.pack(">QQ", bits >> 64, bits & _M)
+    for off in range(0, len(tail), 128):
+        _compress(h, tail[off : off + 128], w)
+    return struct.pack(">8Q", *h)

@@ -64,7 +64,11 @@ def write_config(data_dir: Path, *, meter_id: str, host: str, port: int, device:
 
 
 def firmware_script(max_readings: int) -> str:
-    return f"import start\nstart.main({max_readings})\n"
+    """main.py's boot sequence, with a reading limit for tests."""
+    return (
+        "import sys\nimport start\napp = start.boot()\ndel start\n"
+        f"sys.modules.pop('start')\napp.run({max_readings})\n"
+    )
 
 
 def _argv(script: str, heap: str) -> list[str]:

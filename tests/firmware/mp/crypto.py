@@ -4,18 +4,16 @@ from binascii import hexlify, unhexlify
 from harness import cases, result
 from signing.ed25519 import Signer
 from signing.envelope import gap_payload, reading_payload, wire_message
-from signing.sha512 import SHA512, sha512
+from signing.sha512 import sha512
 
 for c in cases():
     kind = c["kind"]
     if kind == "sha512":
         data = unhexlify(c["data"])
-        h = SHA512()
-        # Feed in uneven pieces to exercise the block buffer.
-        for i in range(0, len(data), 37):
-            h.update(data[i : i + 37])
         one = sha512(data)
-        result([hexlify(one).decode(), one == h.digest()])
+        # The same bytes handed over in uneven parts give the same digest.
+        parts = [data[i : i + 37] for i in range(0, len(data), 37)]
+        result([hexlify(one).decode(), one == sha512(*parts)])
     elif kind == "ed25519":
         s = Signer(unhexlify(c["seed"]))
         result([hexlify(s.public_key).decode(), hexlify(s.sign(unhexlify(c["msg"]))).decode()])
