@@ -20,6 +20,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP API (and the MQTT consumer if GTX_MQTT_ENABLED)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--workers", type=int, default=1,
+        help="HTTP worker processes (each verifies signatures on its own cores; the MQTT "
+        "consumer, if enabled, runs in every worker, so keep 1 with MQTT)",
+    )
     sub.add_parser("migrate", help="apply pending database migrations and exit")
     return parser
 
@@ -50,11 +55,28 @@ def main(argv: list[str] | None = None) -> int:
         applied = asyncio.run(_migrate(settings))
         print(f"applied migrations: {applied or 'none (up to date)'}")
         return 0
+    import os
+
     import uvicorn
 
-    from aggregator.app import create_app
+    from aggregator.db.embedded import EmbeddedPostgres
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=settings.log_level.lower())
+    with contextlib.ExitStack() as stack:
+        if settings.database_url is None:
+            # Start the embedded server here, once, so every worker shares it.
+            server = EmbeddedPostgres(settings.embedded_pg_dir)
+            os.environ["GTX_DATABASE_URL"] = server.start()
+            stack.callback(server.stop)
+        if args.workers > 1 and settings.mqtt.enabled:
+            print("refusing --workers > 1 with MQTT enabled: one consumer keeps per-meter order", file=sys.stderr)
+            return 2
+        applied = asyncio.run(_migrate(Settings()))
+        print(f"applied migrations: {applied or 'none (up to date)'}", file=sys.stderr)
+        os.environ["GTX_RUN_MIGRATIONS"] = "false"
+        uvicorn.run(
+            "aggregator.app:create_app", factory=True, host=args.host, port=args.port,
+            workers=args.workers, log_level=settings.log_level.lower(),
+        )
     return 0
 
 

@@ -7,7 +7,7 @@ each run measures from the first byte sent until the last reading is committed.
 
 Metrics:
   ingest_http_batch_readings_per_s  HTTP ``submit-readings`` (ndjson, 1000 per request,
-                                    2 concurrent clients on disjoint meters)
+                                    2 concurrent clients on disjoint meters, 2 workers)
   ingest_mqtt_readings_per_s        broker -> aggregator (QoS 1, persistent
                                     session, manual acks after commit): the fleet
                                     publishes while the aggregator is offline, then the
@@ -44,6 +44,7 @@ UNITS = {
 N_METERS = int(os.environ.get("GTX_BENCH_METERS", "200"))
 PER_METER = int(os.environ.get("GTX_BENCH_READINGS_PER_METER", "150"))
 HTTP_BATCH = 1000
+HTTP_WORKERS = int(os.environ.get("GTX_BENCH_HTTP_WORKERS", "2"))
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -100,12 +101,12 @@ async def _prepare_db(server: EmbeddedPostgres, name: str, keys: dict[str, bytes
 class _Aggregator:
     """``python -m aggregator serve`` in a child process, health-checked."""
 
-    def __init__(self, dsn: str, env: dict[str, str]) -> None:
+    def __init__(self, dsn: str, env: dict[str, str], workers: int = 1) -> None:
         self.port = _free_port()
         full_env = {**os.environ, "GTX_DATABASE_URL": dsn, "GTX_LOG_LEVEL": "WARNING",
                     "GTX_INGEST_RATE_LIMIT_INTERVAL_S": "300", "PYTHONPATH": str(ROOT), **env}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregator", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "aggregator", "serve", "--port", str(self.port), "--workers", str(workers)],
             cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         self.url = f"http://127.0.0.1:{self.port}"
@@ -146,7 +147,7 @@ async def _stored(dsn: str) -> int:
 async def _bench_http(server: EmbeddedPostgres) -> float:
     keys, per_meter = _fleet("h")
     dsn = await _prepare_db(server, "bench_http", keys)
-    agg = _Aggregator(dsn, {})
+    agg = _Aggregator(dsn, {}, workers=HTTP_WORKERS)
     try:
         await agg.ready()
         halves = [_interleave(per_meter[: N_METERS // 2]), _interleave(per_meter[N_METERS // 2 :])]
