@@ -7,6 +7,7 @@ Hierarchy (every error carries a machine-readable ``reason`` code)::
     ├── AuthError (401)             wallet/owner signature or challenge not acceptable
     ├── NotFound (404)              user, meter or batch does not exist
     ├── Conflict (409)              uniqueness or state-machine violation
+    ├── PayloadTooLarge (413)       request body over the configured limit
     └── ReadingRejected (4xx)       a reading failed a validation rule (see
                                     ``aggregator.readings.reasons.Reason``); status
                                     depends on the rule (409 duplicate, 429 rate, ...)
@@ -50,6 +51,10 @@ class NotFound(AggregatorError):
 
 class Conflict(AggregatorError):
     status = 409
+
+
+class PayloadTooLarge(AggregatorError):
+    status = 413
 
 
 class ReadingRejected(AggregatorError):

@@ -14,7 +14,7 @@ import json
 
 from fastapi import APIRouter, Request
 
-from aggregator.errors import ReadingRejected, ValidationFailed
+from aggregator.errors import PayloadTooLarge, ReadingRejected, ValidationFailed
 from aggregator.readings.reasons import http_status
 from aggregator.readings.schemas import ENVELOPE_SCHEMA, BatchResult, ItemRejection, SubmitResult
 from aggregator.readings.service import IngestService, Submission
@@ -74,6 +74,10 @@ def _split_batch(body: bytes, content_type: str, max_items: int) -> list[bytes]:
 @router.post("/api/meters/submit-readings", response_model=BatchResult, openapi_extra=_MANY)
 async def submit_readings(request: Request) -> BatchResult:
     service = _service(request)
+    max_body = service.policy.max_batch_readings * (service.policy.max_envelope_bytes + 1)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_body:
+        raise PayloadTooLarge("batch_too_large", f"body of {declared} bytes > {max_body}")
     items = _split_batch(
         await request.body(), request.headers.get("content-type", "application/json"),
         service.policy.max_batch_readings,

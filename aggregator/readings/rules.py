@@ -96,10 +96,13 @@ def evaluate(
     energy_wh = consumption_wh + production_wh
     if energy_wh <= 0:
         return Rejected(Reason.ENERGY_NOT_POSITIVE, "no energy since the previous reading")
-    # After a gap the delta spans several readings; the cap is per reading interval.
-    spanned = max(1, seq - state.last_seq)
+    # After a gap the delta covers several readings; the cap is per reading interval,
+    # counted both by sequence numbers and by elapsed device time (whichever is fewer),
+    # so a jump in seq alone cannot unlock a larger allowance.
+    by_time = -(-(ts_s - state.last_ts_s) // max(1, reading["int_s"]))
+    spanned = max(1, min(seq - state.last_seq, by_time))
     if energy_wh > policy.max_energy_wh * spanned:
-        return Rejected(Reason.ENERGY_TOO_LARGE, f"{energy_wh} Wh over {spanned} reading(s)")
+        return Rejected(Reason.ENERGY_TOO_LARGE, f"{energy_wh} Wh over {spanned} interval(s)")
     _advance(state, seq, ts_s, imp_wh, exp_wh)
     return Accepted(production_wh, consumption_wh)
 

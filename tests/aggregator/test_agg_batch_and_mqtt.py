@@ -55,6 +55,13 @@ async def test_batch_json_array_and_limits(client: httpx.AsyncClient, app: FastA
     assert resp.status_code == 422 and resp.json()["error"]["reason"] == "malformed_batch"
     resp = await client.post("/api/meters/submit-readings", json=[])
     assert resp.status_code == 422 and resp.json()["error"]["reason"] == "empty_batch"
+    policy = app.state.settings.ingest
+    too_many = b"\n".join([m.next()] * (policy.max_batch_readings + 1))
+    resp = await client.post("/api/meters/submit-readings", content=too_many, headers={"content-type": "application/x-ndjson"})
+    assert resp.status_code == 422 and resp.json()["error"]["reason"] == "batch_too_large"
+    huge = b"x" * (policy.max_batch_readings * (policy.max_envelope_bytes + 1) + 1)
+    resp = await client.post("/api/meters/submit-readings", content=huge, headers={"content-type": "application/x-ndjson"})
+    assert resp.status_code == 413 and resp.json()["error"]["reason"] == "batch_too_large"
 
 
 async def test_topic_checks_on_the_mqtt_path(app: FastAPI, actors: Actors) -> None:

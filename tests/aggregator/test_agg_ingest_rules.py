@@ -175,6 +175,9 @@ async def test_energy_cap_scales_over_a_declared_gap(client: httpx.AsyncClient, 
     async with app.state.pool.acquire() as conn:
         gaps = await conn.fetch("SELECT from_seq, to_seq FROM meter_gaps WHERE meter_id = $1", meter.meter_id)
     assert [(g["from_seq"], g["to_seq"]) for g in gaps] == [(2, 4)]
+    # A jump in seq alone does not widen the cap: only 2 intervals of device time passed.
+    meter.seq += 50
+    await assert_rejected(client, app, meter.next(imp_delta=0, exp_delta=200_001, dt_s=600), 422, "energy_too_large")
 
 
 async def test_nothing_rejected_reaches_readings(client: httpx.AsyncClient, app: FastAPI, meter: SimMeter) -> None:
