@@ -101,7 +101,7 @@ def _validate(obj, schema, prefix):
         if not _type_ok(value, typ):
             raise ConfigError("bad_type", path)
         if typ is dict:
-            value = Section(_validate(value, lo, path + "."))
+            value = _validate(value, lo, path + ".")
         elif typ is not bool and not lo <= (len(value) if typ is str else value) <= hi:
             raise ConfigError("bad_value", path)
         out[key] = value
@@ -114,16 +114,22 @@ def parse(text):
         obj = json.loads(text)
     except ValueError:
         raise ConfigError("malformed_json")
-    cfg = Section(_validate(obj, _SCHEMA, ""))
-    if not all(c in _ID_CHARS for c in cfg.meter_id):
+    values = _validate(obj, _SCHEMA, "")
+    broker = values["broker"]
+    if not all(c in _ID_CHARS for c in values["meter_id"]):
         raise ConfigError("bad_value", "meter_id")
-    if cfg.meter.model not in MODELS:
+    if values["meter"]["model"] not in MODELS:
         raise ConfigError("bad_value", "meter.model")
-    if cfg.broker.backoff_initial_ms > cfg.broker.backoff_max_ms:
+    if broker["backoff_initial_ms"] > broker["backoff_max_ms"]:
         raise ConfigError("bad_value", "broker.backoff_initial_ms")
-    if cfg.broker.tls is False and cfg.broker.ca_file:
+    if broker["tls"] is False and broker["ca_file"]:
         raise ConfigError("bad_value", "broker.ca_file")
-    return cfg
+    return _sections(values)
+
+
+def _sections(values):
+    """Validated dicts as (nested) Sections for attribute access."""
+    return Section({k: _sections(v) if type(v) is dict else v for k, v in values.items()})
 
 
 def load(path):

@@ -100,11 +100,18 @@ class MQTTClient:
 
     # ------------------------------------------------------------ stream io
 
+    def _live_stream(self):
+        stream = self._stream
+        if stream is None:
+            raise MQTTError("closed", "not connected")
+        return stream
+
     def _write(self, data):
+        stream = self._live_stream()
         mv = memoryview(data)
         try:
             while mv:
-                n = self._stream.write(mv)
+                n = stream.write(mv)
                 if n is None:
                     raise MQTTError("timeout", "write")
                 mv = mv[n:]
@@ -112,10 +119,11 @@ class MQTTClient:
             raise MQTTError("io_error", str(exc))
 
     def _read_exact(self, n):
+        stream = self._live_stream()
         buf = b""
         try:
             while len(buf) < n:
-                chunk = self._stream.read(n - len(buf))
+                chunk = stream.read(n - len(buf))
                 if chunk is None:
                     raise MQTTError("timeout", "read")
                 if not chunk:
@@ -163,8 +171,7 @@ class MQTTClient:
 
     def publish(self, topic, payload, qos=1, retain=False):
         """Publish; with QoS 1 return only after the matching PUBACK."""
-        if self._stream is None:
-            raise MQTTError("closed", "not connected")
+        self._live_stream()
         pid = 0
         if qos:
             self._pid = self._pid % 0xFFFF + 1
@@ -188,8 +195,7 @@ class MQTTClient:
 
     def ping(self):
         """PINGREQ and wait for PINGRESP (proves the link is alive)."""
-        if self._stream is None:
-            raise MQTTError("closed", "not connected")
+        self._live_stream()
         try:
             self._write(bytes((_PINGREQ, 0)))
             while True:
