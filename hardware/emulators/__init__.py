@@ -3,12 +3,14 @@
 Public API:
 
 - :class:`EmulatedMeter`   one meter; ``async with`` it, read ``.port``, ``.inject()`` faults
-- :class:`MeterFleet`      N meters at once (what ``python -m hardware.emulators`` runs)
+- :class:`MeterFleet`      N meters at once, one line each (``python -m hardware.emulators``)
+- :class:`MeterBus`        several meters on ONE line (RS-485 multi-drop or a TCP gateway)
 - :class:`ManualClock`, :class:`AcceleratedClock`   simulated time sources
 - :class:`FaultKind`       fault names: timeout, garble, busy, stuck, counter_reset, replace
 - :class:`VirtualSerialPair`  a bare socat pty pair
 """
 
+from hardware.emulators.bus import MeterBus
 from hardware.emulators.clock import AcceleratedClock, ManualClock, SimClock
 from hardware.emulators.faults import FaultKind, parse_fault
 from hardware.emulators.fleet import MeterFleet, MeterSpec
@@ -21,6 +23,7 @@ __all__ = [
     "Endpoint",
     "FaultKind",
     "ManualClock",
+    "MeterBus",
     "MeterFleet",
     "MeterSpec",
     "SimClock",

@@ -6,6 +6,7 @@ Examples::
     python -m hardware.emulators -n 2 --transport tcp --base-port 5020 --model sdm630
     python -m hardware.emulators --acceleration 8640 --start-hour 6 --fault garble:5
     python -m hardware.emulators -n 2 --json --duration 60  # JSON lines, exit after 60 s
+    python -m hardware.emulators -n 4 --bus                 # 4 meters, unit ids 1..4, one pty
 
 One line per meter is printed once every meter is ready (``--json``: one JSON object
 per line with transport, address, unit_id, model, baud), then ``ready``. Meter i uses
@@ -39,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--count", type=int, default=1, help="number of meters (default 1)")
     p.add_argument("--model", choices=model_names(), default="sdm120")
     p.add_argument("--transport", choices=("rtu", "tcp"), default="rtu")
-    p.add_argument("--unit-id", type=int, default=None, help="slave id (default: the model's)")
+    p.add_argument("--unit-id", type=int, default=None,
+                   help="slave id (default: the model's); with --bus the first of N consecutive ids")
+    p.add_argument("--bus", action="store_true",
+                   help="put all meters on ONE line (RS-485 multi-drop, or one TCP gateway port)")
     p.add_argument("--seed", type=int, default=1, help="profile seed of meter 0")
     p.add_argument("--acceleration", type=float, default=1.0,
                    help="simulated seconds per wall second (8640: a day in 10 s)")
@@ -69,7 +73,8 @@ async def run(args: argparse.Namespace) -> int:
     faults = dict(parse_fault(spec) for spec in args.fault)
     specs = [
         MeterSpec(
-            model=args.model, transport=args.transport, unit_id=args.unit_id,
+            model=args.model, transport=args.transport,
+            unit_id=((args.unit_id or 1) + i) if args.bus else args.unit_id,
             seed=args.seed + i, acceleration=args.acceleration, start_s=args.start_hour * 3600.0,
             port=None if args.base_port is None else args.base_port + i,
             faults={k.value: v for k, v in faults.items()},
@@ -85,10 +90,8 @@ async def run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with MeterFleet(specs, link_dir=args.link_dir) as fleet:
-        for i, meter in enumerate(fleet.meters):
-            ep = meter.endpoint
-            assert ep is not None
+    async with MeterFleet(specs, link_dir=args.link_dir, bus=args.bus) as fleet:
+        for i, ep in enumerate(fleet.endpoints):
             if args.json:
                 print(json.dumps({"index": i, "transport": ep.transport, "address": ep.address,
                                   "unit_id": ep.unit_id, "model": ep.model, "baud": ep.baud}))

@@ -139,11 +139,11 @@ class WireHooks:
     """pymodbus trace hooks that make faults and bus behaviour real on the wire."""
 
     def __init__(
-        self, unit_id: int, rtu: bool, faults: FaultPlan, line_ok: Callable[[], bool] | None = None
+        self, plans: dict[int, FaultPlan], rtu: bool, line_ok: Callable[[], bool] | None = None
     ) -> None:
-        self.unit_id = unit_id
+        #: unit id -> that unit's response faults; other unit ids are not on this line
+        self.plans = plans
         self.rtu = rtu
-        self.faults = faults
         #: False while the client's serial settings cannot produce a valid frame
         self.line_ok = line_ok
         self.frames_sent = 0
@@ -169,7 +169,7 @@ class WireHooks:
             pdu = self._exception(pdu, fc, ExcCodes.ILLEGAL_VALUE)
         elif fc and fc not in _SUPPORTED_FUNCTIONS:
             pdu = self._exception(pdu, fc, ExcCodes.ILLEGAL_FUNCTION)
-        if not self.rtu and pdu.dev_id != self.unit_id:
+        if not self.rtu and pdu.dev_id not in self.plans:
             pdu = self._exception(pdu, pdu.function_code & 0x7F, ExcCodes.GATEWAY_NO_RESPONSE)
         return pdu
 
@@ -194,15 +194,19 @@ class WireHooks:
             # At the wrong baud the meter only sees framing errors: it never answers.
             self.frames_dropped += 1
             return b""
-        if self.rtu and dev_id != self.unit_id:
+        plan = self.plans.get(dev_id)
+        if plan is None:
             # On a shared RS-485 bus only the addressed slave answers; broadcasts
-            # (unit 0) are never answered.
+            # (unit 0) are never answered. (On TCP, trace_pdu made this an 0B.)
+            if self.rtu:
+                self.frames_dropped += 1
+                return b""
+            self.frames_sent += 1
+            return data
+        if plan.take(FaultKind.TIMEOUT):
             self.frames_dropped += 1
             return b""
-        if self.faults.take(FaultKind.TIMEOUT):
-            self.frames_dropped += 1
-            return b""
-        if self.faults.take(FaultKind.GARBLE):
+        if plan.take(FaultKind.GARBLE):
             data = garble_rtu(data) if self.rtu else garble_tcp(data)
         self.frames_sent += 1
         return data

@@ -15,20 +15,16 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from pymodbus.framer import FramerRTU, FramerType
-from pymodbus.server import ModbusSerialServer, ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
+from pymodbus.simulator import SimDevice
 
 from hardware.emulators.clock import AcceleratedClock, SimClock
-from hardware.emulators.device import MeterDevice, WireHooks
+from hardware.emulators.device import MeterDevice
 from hardware.emulators.faults import RESPONSE_FAULTS, FaultKind, FaultPlan
+from hardware.emulators.line import TRANSPORTS, ModbusLine, SerialSettings
 from hardware.emulators.state import MeterState
-from hardware.emulators.vport import VirtualSerialPair
 from hardware.errors import EmulatorError, FaultError
 from hardware.profiles.site import SiteProfile, prosumer_site
 from hardware.registers.model import MeterModel, load_model
-
-TRANSPORTS = ("rtu", "tcp")
 
 
 @dataclass(frozen=True)
@@ -95,6 +91,7 @@ class EmulatedMeter:
         self.host = host
         self._port = port
         self.wire_timing = wire_timing and transport == "rtu"
+        self.strict_baud = strict_baud
         self._link_dir = link_dir
         self.name = name or f"{self.model.model}-u{self.unit_id}"
         self.plan = FaultPlan()
@@ -106,52 +103,42 @@ class EmulatedMeter:
             initial_export_kwh=initial_export_kwh,
         )
         self.device = MeterDevice(self.model, self.state, self.plan)
-        line_ok = self._baud_matches if strict_baud and transport == "rtu" else None
-        self.hooks = WireHooks(self.unit_id, transport == "rtu", self.plan, line_ok)
-        self._pair: VirtualSerialPair | None = None
-        self._server: ModbusSerialServer | ModbusTcpServer | None = None
+        self.line: ModbusLine | None = None
         self.endpoint: Endpoint | None = None
         self._initial_faults = dict(faults or {})
 
     # ------------------------------------------------------------------ lifecycle
-    async def start(self) -> EmulatedMeter:
-        """Create the port, start serving, return once a client can connect."""
-        if self._server is not None:
-            raise EmulatorError("already_started", "meter is already running")
+    @property
+    def serial_settings(self) -> SerialSettings:
+        m = self.model
+        return SerialSettings(m.baud, m.bytesize, m.parity, m.stopbits)
+
+    def go_live(self) -> None:
+        """Start the simulated clock and integrate from now (called when serving starts)."""
         if isinstance(self.clock, AcceleratedClock):
             self.clock.restart()
         self.state.rebase()
+
+    def sim_device(self, wire_timing: bool | None = None) -> SimDevice:
+        """This meter as a pymodbus ``SimDevice`` (what a line or a bus serves)."""
         device = self.device.sim_device()
-        if self.wire_timing:
+        if self.wire_timing if wire_timing is None else wire_timing:
             device.action = self._timed_action
-        # Catch-all device for other unit ids: its answers are dropped (RTU) or turned
-        # into exception 0B (TCP) by the wire hooks, never served as data.
-        others = SimDevice(id=0, simdata=[SimData(0, values=0, datatype=DataType.REGISTERS)])
-        common = dict(trace_packet=self.hooks.trace_packet, trace_pdu=self.hooks.trace_pdu)
-        try:
-            if self.transport == "rtu":
-                self._pair = await VirtualSerialPair(self._link_dir, name=self.name).start()
-                self._server = ModbusSerialServer(
-                    [device, others], framer=FramerType.RTU, port=str(self._pair.meter_path),
-                    baudrate=self.model.baud, bytesize=self.model.bytesize,
-                    parity=self.model.parity, stopbits=self.model.stopbits, **common,
-                )
-                address = str(self._pair.client_path)
-            else:
-                self._server = ModbusTcpServer([device, others], address=(self.host, self._port or 0), **common)
-            await self._server.serve_forever(background=True)
-            if self.transport == "tcp":
-                # Port 0 lets the kernel pick a free port; read back what was bound.
-                port = self._server.transport.sockets[0].getsockname()[1]
-                address = f"{self.host}:{port}"
-            if self._pair is not None:
-                await self._probe(self._pair)
-        except (RuntimeError, OSError) as exc:
-            await self.stop()
-            raise EmulatorError("listen_failed", f"{self.transport}: {exc}") from exc
-        except BaseException:
-            await self.stop()
-            raise
+        return device
+
+    async def start(self) -> EmulatedMeter:
+        """Create the port, start serving, return once a request has been answered."""
+        if self.line is not None:
+            raise EmulatorError("already_started", "meter is already running")
+        self.go_live()
+        line = ModbusLine(
+            self.transport, {self.unit_id: (self.sim_device(), self.plan)},
+            serial=self.serial_settings, probe_address=self.model.serial_range[0],
+            host=self.host, port=self._port, link_dir=self._link_dir, name=self.name,
+            strict_baud=self.strict_baud,
+        )
+        address = await line.start()
+        self.line = line
         self.endpoint = Endpoint(self.transport, address, self.unit_id, self.model.model, self.model.baud)
         for name, count in self._initial_faults.items():
             self.inject(name, count)
@@ -159,12 +146,10 @@ class EmulatedMeter:
 
     async def stop(self) -> None:
         """Stop serving and remove the pty pair; safe to call twice."""
-        if self._server is not None:
-            await self._server.shutdown()
-            self._server = None
-        if self._pair is not None:
-            await self._pair.stop()
-            self._pair = None
+        if self.line is not None:
+            await self.line.stop()
+            self.line = None
+        self.endpoint = None
 
     async def __aenter__(self) -> EmulatedMeter:
         return await self.start()
@@ -218,20 +203,6 @@ class EmulatedMeter:
             self.plan.clear()
         elif kind in RESPONSE_FAULTS:
             self.plan.clear(kind)
-
-    def _baud_matches(self) -> bool:
-        return self._pair is not None and self._pair.client_baud() == self.model.baud
-
-    async def _probe(self, pair: VirtualSerialPair) -> None:
-        """Health check: read the serial number through the pty before handing it out."""
-        pair.set_client_baud(self.model.baud)
-        body = bytes([self.unit_id, 3]) + self.model.serial_range[0].to_bytes(2, "big") + (2).to_bytes(2, "big")
-        frame = body + FramerRTU.compute_CRC(body).to_bytes(2, "big")
-        answer = await pair.exchange(frame, expect_len=9)
-        if answer[:3] != bytes([self.unit_id, 3, 4]) or not FramerRTU.check_CRC(
-            answer[:-2], int.from_bytes(answer[-2:], "big")
-        ):
-            raise EmulatorError("probe_failed", f"unexpected answer {answer.hex()}")
 
     # ------------------------------------------------------------------ timing
     async def _timed_action(self, function_code, start_address, address, count, registers, set_values):

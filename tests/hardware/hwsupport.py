@@ -17,7 +17,7 @@ import tty
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
-from hardware.emulators import EmulatedMeter
+from hardware.emulators import EmulatedMeter, MeterBus
 from hardware.registers import MeterModel, Register
 
 
@@ -69,11 +69,11 @@ class RawRtuPort:
             got += os.read(self.fd, 512)
 
 
-async def client_for(meter: EmulatedMeter, timeout_s: float = 1.0):
-    """A connected pymodbus client for the meter's transport (no retries)."""
+async def client_for(meter: EmulatedMeter | MeterBus, timeout_s: float = 1.0):
+    """A connected pymodbus client for the meter's (or bus') transport, no retries."""
     if meter.transport == "rtu":
         client = AsyncModbusSerialClient(
-            meter.port, baudrate=meter.model.baud, timeout=timeout_s, retries=0
+            meter.port, baudrate=meter.serial_settings.baud, timeout=timeout_s, retries=0
         )
     else:
         client = AsyncModbusTcpClient("127.0.0.1", port=meter.tcp_port, timeout=timeout_s, retries=0)

@@ -116,3 +116,24 @@ async def test_control_commands_inject_faults_in_a_running_fleet():
     out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     assert proc.returncode == 0, err.decode()
     assert out.strip().endswith(b"stopped")
+
+
+async def test_command_bus_puts_meters_on_one_line():
+    proc, endpoints = await _start("-n", "3", "--bus", "--unit-id", "10")
+    try:
+        assert len({e["address"] for e in endpoints}) == 1
+        assert [e["unit_id"] for e in endpoints] == [10, 11, 12]
+        client = AsyncModbusSerialClient(endpoints[0]["address"], baudrate=9600, timeout=2, retries=0)
+        assert await client.connect()
+        try:
+            serials = set()
+            for ep in endpoints:
+                resp = await client.read_holding_registers(0xFC00, count=2, device_id=ep["unit_id"])
+                assert not resp.isError(), resp
+                serials.add(client.convert_from_registers(resp.registers, client.DATATYPE.UINT32))
+            assert len(serials) == 3
+        finally:
+            client.close()
+    finally:
+        out = await _stop(proc)
+    assert out.strip().endswith(b"stopped")

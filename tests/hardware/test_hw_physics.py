@@ -27,7 +27,7 @@ def test_split_conserves_net_energy(a, b):
         assert imp == 0
 
 
-@settings(max_examples=25, deadline=None, database=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(
     seed=st.integers(min_value=0, max_value=1000),
     start_h=st.floats(min_value=0, max_value=20),
@@ -44,11 +44,13 @@ def test_counters_match_profile_for_any_polling(seed, start_h, gaps, phases):
         state.input_values()
     want = site.expected_energy(start_h * 3600, clock.now_s(), step_s=1.0)
     got = state.counters
-    # Trapezoid at <= 5 s vs midpoint at 1 s: agree to well under 1 % (+ 1 Wh slack).
-    assert got.import_kwh * 1000 == pytest.approx(want.import_wh, rel=5e-3, abs=1.0)
-    assert got.export_kwh * 1000 == pytest.approx(want.export_wh, rel=5e-3, abs=1.0)
+    # Trapezoid at <= 5 s vs midpoint at 1 s agree to well under 1 %. The absolute
+    # slack covers the EV switching inside one 5 s step (2 edges x 11 kW x 2.5 s).
+    edge_wh = 2 * 11_000 * 2.5 / 3600
+    assert got.import_kwh * 1000 == pytest.approx(want.import_wh, rel=5e-3, abs=edge_wh)
+    assert got.export_kwh * 1000 == pytest.approx(want.export_wh, rel=5e-3, abs=edge_wh)
     for i in range(phases):
-        assert got.phase_import_kwh[i] * 1000 == pytest.approx(want.phase_import_wh[i], rel=5e-3, abs=1.0)
+        assert got.phase_import_kwh[i] * 1000 == pytest.approx(want.phase_import_wh[i], rel=5e-3, abs=edge_wh)
 
 
 def test_model_and_profile_phases_must_agree():
