@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
@@ -186,6 +186,38 @@ ops = st.one_of(
 ON_CERT = {op_validate, op_transfer, op_retire, op_revoke, op_expire}
 
 
+# Always run, besides the random sequences: every transition and refusal at least once.
+LIFECYCLE = [
+    (op_produce, "PM0", 5_000, 100),
+    (op_issue, "PM0", 40, 10, 300),       # certificate 0
+    (op_issue, "PM0", 50, 0, 11),         # overlaps certificate 0: 6104
+    (op_transfer, 0, None, 3),            # PENDING: 6113
+    (op_validate, 0),
+    (op_validate, 0),                     # 6112
+    (op_transfer, 0, None, 3),
+    (op_transfer, 0, None, 3),            # to its holder: 6117
+    (op_retire, 0, 0),                    # the seller no longer holds it: 6111
+    (op_retire, 0, None),
+    (op_revoke, 0, False),                # final: 6114
+    (op_produce, "PM1", 1_000, 50),
+    (op_issue, "PM1", 100, 0, 20),        # certificate 1
+    (op_revoke, 1, True),
+    (op_produce, "PM0", 100, 10),
+    (op_issue, "PM0", 100, 0, 5),         # certificate 2
+    (op_expire, 2),                       # too early: 6116
+    (op_tick, 1_000),
+    (op_validate, 2),                     # 6115
+    (op_expire, 2),
+    (op_expire, 2),                       # 6114
+    (op_produce, "PM0", 10, 1),
+    (op_issue, "PM0", "max", 0, 1),       # 6011
+    (op_issue, "PM0", 101, 0, 1),         # 6106
+    (op_issue, "PM0", 0, 0, 1),           # 6105
+    (op_issue, "PM0", 50, -5, 1),         # 6103
+    (op_issue, "PM0", 50, 0, 0),          # 6102
+]
+
+
 def check_invariants(m: Model) -> None:
     chain = m.world.chain
     for meter_id in METERS:
@@ -209,6 +241,7 @@ def check_invariants(m: Model) -> None:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(ops, min_size=12, max_size=40))
+@example(LIFECYCLE)
 def test_no_double_issuance_and_terminal_states_are_terminal(sequence):
     m = new_model()
     for op, *args in sequence:
