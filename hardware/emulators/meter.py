@@ -105,7 +105,15 @@ class EmulatedMeter:
         self.device = MeterDevice(self.model, self.state, self.plan)
         self.line: ModbusLine | None = None
         self.endpoint: Endpoint | None = None
-        self._initial_faults = dict(faults or {})
+        self._initial_faults: dict[FaultKind, int | None] = {}
+        for fault, count in (faults or {}).items():
+            try:
+                kind = FaultKind(fault)
+            except ValueError as exc:
+                raise FaultError("unknown_fault", f"{fault!r}") from exc
+            if count is not None and count < 1:
+                raise FaultError("bad_count", f"{fault}: count must be >= 1 or None")
+            self._initial_faults[kind] = count
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -140,8 +148,8 @@ class EmulatedMeter:
         address = await line.start()
         self.line = line
         self.endpoint = Endpoint(self.transport, address, self.unit_id, self.model.model, self.model.baud)
-        for name, count in self._initial_faults.items():
-            self.inject(name, count)
+        for kind, count in self._initial_faults.items():
+            self.inject(kind, count)
         return self
 
     async def stop(self) -> None:

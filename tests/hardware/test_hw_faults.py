@@ -158,6 +158,22 @@ async def test_fault_requests_are_validated():
     with pytest.raises(FaultError) as err:
         meter.inject("timeout", count=0)
     assert err.value.reason == "bad_count"
+    with pytest.raises(FaultError) as err:  # rejected before anything starts serving
+        EmulatedMeter(model="sdm120", faults={"meteor": 1})
+    assert err.value.reason == "unknown_fault"
+
+
+async def test_faults_armed_at_start_apply_to_first_requests():
+    async with EmulatedMeter(model="sdm120", transport="tcp", clock=ManualClock(0),
+                             faults={"busy": 1, "stuck": None}) as meter:
+        client = await client_for(meter)
+        try:
+            first = await client.read_input_registers(0, count=2, device_id=1)
+            assert first.isError() and first.exception_code == 0x06
+            assert not (await client.read_input_registers(0, count=2, device_id=1)).isError()
+            assert meter.state.stuck
+        finally:
+            client.close()
 
 
 async def test_strict_baud_meter_ignores_a_client_at_the_wrong_speed():
