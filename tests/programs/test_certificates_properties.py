@@ -7,6 +7,9 @@ A small model predicts the outcome of every operation — success or the exact e
   equal the tracker's `certified_wh`, which never exceeds the meter's recorded production.
 * Terminal states are terminal: a retired, revoked or expired certificate's account never
   changes again, whatever is attempted.
+* Events suffice for an indexer: replaying only the `Program data:` events of successful
+  transactions reproduces every certificate's status, holder and Wh, and each meter's
+  certified total; a refused transaction emits nothing.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class Model:
     last_end_at: dict[str, int | None] = field(default_factory=lambda: dict.fromkeys(METERS, None))
     certs: list[Cert] = field(default_factory=list)
     frozen: dict[Pubkey, bytes] = field(default_factory=dict)
+    indexed: dict[Pubkey, dict] = field(default_factory=dict)
+    indexed_certified: dict[str, int] = field(default_factory=dict)
 
 
 def new_model() -> Model:
@@ -218,6 +223,31 @@ LIFECYCLE = [
 ]
 
 
+STATUS_OF_EVENT = {"CertificateValidated": Status.VALID, "CertificateRetired": Status.RETIRED,
+                   "CertificateRevoked": Status.REVOKED, "CertificateExpired": Status.EXPIRED}
+
+
+def index_events(m: Model, result) -> None:
+    """Apply a transaction's certificate events the way an indexer would."""
+    events = CERTS.program.decode_events(result.logs)
+    assert len(events) == (1 if result.ok else 0), result.logs
+    for e in events:
+        d = e.data
+        if e.name == "CertificateIssued":
+            m.indexed[d.certificate] = {"status": Status.PENDING, "owner": d.owner, "energy_wh": d.energy_wh}
+            m.indexed_certified[bytes(d.meter_id).rstrip(b"\0").decode()] = d.meter_certified_wh
+        elif e.name == "CertificateTransferred":
+            m.indexed[d.certificate]["owner"] = d.to
+        else:
+            m.indexed[d.certificate]["status"] = STATUS_OF_EVENT[e.name]
+
+
+def check_index(m: Model) -> None:
+    assert m.indexed == {c.address: {"status": c.status, "owner": c.holder.pubkey(), "energy_wh": c.energy_wh}
+                         for c in m.certs}
+    assert m.indexed_certified == {k: v for k, v in m.certified.items() if v}
+
+
 def check_invariants(m: Model) -> None:
     chain = m.world.chain
     for meter_id in METERS:
@@ -242,7 +272,7 @@ def check_invariants(m: Model) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(ops, min_size=12, max_size=40))
 @example(LIFECYCLE)
-def test_no_double_issuance_and_terminal_states_are_terminal(sequence):
+def test_no_double_issuance_terminal_states_and_event_replay(sequence):
     m = new_model()
     for op, *args in sequence:
         if op in ON_CERT:
@@ -256,4 +286,6 @@ def test_no_double_issuance_and_terminal_states_are_terminal(sequence):
                 assert result.ok, (op.__name__, args, result.logs)
             else:
                 assert (result.ok, result.custom_code) == (False, expected), (op.__name__, args, result.logs)
+            index_events(m, result)
         check_invariants(m)
+    check_index(m)
