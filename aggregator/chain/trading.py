@@ -180,6 +180,11 @@ def create_lookup_table(chain: LocalChain, authority: Keypair, addresses: Sequen
     slot u64 and bump u8; extend: u64 count and the addresses).
     """
     slot = chain.svm.get_clock().slot
+    # A cluster's SlotHashes sysvar holds recent slots; LiteSVM's never advances, so record
+    # the current slot there, as a cluster would once the slot is done.
+    hashes = chain.svm.get_slot_hashes()
+    if all(s != slot for s, _ in hashes):
+        chain.svm.set_slot_hashes([(slot, chain.svm.latest_blockhash()), *hashes])
     table, bump = derive_lookup_table_address(authority.pubkey(), slot)
     metas = [AccountMeta(table, False, True), AccountMeta(authority.pubkey(), True, False),
              AccountMeta(authority.pubkey(), True, True), AccountMeta(SYSTEM_PROGRAM, False, False)]
