@@ -10,6 +10,7 @@ from solders.system_program import TransferParams, transfer
 from aggregator.chain.certificates import IssueRequest, Source, Status
 from aggregator.chain.programs import from_label, meter_id_bytes
 from tests.programs.certificates_fixtures import (  # noqa: F401  (fixtures)
+from tools.idl.gen import Interface, type_size
     HOUR, T0, VALIDITY_SECS, CertWorld, certs, certs_chain, expect_error, readonly, unsigned, with_account, world,
 )
 
@@ -228,6 +229,36 @@ def test_issue_needs_a_registry_meter(world: CertWorld):
     user_account = world.registry.user_address(owner.pubkey())  # a registry account, but not a meter
     expect_error(world.chain.send([with_account(ix, 2, user_account)], [owner], check=False), 6108, "UnknownMeter")
     expect_error(world.chain.send([with_account(ix, 2, Keypair().pubkey())], [owner], check=False), 6108, "UnknownMeter")
+
+
+def test_a_forged_meter_account_is_refused(world: CertWorld):
+    """A copy of a real meter's bytes claiming more production, owned by another program."""
+    from solders.account import Account
+
+    owner = world.prosumer("ERC-16")
+    world.produce("ERC-16", 10, T0)
+    real = world.chain.account(world.meter("ERC-16"))
+    fields = next(a["fields"] for a in Interface.load("registry").spec["accounts"] if a["name"] == "Meter")
+    names = [f["name"] for f in fields]
+    offset = 8 + sum(type_size(f["type"]) for f in fields[:names.index("total_production_wh")])
+    forged = bytearray(bytes(real.data))
+    forged[offset:offset + 8] = (10**9).to_bytes(8, "little")
+    forged = bytes(forged)
+    assert world.registry.decode(forged).total_production_wh == 10**9
+    fake = Keypair().pubkey()
+    world.chain.svm.set_account(fake, Account(real.lamports, forged, world.certs.program_id, False, 0))
+    ix = world.issue_ix(owner, _request("ERC-16", 1_000_000))
+    expect_error(world.chain.send([with_account(ix, 2, fake)], [owner], check=False), 6108, "UnknownMeter")
+    # the real meter refuses the same request
+    expect_error(world.chain.send([ix], [owner], check=False), 6106, "InsufficientGeneration")
+
+
+def test_certificates_count_gross_production_not_net_surplus(world: CertWorld):
+    owner = world.prosumer("ERC-17")
+    world.chain.send([world.registry.submit_readings(world.oracle.pubkey(), "ERC-17", 3_000, 5_000, T0)],
+                     [world.oracle], payer=world.authority)
+    result, _ = world.issue(owner, _request("ERC-17", 3_000))
+    assert result.ok, result.logs
 
 
 def test_issue_checks_the_tracker_and_certificate_addresses(world: CertWorld):
