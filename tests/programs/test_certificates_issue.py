@@ -10,9 +10,9 @@ from solders.system_program import TransferParams, transfer
 from aggregator.chain.certificates import IssueRequest, Source, Status
 from aggregator.chain.programs import from_label, meter_id_bytes
 from tests.programs.certificates_fixtures import (  # noqa: F401  (fixtures)
-from tools.idl.gen import Interface, type_size
     HOUR, T0, VALIDITY_SECS, CertWorld, certs, certs_chain, expect_error, readonly, unsigned, with_account, world,
 )
+from tools.idl.gen import Interface, type_size
 
 # --- initialize ------------------------------------------------------------------------
 
