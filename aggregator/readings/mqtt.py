@@ -31,6 +31,7 @@ log = logging.getLogger("aggregator.mqtt")
 
 
 class MqttIngest:
+    SHUTDOWN_GRACE_S = 5.0
     def __init__(self, settings: MqttSettings, service: IngestService, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.service = service
@@ -38,6 +39,7 @@ class MqttIngest:
         self.connected = asyncio.Event()
         self.batches = 0
         self.failures = 0  # batches that could not be stored (and were left unacked)
+        self.restarts = 0  # reconnects after broker or database trouble
 
     @property
     def subscription(self) -> str:
@@ -69,9 +71,10 @@ class MqttIngest:
                     backoff_s = 0.2
                     log.info("mqtt subscribed", extra={"fields": {"topic": self.subscription}})
                     await self._consume(client)
-            except aiomqtt.MqttError as exc:
+            except Exception as exc:  # noqa: BLE001 - broker or database trouble: reconnect, never die
                 self._set_connected(False)
-                log.warning("mqtt connection lost", extra={"fields": {"error": str(exc), "retry_s": backoff_s}})
+                self.restarts += 1
+                log.warning("mqtt consumer restarting", extra={"fields": {"error": repr(exc), "retry_s": backoff_s}})
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 5.0)
             finally:
@@ -111,10 +114,11 @@ class MqttIngest:
                     await committing
                 committing = asyncio.create_task(self._commit(client, batch, prepared))
         finally:
+            # On shutdown let the batch being committed finish and ack, so the broker
+            # does not redeliver what is already stored (bounded: the database may be down).
             if committing is not None and not committing.done():
-                committing.cancel()
-                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                    await committing
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(committing, self.SHUTDOWN_GRACE_S)
 
     @staticmethod
     async def _next(it: AsyncIterator[aiomqtt.Message], committing: asyncio.Task[None] | None) -> aiomqtt.Message:
