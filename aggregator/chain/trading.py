@@ -33,7 +33,7 @@ from aggregator.chain.programs import SYSTEM_PROGRAM, GtxProgram
 
 BID, ASK = 0, 1
 SIDES = {"bid": BID, "ask": ASK}
-MAX_FILLS = 32
+MAX_FILLS = 48
 BPS = 10_000
 WH_PER_KWH = 1_000
 

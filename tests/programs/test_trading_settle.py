@@ -297,10 +297,10 @@ def test_batch_shape_must_match(book):
     expect_error(f.chain.send([short], [f.matcher], check=False), 6001, "InvalidInstructionData")
 
 
-def test_more_than_32_fills_are_refused(floor):
+def test_more_than_48_fills_are_refused(floor):
     seller, buyer = floor.traders[0], floor.traders[2]
     ask, bid = floor.ask(seller, 100_000, 1_000), floor.bid(buyer, 100_000, 1_000)
-    ix = floor.trading.settle_fills(floor.market, [fill(floor, bid, ask, buyer, seller, 1)] * 33)
+    ix = floor.trading.settle_fills(floor.market, [fill(floor, bid, ask, buyer, seller, 1)] * 49)
     expect_error(floor.chain.send([ix], [floor.matcher], check=False), 6121, "InvalidBatch")
 
 

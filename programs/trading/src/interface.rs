@@ -268,7 +268,7 @@ pub enum Error {
     NotMatcher = 6119,
     /// Fee account is not the market's fee account, or not a payment-mint token account
     InvalidFeeAccount = 6120,
-    /// A batch needs 1-32 fills, one size per group of four accounts
+    /// A batch needs 1-48 fills, one size per group of four accounts
     InvalidBatch = 6121,
     /// Auction slot and clearing price must be 0 in a continuous market
     NotAnAuctionMarket = 6122,

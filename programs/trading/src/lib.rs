@@ -20,7 +20,7 @@ pub use dispatch::process_instruction;
 /// Fills per `settle_fills` call. Four accounts per fill after six fixed ones; a
 /// transaction may repeat accounts (one ask against many bids), so the entrypoint
 /// deserializes up to `6 + 4 * MAX_FILLS` of them.
-pub const MAX_FILLS: usize = 32;
+pub const MAX_FILLS: usize = 48;
 const MAX_ACCOUNTS: usize = 6 + 4 * MAX_FILLS;
 
 // Not `gtx_common::entrypoint!`: that one stops at 64 accounts, fewer than a full batch.
