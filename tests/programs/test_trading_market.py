@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+from solders.system_program import TransferParams, transfer
 
 from aggregator.chain.trading import ASK, BID, value_of
 from tests.programs.trading_helpers import CHAIN_TIME, FEE_BPS, LOT_WH, TICK, Floor, expect_error, replace_account
@@ -223,3 +224,11 @@ def test_place_order_without_enough_tokens_fails_in_spl_token_and_changes_nothin
     assert not result.ok and result.custom_code == 1  # SPL Token: insufficient funds
     assert floor.balance(trader.grid_account) == before
     assert floor.next_order_id() == 0
+
+
+def test_dust_sent_to_the_next_order_address_does_not_block_placing(floor):
+    next_order = floor.trading.order_address(floor.market.address, floor.next_order_id())
+    floor.chain.send([transfer(TransferParams(from_pubkey=floor.matcher.pubkey(), to_pubkey=next_order, lamports=1))],
+                     [floor.matcher])
+    address = floor.ask(floor.traders[0], 100_000, 1_000)
+    assert address == next_order and floor.order(address).remaining_wh == 1_000

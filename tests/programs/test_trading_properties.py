@@ -24,7 +24,7 @@ GRID_WH = 20_000
 PAYMENT = 3_000_000
 PRICES = [90_000, 100_000, 110_000, 120_000]
 SLOT_SECS = 300
-PROPERTY_SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
+PROPERTY_SETTINGS = settings(max_examples=50, deadline=None, derandomize=True,
                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
