@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 
 from aggregator.config import Settings
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         applied = asyncio.run(_migrate(Settings()))
         print(f"applied migrations: {applied or 'none (up to date)'}", file=sys.stderr)
         os.environ["GTX_RUN_MIGRATIONS"] = "false"
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; exit
+        # normally instead so the embedded PostgreSQL above is stopped, not orphaned.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         uvicorn.run(
             "aggregator.app:create_app", factory=True, host=args.host, port=args.port,
             workers=args.workers, log_level=settings.log_level.lower(),

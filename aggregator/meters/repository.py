@@ -60,3 +60,19 @@ async def mint_batches(conn: asyncpg.Connection, meter_id: str | None, limit: in
            ORDER BY id DESC LIMIT $2""",
         meter_id, limit,
     )
+
+
+async def rejections(conn: asyncpg.Connection, meter_id: str, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT received_at, transport, seq, reason, detail FROM reading_rejections
+           WHERE meter_id = $1 ORDER BY id DESC LIMIT $2""",
+        meter_id, limit,
+    )
+
+
+async def gaps(conn: asyncpg.Connection, meter_id: str, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT from_seq, to_seq, reported_ts, received_at FROM meter_gaps
+           WHERE meter_id = $1 ORDER BY to_seq DESC LIMIT $2""",
+        meter_id, limit,
+    )

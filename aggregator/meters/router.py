@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request
 
 from aggregator.errors import AuthError
 from aggregator.meters import repository as repo
-from aggregator.meters.schemas import Meter, MintBatch, Reading, RegisterMeter, SetMeterStatus
+from aggregator.meters.schemas import Gap, Meter, MintBatch, Reading, RegisterMeter, Rejection, SetMeterStatus
 from aggregator.users import challenge
 from aggregator.users import repository as users_repo
 
@@ -64,6 +64,24 @@ async def list_readings(
     async with request.app.state.pool.acquire() as conn:
         await repo.get(conn, meter_id)
         return [Reading(**dict(r)) for r in await repo.readings(conn, meter_id, before_seq, limit)]
+
+
+@router.get("/api/meters/{meter_id}/rejections", response_model=list[Rejection])
+async def list_rejections(
+    meter_id: str, request: Request, limit: int = Query(100, ge=1, le=1000)
+) -> list[Rejection]:
+    """Why a meter's readings were refused (newest first): what an installer checks first."""
+    async with request.app.state.pool.acquire() as conn:
+        await repo.get(conn, meter_id)
+        return [Rejection(**dict(r)) for r in await repo.rejections(conn, meter_id, limit)]
+
+
+@router.get("/api/meters/{meter_id}/gaps", response_model=list[Gap])
+async def list_gaps(meter_id: str, request: Request, limit: int = Query(100, ge=1, le=1000)) -> list[Gap]:
+    """Sequence ranges the meter declared lost (its offline buffer overflowed)."""
+    async with request.app.state.pool.acquire() as conn:
+        await repo.get(conn, meter_id)
+        return [Gap(**dict(r)) for r in await repo.gaps(conn, meter_id, limit)]
 
 
 @router.get("/api/mints", response_model=list[MintBatch])

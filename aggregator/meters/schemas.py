@@ -67,3 +67,18 @@ class MintBatch(BaseModel):
     attempts: int
     created_at: datetime
     updated_at: datetime
+
+
+class Rejection(BaseModel):
+    received_at: datetime
+    transport: str
+    seq: int | None
+    reason: str
+    detail: str | None
+
+
+class Gap(BaseModel):
+    from_seq: int
+    to_seq: int
+    reported_ts: datetime | None
+    received_at: datetime

@@ -172,8 +172,7 @@ async def test_energy_cap_scales_over_a_declared_gap(client: httpx.AsyncClient, 
     meter.seq = 4
     resp = await submit(client, meter.next(imp_delta=0, exp_delta=250_000, dt_s=1200))  # 4 intervals
     assert resp.status_code == 201, resp.text
-    async with app.state.pool.acquire() as conn:
-        gaps = await conn.fetch("SELECT from_seq, to_seq FROM meter_gaps WHERE meter_id = $1", meter.meter_id)
+    gaps = (await client.get(f"/api/meters/{meter.meter_id}/gaps")).json()
     assert [(g["from_seq"], g["to_seq"]) for g in gaps] == [(2, 4)]
     # A jump in seq alone does not widen the cap: only 2 intervals of device time passed.
     meter.seq += 50
@@ -186,6 +185,8 @@ async def test_nothing_rejected_reaches_readings(client: httpx.AsyncClient, app:
         assert await conn.fetchval("SELECT count(*) FROM readings") == 1
         row = await conn.fetchrow("SELECT transport, meter_id, seq FROM reading_rejections")
     assert dict(row) == {"transport": "http", "meter_id": "mtr-0001", "seq": 2}
+    [seen] = (await client.get("/api/meters/mtr-0001/rejections")).json()
+    assert (seen["seq"], seen["reason"], seen["transport"]) == (2, "counter_decreased", "http")
 
 
 async def test_meter_state_survives_app_restart(pg_dsn: str, meter: SimMeter, app: FastAPI) -> None:
