@@ -9,13 +9,8 @@ import pytest
 from fastapi import FastAPI
 
 from aggregator.app import create_app
-from aggregator.config import IngestPolicy, Settings
-from tests.aggregator.agg_helpers import Actors
+from tests.aggregator.agg_helpers import Actors, make_settings
 from tests.support.postgres import pg_dsn, pg_server  # noqa: F401  (fixtures)
-
-
-def make_settings(dsn: str, **ingest: object) -> Settings:
-    return Settings(database_url=dsn, log_json=True, log_level="WARNING", ingest=IngestPolicy(**ingest))
 
 
 @pytest.fixture

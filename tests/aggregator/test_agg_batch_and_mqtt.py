@@ -14,8 +14,7 @@ from aggregator.app import create_app
 from aggregator.config import MqttSettings
 from aggregator.readings.service import Submission
 from common.envelope import reading_topic
-from tests.aggregator.agg_helpers import Actors
-from tests.aggregator.conftest import make_settings
+from tests.aggregator.agg_helpers import Actors, make_settings
 from tests.support.mosquitto import MosquittoBroker
 
 

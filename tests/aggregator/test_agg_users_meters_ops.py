@@ -15,8 +15,7 @@ with warnings.catch_warnings():
 
 from aggregator.app import create_app
 from aggregator.users.challenge import signing_message
-from tests.aggregator.agg_helpers import Actors, SimMeter, seed_for
-from tests.aggregator.conftest import make_settings
+from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings, seed_for
 
 
 async def test_user_registration_requires_a_fresh_signed_challenge(client: httpx.AsyncClient, actors: Actors) -> None:
