@@ -126,3 +126,18 @@ pub fn process(ctx: Context) -> ProgramResult {
     event::emit(&e);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_params;
+
+    #[test]
+    fn every_value_is_exact_only_when_tick_times_lot_is_a_multiple_of_1000() {
+        assert!(check_params(25, 1, 1_000).is_ok());
+        assert!(check_params(10_000, 100, 10).is_ok());
+        assert!(check_params(0, 1_000, 1).is_ok());
+        for (fee, lot, tick) in [(0, 0, 1_000), (0, 1, 0), (0, 3, 7), (0, 10, 50), (10_001, 1, 1_000), (0, u64::MAX, 1_000)] {
+            assert!(check_params(fee, lot, tick).is_err(), "{fee} {lot} {tick}");
+        }
+    }
+}

@@ -60,3 +60,16 @@ pub fn value_of(price_per_kwh: u64, energy_wh: u64) -> Result<u64, ProgramError>
         .map(|v| v / 1000)
         .ok_or(gtx_common::CommonError::ArithmeticOverflow.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::value_of;
+
+    #[test]
+    fn value_is_price_times_energy_over_1000_or_overflow() {
+        assert_eq!(value_of(100_000, 1_500).unwrap(), 150_000);
+        assert_eq!(value_of(1_000, 1).unwrap(), 1);
+        assert!(value_of(u64::MAX, 2).is_err());
+        assert_eq!(value_of(u64::MAX / 1_000, 1_000).unwrap(), u64::MAX / 1_000);
+    }
+}

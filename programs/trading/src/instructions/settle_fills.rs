@@ -318,3 +318,21 @@ fn write_fill(order: &mut AccountView, remaining_wh: u64, escrow_amount: u64) ->
     bytes::write_u64(&mut d, ord::ESCROW_AMOUNT, escrow_amount);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{fee_of, BPS};
+
+    /// The u64-only fee equals the exact ceil(value * bps / 10000) for extreme values.
+    #[test]
+    fn fee_matches_the_wide_ceiling() {
+        let values = [0u64, 1, 2, 9_999, 10_000, 10_001, 123_456_789, u64::MAX / BPS, u64::MAX - 1, u64::MAX];
+        for &value in &values {
+            for bps in [0u64, 1, 25, 9_999, 10_000] {
+                let exact = (value as u128 * bps as u128).div_ceil(BPS as u128);
+                assert_eq!(fee_of(value, bps) as u128, exact, "{value} at {bps} bps");
+                assert!(fee_of(value, bps) <= value);
+            }
+        }
+    }
+}
