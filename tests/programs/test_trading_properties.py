@@ -198,7 +198,6 @@ op = st.one_of(
 )
 
 
-
 def clearing_price(model: Model, slot: int, fills) -> int:
     """A price every fill of the batch accepts, or the slot's price if already cleared."""
     if model.clearing_price and slot == model.cleared_slot:
