@@ -102,7 +102,8 @@ class App:
 
     def run(self, max_readings=0, drain_timeout_ms=30000):
         """Loop forever; with ``max_readings`` stop after that many readings
-        once the ring is drained (or ``drain_timeout_ms`` later)."""
+        once the ring is drained (or ``drain_timeout_ms`` later) and return the
+        number of records still undelivered (0: everything was acknowledged)."""
         interval_ms = self.cfg.interval_s * 1000
         next_read = time.ticks_ms()
         done_at = None
@@ -122,11 +123,11 @@ class App:
             if done_at is not None:
                 if self.ring.pending_count() == 0:
                     self.uplink.close()
-                    return
+                    return 0
                 if time.ticks_diff(time.ticks_ms(), done_at) > drain_timeout_ms:
                     self._log("app: drain timed out with %d pending" % self.ring.pending_count())
                     self.uplink.close()
-                    return
+                    return self.ring.pending_count()
             gc.collect()
             wait = time.ticks_diff(next_read, time.ticks_ms())
             time.sleep_ms(max(1, min(wait, 100)))

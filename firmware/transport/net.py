@@ -3,10 +3,30 @@
 Kept apart from the MQTT protocol so tests and the device share the client,
 and so TLS stays optional: ``tls`` false means plain TCP on a trusted LAN
 (the edge gateway's local broker); true wraps the socket with the port's
-``ssl`` module, verifying the broker against ``ca_file`` when one is given.
+``ssl`` module, verifying the broker (certificate chain and host name)
+against ``ca_file`` when one is given.
 """
 
 import socket
+from binascii import a2b_base64
+
+
+def ca_der(path):
+    """The CA certificate at ``path`` as DER, from a DER or PEM file.
+
+    The port's TLS stack takes DER (the unix build rejects PEM), so a PEM
+    file is decoded here; only its first certificate is used.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.startswith(b"-----BEGIN"):
+        return data
+    body = []
+    for line in data.split(b"\n")[1:]:
+        if line.startswith(b"-----END"):
+            break
+        body.append(line.strip())
+    return a2b_base64(b"".join(body))
 
 
 def open_stream(host, port, timeout_ms, tls=False, ca_file=""):
@@ -24,11 +44,16 @@ def open_stream(host, port, timeout_ms, tls=False, ca_file=""):
         # verify_mode exists on the port's SSLContext; the 1.29 stubs omit it.
         if ca_file:
             ctx.verify_mode = ssl.CERT_REQUIRED  # type: ignore[attr-defined]
-            ctx.load_verify_locations(cafile=ca_file)
+            ctx.load_verify_locations(cadata=ca_der(ca_file))
         else:
             # No CA configured: encrypt, but do not authenticate the broker.
             ctx.verify_mode = ssl.CERT_NONE  # type: ignore[attr-defined]
         return ctx.wrap_socket(sock, server_hostname=host)
-    except Exception:
+    except OSError:
         sock.close()
         raise
+    except Exception as exc:
+        # A failed TLS handshake or a bad CA file raises ValueError on the
+        # port; the uplink treats every connect failure as OSError (backoff).
+        sock.close()
+        raise OSError("tls: %s" % exc)

@@ -64,10 +64,11 @@ def write_config(data_dir: Path, *, meter_id: str, host: str, port: int, device:
 
 
 def firmware_script(max_readings: int) -> str:
-    """main.py's boot sequence, with a reading limit for tests."""
+    """main.py's boot sequence, with a reading limit for tests; exits with
+    status 3 if records were left undelivered."""
     return (
         "import sys\nimport start\napp = start.boot()\ndel start\n"
-        f"sys.modules.pop('start')\napp.run({max_readings})\n"
+        f"sys.modules.pop('start')\nif app.run({max_readings}):\n    sys.exit(3)\n"
     )
 
 
@@ -115,7 +116,7 @@ class EnvelopeCollector:
     """
 
     def __init__(self, host: str, port: int, topic: str = "gtx/v1/meters/+/readings",
-                 client_id: str = "gtx-test-collector") -> None:
+                 client_id: str = "gtx-test-collector", ca_cert: Path | None = None) -> None:
         self.messages: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
         self._subscribed: queue.Queue[bool] = queue.Queue()
@@ -126,6 +127,8 @@ class EnvelopeCollector:
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *_a: self._subscribed.put(True)
         self.client.reconnect_delay_set(min_delay=0.05, max_delay=0.2)
+        if ca_cert is not None:
+            self.client.tls_set(ca_certs=str(ca_cert))
         self.client.connect(host, port, keepalive=30)
         self.client.loop_start()
         self._subscribed.get(timeout=10)

@@ -8,6 +8,8 @@ Fixtures:
     mosquitto          a running MosquittoBroker (function scope); the test may
                        stop()/start() it on the same port to simulate an outage
     mosquitto_factory  callable returning further brokers, all torn down at the end
+                       (options: persistence, port, allow_anonymous, tls=test_pki)
+    test_pki           session CA and broker certificate for TLS listeners
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.mosquitto import MosquittoBroker
+from tests.support.tls import Pki, make_pki
 
 
 @pytest.fixture
@@ -25,10 +28,10 @@ def mosquitto_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Call
     brokers: list[MosquittoBroker] = []
 
     def make(*, persistence: bool = True, port: int | None = None,
-             allow_anonymous: bool = True) -> MosquittoBroker:
+             allow_anonymous: bool = True, tls: Pki | None = None) -> MosquittoBroker:
         workdir: Path = tmp_path_factory.mktemp("mosquitto")
         broker = MosquittoBroker(workdir, port, persistence=persistence,
-                                 allow_anonymous=allow_anonymous)
+                                 allow_anonymous=allow_anonymous, tls=tls)
         broker.start()
         brokers.append(broker)
         return broker
@@ -36,6 +39,12 @@ def mosquitto_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Call
     yield make
     for broker in brokers:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def test_pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A throwaway CA + broker certificate for 127.0.0.1 (tests.support.tls)."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -13,9 +13,12 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
+
+from tests.support.tls import Pki
 
 __all__ = ["MosquittoBroker", "MosquittoError", "free_tcp_port", "mqtt_ping"]
 
@@ -39,20 +42,30 @@ _PROBE_CONNECT = bytes(
 _DISCONNECT = bytes([0xE0, 0])
 
 
-def mqtt_ping(host: str, port: int, timeout_s: float = 0.5, require_accept: bool = True) -> bool:
+def _probe(sock: socket.socket, require_accept: bool) -> bool:
+    sock.sendall(_PROBE_CONNECT)
+    ack = b""
+    while len(ack) < 4:
+        chunk = sock.recv(4 - len(ack))
+        if not chunk:
+            return False
+        ack += chunk
+    sock.sendall(_DISCONNECT)
+    return ack[0] == 0x20 and (ack[3] == 0 or (ack[3] == 5 and not require_accept))
+
+
+def mqtt_ping(host: str, port: int, timeout_s: float = 0.5, require_accept: bool = True,
+              ca_cert: Path | None = None) -> bool:
     """True if an MQTT broker at host:port answers CONNECT with CONNACK rc=0
-    (or rc=5 "not authorized" when ``require_accept`` is false)."""
+    (or rc=5 "not authorized" when ``require_accept`` is false); over TLS
+    verified against ``ca_cert`` when one is given."""
     try:
-        with socket.create_connection((host, port), timeout=timeout_s) as sock:
-            sock.sendall(_PROBE_CONNECT)
-            ack = b""
-            while len(ack) < 4:
-                chunk = sock.recv(4 - len(ack))
-                if not chunk:
-                    return False
-                ack += chunk
-            sock.sendall(_DISCONNECT)
-            return ack[0] == 0x20 and (ack[3] == 0 or (ack[3] == 5 and not require_accept))
+        with socket.create_connection((host, port), timeout=timeout_s) as raw:
+            if ca_cert is None:
+                return _probe(raw, require_accept)
+            ctx = ssl.create_default_context(cafile=str(ca_cert))
+            with ctx.wrap_socket(raw, server_hostname=host) as tls_sock:
+                return _probe(tls_sock, require_accept)
     except OSError:
         return False
 
@@ -65,7 +78,7 @@ class MosquittoBroker:
     """
 
     def __init__(self, workdir: Path, port: int | None = None, *, persistence: bool = True,
-                 allow_anonymous: bool = True) -> None:
+                 allow_anonymous: bool = True, tls: Pki | None = None) -> None:
         if not Path(MOSQUITTO_BIN).exists() and shutil.which("mosquitto") is None:
             raise MosquittoError(f"mosquitto not installed ({MOSQUITTO_BIN}); run scripts/setup.sh")
         self.host = "127.0.0.1"
@@ -75,6 +88,8 @@ class MosquittoBroker:
         self.persistence = persistence
         # False without a password file: every CONNECT is refused (CONNACK 5).
         self.allow_anonymous = allow_anonymous
+        # With a PKI the only listener is TLS (server certificate from ``tls``).
+        self.tls = tls
         self.log_path = self.workdir / "mosquitto.log"
         self.conf_path = self.workdir / "mosquitto.conf"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -93,6 +108,9 @@ class MosquittoBroker:
             "log_type notice",
             "max_queued_messages 100000",
         ]
+        if self.tls is not None:
+            lines += [f"cafile {self.tls.ca_cert}", f"certfile {self.tls.server_cert}",
+                      f"keyfile {self.tls.server_key}"]
         if self.persistence:
             lines += ["persistence true", f"persistence_location {self.workdir}/"]
         if os.geteuid() == 0:
@@ -119,7 +137,8 @@ class MosquittoBroker:
                 log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
                 self._proc = None
                 raise MosquittoError(f"mosquitto exited on port {self.port}: {err}{log}")
-            if mqtt_ping(self.host, self.port, require_accept=self.allow_anonymous):
+            ca = self.tls.ca_cert if self.tls is not None else None
+            if mqtt_ping(self.host, self.port, require_accept=self.allow_anonymous, ca_cert=ca):
                 return
             time.sleep(0.01)
         self.stop()
