@@ -18,7 +18,8 @@ from transport.ring import Ring
 from transport.uplink import Uplink
 from version import FW_VERSION
 
-NTP_RESYNC_MS = 3600 * 1000
+NTP_RESYNC_MS = 3600 * 1000  # after a successful sync
+NTP_RETRY_MS = 60 * 1000  # after a failed one: readings are clk=0 until it works
 
 
 class App:
@@ -43,7 +44,7 @@ class App:
         self.readings = 0
         self.read_failures = 0
         self._read_ok = True
-        self._last_sync = None
+        self._next_sync = None
 
     def read_meter(self):
         """Integer values from one block read, or None after the configured
@@ -77,10 +78,13 @@ class App:
 
     def _maybe_sync_clock(self):
         now = time.ticks_ms()
-        if self._last_sync is None or time.ticks_diff(now, self._last_sync) > NTP_RESYNC_MS:
-            self._last_sync = now
-            if not self.clock.sync(self.cfg.ntp_host):
-                self._log("clock: NTP sync failed; readings marked clk=0")
+        if self._next_sync is not None and time.ticks_diff(now, self._next_sync) < 0:
+            return
+        if self.clock.sync(self.cfg.ntp_host):
+            self._next_sync = time.ticks_add(now, NTP_RESYNC_MS)
+        else:
+            self._next_sync = time.ticks_add(now, NTP_RETRY_MS)
+            self._log("clock: NTP sync failed; readings marked clk=0")
 
     def service_uplink(self):
         """Give the uplink a turn; returns records delivered."""
