@@ -59,6 +59,9 @@ async def test_outage_delivers_every_reading_once_in_order(
     assert [e.seq for e in envs] == list(range(1, 10))
     assert all(e.kind == "reading" for e in envs)
     assert "uplink: connect failed" in stdout  # the outage really was seen
+    # The status LED went offline during the outage and back to ok.
+    status = [ln for ln in stdout.splitlines() if ln.startswith("status: ")]
+    assert status.index("status: offline") < len(status) - 1 - status[::-1].index("status: ok")
     # Readings taken during the outage kept their own timestamps.
     ts = [e.reading["ts"] for e in envs]
     assert ts == sorted(ts) and ts[-1] - ts[0] >= 7
