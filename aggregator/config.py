@@ -30,7 +30,7 @@ class IngestPolicy(BaseSettings):
     rate_limit_jitter_s: int = Field(
         2, ge=0, description="tolerance for timer jitter on the rate limit spacing"
     )
-    max_envelope_bytes: int = Field(4096, gt=0, description="larger envelopes are rejected")
+    max_envelope_bytes: int = Field(2048, gt=0, description="larger envelopes are rejected (v1 wire max)")
     max_batch_readings: int = Field(5000, gt=0, description="HTTP batch endpoint limit")
     verify_threads: int = Field(2, gt=0, description="threads for Ed25519 verification")
 

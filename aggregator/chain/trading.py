@@ -139,6 +139,17 @@ class Trading:
             "destination": destination or self.token_account(owner, side, market), "vault": market.vault(side),
             "token_program": TOKEN_PROGRAM_ID})
 
+    def refund_improvement(self, market: MarketRef, bids: Sequence[tuple[Pubkey, Pubkey]]) -> Instruction:
+        """Pay each bid's price improvement so far to its owner; `bids` are (bid order,
+        owner wallet) pairs, refunded to the owner's associated payment token account."""
+        remaining = []
+        for order, owner in bids:
+            remaining += [AccountMeta(order, False, True),
+                          AccountMeta(get_associated_token_address(owner, market.payment_mint), False, True)]
+        return self.program.ix("refund_improvement", accounts={
+            "market": market.address, "payment_vault": market.payment_vault, "token_program": TOKEN_PROGRAM_ID},
+            remaining=remaining)
+
     def settle_fills(self, market: MarketRef, fills: Sequence[Fill], *, auction_slot: int = 0,
                      clearing_price: int = 0) -> Instruction:
         remaining = []

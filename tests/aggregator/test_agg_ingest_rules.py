@@ -26,7 +26,8 @@ async def assert_rejected(client: httpx.AsyncClient, app: FastAPI, raw: bytes, s
     assert resp.json()["error"]["reason"] == reason
     async with app.state.pool.acquire() as conn:
         recorded = await conn.fetchval(
-            "SELECT count(*) FROM reading_rejections WHERE reason = $1 AND envelope = $2", reason, raw[:4096]
+            "SELECT count(*) FROM reading_rejections WHERE reason = $1 AND envelope = $2",
+            reason, raw[: app.state.settings.ingest.max_envelope_bytes],
         )
     assert recorded >= 1
 
