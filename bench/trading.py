@@ -24,7 +24,7 @@ ORDER_WH = 1_000
 UNITS = {
     key: "CU" for key in (
         "trading.initialize_market.cu", "trading.place_order.cu", "trading.cancel_order.cu",
-        "trading.expire_order.cu", "trading.settle_fills.cu_1_fill", "trading.settle_fills.cu_per_fill",
+        "trading.expire_order.cu", "trading.refund_improvement.cu", "trading.settle_fills.cu_1_fill", "trading.settle_fills.cu_per_fill",
         "trading.settle_fills.cu_per_fill_one_seller", "trading.settle_fills.cu_max_batch",
     )
 } | {"trading.settle_fills.max_fills_per_tx": "fills", "trading.settle_fills.max_fills_per_tx_one_seller": "fills",
@@ -93,6 +93,10 @@ def run() -> dict[str, float]:
         best, best_cu = n, result.compute_units
     out["trading.settle_fills.max_fills_per_tx_one_seller"] = best
     out["trading.settle_fills.cu_per_fill_one_seller"] = round(best_cu / best)
+
+    # The bids bought at the asks' 100,000 per kWh under their 120,000 limit: refund that.
+    refund = f.trading.refund_improvement(f.market, [(bids[2], buyers[2].pubkey)])
+    out["trading.refund_improvement.cu"] = f.chain.send([refund], [f.matcher]).compute_units
 
     seller = sellers[0]
     out["trading.cancel_order.cu"] = f.chain.send([f.trading.cancel_order(seller.pubkey, f.market, asks[0], ASK)],

@@ -22,7 +22,8 @@ from aggregator.chain.programs import SYSTEM_PROGRAM
 from aggregator.chain.trading import ASK, BID, Fill
 from tests.programs.trading_helpers import CHAIN_TIME, Floor
 
-INSTRUCTIONS = ["initialize_market", "place_order", "cancel_order", "expire_order", "settle_fills"]
+INSTRUCTIONS = ["initialize_market", "place_order", "cancel_order", "expire_order", "settle_fills",
+                "refund_improvement"]
 DISCRIMINATORS = [hashlib.sha256(f"global:{n}".encode()).digest()[:8] for n in INSTRUCTIONS]
 GRID_WH, PAYMENT = 50_000, 50_000_000
 
@@ -52,6 +53,7 @@ def valid_instructions(f: Floor) -> list[Instruction]:
         tr.expire_order(t[1].pubkey, m, orders[1], ASK),
         tr.settle_fills(m, [Fill(orders[2], orders[0], t[2].pubkey, t[0].pubkey, 10),
                             Fill(orders[3], orders[1], t[3].pubkey, t[1].pubkey, 10)]),
+        tr.refund_improvement(m, [(orders[2], t[2].pubkey), (orders[3], t[3].pubkey)]),
     ]
 
 

@@ -49,8 +49,8 @@ def test_idl_lists_the_shared_errors_then_the_trading_errors_from_6100(floor):
 def test_idl_instructions_and_accounts_match_the_interface(floor):
     idl = floor.trading.program.idl_json
     assert [i["name"] for i in idl["instructions"]] == [
-        "initializeMarket", "placeOrder", "cancelOrder", "expireOrder", "settleFills"]
-    settle = idl["instructions"][-1]
+        "initializeMarket", "placeOrder", "cancelOrder", "expireOrder", "settleFills", "refundImprovement"]
+    settle = next(i for i in idl["instructions"] if i["name"] == "settleFills")
     assert [(a["name"], a["isMut"], a["isSigner"]) for a in settle["accounts"]] == [
         ("matcher", False, True), ("market", True, False), ("gridVault", True, False), ("paymentVault", True, False),
         ("feeAccount", True, False), ("tokenProgram", False, False)]

@@ -185,3 +185,65 @@ def test_cancel_and_expire_take_no_instruction_arguments(floor):
     shorter = Instruction(ix.program_id, bytes(ix.data), ix.accounts[:5])
     expect_error(floor.chain.send([shorter], [seller.wallet], check=False), 6002, "NotEnoughAccounts")
 
+
+
+# --- refund_improvement ----------------------------------------------------------------------
+
+def partly_filled_taker_bid(f):
+    """A bid at 130,000 that bought 1,000 Wh at the resting ask's 100,000 and has 2,000 Wh left."""
+    seller, buyer = f.traders[0], f.traders[2]
+    ask = f.ask(seller, 100_000, 1_000)
+    bid = f.bid(buyer, 130_000, 3_000)
+    f.settle([Fill(bid, ask, buyer.pubkey, seller.pubkey, 1_000)])
+    return bid, ask, buyer
+
+
+def test_refund_improvement_pays_the_surplus_and_keeps_the_bid_live(floor):
+    bid, _, buyer = partly_filled_taker_bid(floor)
+    before = floor.balance(buyer.payment_account)
+    cranker = floor.chain.new_funded_keypair()
+    result = floor.chain.send([floor.trading.refund_improvement(floor.market, [(bid, buyer.pubkey)])], [cranker])
+    surplus = value_of(30_000, 1_000)
+    assert floor.balance(buyer.payment_account) == before + surplus
+    o = floor.order(bid)
+    assert (o.remaining_wh, o.escrow_amount) == (2_000, value_of(130_000, 2_000))
+    (event,) = floor.trading.program.decode_events(result.logs)
+    assert (event.name, event.data.order_id, event.data.refunded) == ("ImprovementRefunded", 1, surplus)
+    # Nothing left to refund: a repeat is a no-op, and the bid still trades its remainder.
+    again = floor.chain.send([floor.trading.refund_improvement(floor.market, [(bid, buyer.pubkey)])], [cranker])
+    assert floor.trading.program.decode_events(again.logs) == []
+    ask = floor.ask(floor.traders[1], 130_000, 2_000)
+    floor.settle([Fill(bid, ask, buyer.pubkey, floor.traders[1].pubkey, 2_000)])
+    assert floor.order(bid).escrow_amount == 0
+
+
+def test_refund_improvement_checks_every_pair(floor):
+    bid, ask, buyer = partly_filled_taker_bid(floor)
+    seller = floor.traders[0]
+    tr, m = floor.trading, floor.market
+    cases = [
+        (tr.refund_improvement(m, [(ask, seller.pubkey)]), 6118, "WrongSide"),
+        (tr.refund_improvement(m, [(bid, seller.pubkey)]), 6107, "InvalidTokenAccount"),
+        (tr.refund_improvement(m, [(m.address, buyer.pubkey)]), 6112, "InvalidOrder"),
+        (replace_account(tr.refund_improvement(m, [(bid, buyer.pubkey)]), 1, m.grid_vault), 6108, "InvalidVault"),
+        (replace_account(tr.refund_improvement(m, [(bid, buyer.pubkey)]), 2, Keypair().pubkey()), 6102,
+         "InvalidTokenProgram"),
+        (replace_account(tr.refund_improvement(m, [(bid, buyer.pubkey)]), 3, writable=False), 6004,
+         "AccountNotWritable"),
+        (tr.refund_improvement(m, []), 6128, "TooManyRefunds"),
+        (tr.refund_improvement(m, [(bid, buyer.pubkey)] * 49), 6128, "TooManyRefunds"),
+    ]
+    for ix, code, name in cases:
+        expect_error(floor.chain.send([ix], [floor.matcher], check=False), code, name)
+    odd = tr.refund_improvement(m, [(bid, buyer.pubkey)])
+    odd = Instruction(odd.program_id, odd.data, odd.accounts[:-1])
+    expect_error(floor.chain.send([odd], [floor.matcher], check=False), 6128, "TooManyRefunds")
+
+
+def test_refund_improvement_refuses_bids_of_another_market(floor):
+    bid, _, buyer = partly_filled_taker_bid(floor)
+    continuous = floor.market
+    auction = floor.open_market(auction_slot_secs=900)
+    ix = floor.trading.refund_improvement(auction, [(bid, buyer.pubkey)])
+    expect_error(floor.chain.send([ix], [floor.matcher], check=False), 6109, "WrongMarket")
+    floor.chain.send([floor.trading.refund_improvement(continuous, [(bid, buyer.pubkey)])], [floor.matcher])

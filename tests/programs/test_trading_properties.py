@@ -1,5 +1,5 @@
 """Property tests of the trading program: random sequences of orders, cancels, expiries,
-clock moves and fill batches (many of them invalid) against a plain-Python model.
+refunds of price improvement, clock moves and fill batches (many of them invalid) against a plain-Python model.
 
 After every step the chain must agree with the model exactly — every token balance, every
 order, every error code — and these invariants are checked directly as well:
@@ -71,6 +71,18 @@ class Model:
             self.pay[order.owner] += order.escrow
             self.pay_vault -= order.escrow
         order.escrow, order.open = 0, False
+
+    def refund(self, order: ModelOrder) -> int | None:
+        """refund_improvement of one order: the error code, or None after paying the surplus."""
+        if not order.open:
+            return 6112
+        if order.side != BID:
+            return 6118
+        surplus = order.escrow - value_of(order.price, order.remaining)
+        order.escrow -= surplus
+        self.pay_vault -= surplus
+        self.pay[order.owner] += surplus
+        return None
 
     def expire_error(self, order: ModelOrder) -> int | None:
         if not order.open:
@@ -183,7 +195,7 @@ def check_fill_events(f: Floor, logs: list[str], before: dict[int, ModelOrder]) 
         assert e.data.bid_remaining_wh >= 0 and e.data.ask_remaining_wh >= 0
 
 
-place_op = st.tuples(st.just("place"), st.integers(0, TRADERS - 1), st.sampled_from([BID, ASK]),
+place_op = st.tuples(st.just("place"), st.integers(0, TRADERS - 1), st.sampled_from([ASK, BID]),
                      st.sampled_from(PRICES), st.integers(1, 4_000), st.sampled_from([0, 0, 0, 240, 900]))
 settle_op = st.tuples(st.just("settle"),
                       st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30),
@@ -194,6 +206,7 @@ op = st.one_of(
     place_op, settle_op, settle_op,
     st.tuples(st.just("cancel"), st.integers(0, 30)),
     st.tuples(st.just("expire"), st.integers(0, 30)),
+    st.tuples(st.just("refund"), st.integers(0, 30), st.sampled_from([False] * 3 + [True])),
     st.tuples(st.just("wait"), st.sampled_from([30, 120, 300, 700])),
 )
 
@@ -268,6 +281,16 @@ def run_sequence(ops, slot_secs: int) -> None:
             assert result.custom_code == expected, result.logs[-4:]
             if expected is None:
                 model.close(order)
+        elif kind == "refund" and model.orders:
+            # Mostly a bid that has earned price improvement; sometimes any order at all.
+            earned = [o for o in model.orders
+                      if o.side == BID and o.open and o.escrow > value_of(o.price, o.remaining)]
+            candidates = model.orders if step[2] else earned or model.orders
+            order = candidates[step[1] % len(candidates)]
+            owner = f.traders[order.owner]
+            ix = f.trading.refund_improvement(f.market, [(order.address, owner.pubkey)])
+            result = f.chain.send([ix], [f.matcher], check=False)
+            assert result.custom_code == model.refund(order), result.logs[-4:]
         elif kind == "wait":
             model.now += step[1]
             f.chain.set_time(model.now)

@@ -10,7 +10,7 @@ from aggregator.chain.trading import ASK, Fill
 from tests.programs.trading_helpers import Floor, expect_error
 from tests.programs.trading_helpers import floor  # noqa: F401  (fixture)
 
-FIXED_DATA = ["initialize_market", "place_order", "cancel_order", "expire_order"]
+FIXED_DATA = ["initialize_market", "place_order", "cancel_order", "expire_order", "refund_improvement"]
 
 
 def valid(f: Floor) -> dict[str, Instruction]:
@@ -25,6 +25,7 @@ def valid(f: Floor) -> dict[str, Instruction]:
         "cancel_order": tr.cancel_order(t[0].pubkey, m, ask, ASK),
         "expire_order": tr.expire_order(t[0].pubkey, m, ask, ASK),
         "settle_fills": tr.settle_fills(m, [Fill(bid, ask, t[2].pubkey, t[0].pubkey, 10)]),
+        "refund_improvement": tr.refund_improvement(m, [(bid, t[2].pubkey)]),
     }
 
 
@@ -51,7 +52,8 @@ def test_data_of_the_wrong_length_is_refused(floor, name):
 @pytest.mark.parametrize("name", [*FIXED_DATA, "settle_fills"])
 def test_missing_accounts_are_refused(floor, name):
     ix = valid(floor)[name]
-    fixed = {"initialize_market": 9, "place_order": 7, "cancel_order": 6, "expire_order": 6, "settle_fills": 6}[name]
+    fixed = {"initialize_market": 9, "place_order": 7, "cancel_order": 6, "expire_order": 6, "settle_fills": 6,
+             "refund_improvement": 3}[name]
     short = Instruction(ix.program_id, ix.data, ix.accounts[:fixed - 1])
     code, error = (6121, "InvalidBatch") if name == "settle_fills" else (6002, "NotEnoughAccounts")
     expect_error(send(floor, short), code, error)

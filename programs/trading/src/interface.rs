@@ -104,6 +104,18 @@ pub mod ix {
             pub const MIN_LEN: usize = 28;
         }
     }
+    pub mod refund_improvement {
+        pub const DISCRIMINATOR: [u8; 8] = [15, 21, 199, 3, 39, 116, 228, 216];
+        pub const ACCOUNTS: usize = 3;
+        pub mod account {
+            pub const MARKET: usize = 0;
+            pub const PAYMENT_VAULT: usize = 1;
+            pub const TOKEN_PROGRAM: usize = 2;
+        }
+        pub mod arg {
+            pub const LEN: usize = 8;
+        }
+    }
 }
 
 pub mod state {
@@ -213,6 +225,14 @@ pub mod events {
         pub const AUCTION_SLOT: usize = 176;
         pub const LEN: usize = 184;
     }
+    pub mod improvement_refunded {
+        pub const DISCRIMINATOR: [u8; 8] = [75, 175, 165, 41, 53, 115, 249, 75];
+        pub const MARKET: usize = 8;
+        pub const ORDER_ID: usize = 40;
+        pub const OWNER: usize = 48;
+        pub const REFUNDED: usize = 80;
+        pub const LEN: usize = 88;
+    }
     pub mod auction_cleared {
         pub const DISCRIMINATOR: [u8; 8] = [14, 162, 105, 210, 219, 36, 142, 160];
         pub const MARKET: usize = 8;
@@ -282,4 +302,6 @@ pub enum Error {
     OrderNotInAuctionSlot = 6126,
     /// Fill size must be positive and a multiple of the lot size
     InvalidFillSize = 6127,
+    /// refund_improvement takes 1-48 (bid, payment account) pairs
+    TooManyRefunds = 6128,
 }

@@ -8,6 +8,7 @@ pub mod initialize_market;
 pub mod market;
 pub mod order;
 pub mod place_order;
+pub mod refund_improvement;
 pub mod settle_fills;
 
 use gtx_common::token::TOKEN_PROGRAM_ID;
