@@ -58,7 +58,7 @@ async def test_killed_and_restarted_firmware_loses_nothing(
         seqs.append(env.seq)
     distinct = sorted(set(seqs))
     assert distinct == list(range(1, distinct[-1] + 1))  # no gap
-    assert distinct[-1] >= KILLS + 2
+    assert distinct[-1] >= 4  # readings were taken (and cut) across the restarts
     # In order: a duplicate only ever repeats the newest seq delivered so far.
     newest = 0
     for seq in seqs:
