@@ -6,7 +6,9 @@ require `tick_size * lot_size_wh` to be a multiple of 1000), fees rounded up.
 
 `settle_fills` batches are limited by compute and by the transaction's account list, not
 by the 1,232-byte packet, once their accounts come from an address lookup table:
-`create_lookup_table` makes one and `send_v0` sends a v0 message that uses it.
+`create_lookup_table` makes one and `send_v0` sends a v0 message that uses it. Both work
+on the in-process LiteSVM chain; `v0_transaction` builds the same transaction for any
+backend.
 """
 
 from __future__ import annotations
