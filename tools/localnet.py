@@ -3,8 +3,8 @@
 `python -m tools.localnet --port 8899` serves the subset of the Solana JSON-RPC API that
 clients such as solana-py use to send transactions and read accounts: getHealth,
 getVersion, getSlot, getLatestBlockhash, sendTransaction, getSignatureStatuses,
-getTransaction, getAccountInfo, getMultipleAccounts, getBalance, requestAirdrop,
-getMinimumBalanceForRentExemption. Responses are built with solders' RPC types, so they
+getTransaction, getSignaturesForAddress, getAccountInfo, getMultipleAccounts, getBalance,
+requestAirdrop, getMinimumBalanceForRentExemption. Responses are built with solders' RPC types, so they
 parse exactly as a cluster's do. Transactions execute on arrival (no preflight
 simulation); a failed transaction is recorded with its error, as a cluster records it.
 
@@ -30,9 +30,11 @@ from solders.rpc.responses import (
     GetBalanceResp,
     GetLatestBlockhashResp,
     GetMultipleAccountsResp,
+    GetSignaturesForAddressResp,
     GetSignatureStatusesResp,
     GetTransactionResp,
     RpcBlockhash,
+    RpcConfirmedTransactionStatusWithSignature,
     RpcResponseContext,
 )
 from solders.signature import Signature
@@ -52,6 +54,7 @@ from aggregator.chain.programs import DEPLOY_DIR, IDL_DIR, GtxProgram, localnet_
 JSONRPC_INVALID_PARAMS = -32602
 JSONRPC_METHOD_NOT_FOUND = -32601
 FEE_LAMPORTS = 5_000
+MAX_SIGNATURES_LIMIT = 1_000  # a cluster's cap for getSignaturesForAddress
 
 
 class Localnet:
@@ -63,6 +66,10 @@ class Localnet:
         self.lock = threading.Lock()
         self.slot = 1
         self.executed: dict[str, tuple[int, VersionedTransaction, Any]] = {}
+        # Per address, the signatures of executed transactions that named it, oldest first,
+        # and each signature's position in that list (so `before`/`until` are found in O(1)).
+        self.by_address: dict[str, list[str]] = {}
+        self.position: dict[tuple[str, str], int] = {}
         self.methods: dict[str, Callable[[list], Any]] = {
             "getHealth": lambda p: "ok",
             "getVersion": lambda p: {"solana-core": "litesvm-localnet", "feature-set": 0},
@@ -71,6 +78,7 @@ class Localnet:
             "sendTransaction": self.send_transaction,
             "getSignatureStatuses": self.signature_statuses,
             "getTransaction": self.transaction,
+            "getSignaturesForAddress": self.signatures_for_address,
             "getAccountInfo": self.account_info,
             "getMultipleAccounts": self.multiple_accounts,
             "getBalance": self.balance,
@@ -99,8 +107,39 @@ class Localnet:
         self.slot += 1
         self.svm.warp_to_slot(self.slot)
         self.svm.expire_blockhash()
-        self.executed[signature] = (self.slot, tx, outcome)
+        if signature not in self.executed:
+            self.executed[signature] = (self.slot, tx, outcome)
+            for key in dict.fromkeys(str(k) for k in tx.message.account_keys):
+                signatures = self.by_address.setdefault(key, [])
+                self.position[(key, signature)] = len(signatures)
+                signatures.append(signature)
         return signature
+
+    def signatures_for_address(self, params: list) -> Any:
+        """Newest first, strictly older than `before` and newer than `until`, at most `limit`.
+
+        An unknown `until` bounds nothing (all history is returned); an unknown `before`
+        returns nothing, as there is no place to start from.
+        """
+        address = str(Pubkey.from_string(params[0]))
+        config = params[1] if len(params) > 1 and params[1] else {}
+        limit = MAX_SIGNATURES_LIMIT if config.get("limit") is None else int(config["limit"])
+        if not 1 <= limit <= MAX_SIGNATURES_LIMIT:
+            raise ValueError(f"limit must be 1-{MAX_SIGNATURES_LIMIT}")
+        signatures = self.by_address.get(address, [])
+        end = len(signatures)
+        if config.get("before") is not None:
+            end = self.position.get((address, config["before"]), 0)
+        start = 0
+        if config.get("until") is not None:
+            start = self.position.get((address, config["until"]), -1) + 1
+        statuses = []
+        for signature in reversed(signatures[max(start, end - limit):end]):
+            slot, _, outcome = self.executed[signature]
+            err = outcome.err() if isinstance(outcome, FailedTransactionMetadata) else None
+            statuses.append(RpcConfirmedTransactionStatusWithSignature(
+                Signature.from_string(signature), slot, err, None, None, TransactionConfirmationStatus.Finalized))
+        return self._result(GetSignaturesForAddressResp(statuses))
 
     def signature_statuses(self, params: list) -> Any:
         statuses = []

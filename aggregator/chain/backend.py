@@ -6,12 +6,16 @@
 
 Both send signed transactions and read accounts, and both return :class:`TxResult` with
 errors decoded from the programs' IDLs, so services above never see which one they use.
+Both also serve transaction history with Solana's semantics (``signatures_for_address``
+newest first, bounded by ``before``/``until``; ``transaction`` for one signature's
+outcome and logs), which is what the indexer reads: from LiteSVM's journal in-process,
+from ``getSignaturesForAddress``/``getTransaction`` over RPC.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Iterable, Protocol, Sequence
+from typing import Iterable, NamedTuple, Protocol, Sequence
 
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
@@ -27,11 +31,40 @@ from aggregator.chain.litesvm import ChainError, LocalChain, TxResult, decode_er
 from aggregator.chain.programs import GtxProgram
 
 
+class HistoryError(RuntimeError):
+    """A node's history answer cannot be used (a transaction without status metadata)."""
+
+
+class SignatureInfo(NamedTuple):
+    """A transaction that named an address; `slot` orders them (a sequence number on LiteSVM)."""
+
+    signature: str
+    slot: int
+
+
+class TxRecord(NamedTuple):
+    """An executed transaction as history reports it: failed ones are kept, with ok=False."""
+
+    slot: int
+    ok: bool
+    logs: list[str]
+
+
 class ChainBackend(Protocol):
     async def send(self, instructions: Sequence[Instruction], signers: Sequence[Keypair], *,
                    payer: Keypair | None = None, check: bool = True) -> TxResult: ...
 
     async def account(self, pubkey: Pubkey) -> Account | None: ...
+
+    async def signatures_for_address(self, address: Pubkey, *, until: str | None, limit: int,
+                                     before: str | None = None) -> list[SignatureInfo]:
+        """Up to `limit` transactions that named `address`, newest first, strictly newer than
+        `until` and strictly older than `before` (either may be None)."""
+        ...
+
+    async def transaction(self, signature: str) -> TxRecord | None:
+        """One transaction's slot, outcome and logs; None if the backend does not know it."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -48,6 +81,15 @@ class LiteSvmBackend:
 
     async def account(self, pubkey: Pubkey) -> Account | None:
         return self.chain.account(pubkey)
+
+    async def signatures_for_address(self, address: Pubkey, *, until: str | None, limit: int,
+                                     before: str | None = None) -> list[SignatureInfo]:
+        found = self.chain.journal.signatures_for_address(address, before=before, until=until, limit=limit)
+        return [SignatureInfo(signature, seq) for signature, seq in found]
+
+    async def transaction(self, signature: str) -> TxRecord | None:
+        entry = self.chain.journal.get(signature)
+        return None if entry is None else TxRecord(entry.seq, entry.ok, entry.logs)
 
     async def close(self) -> None:
         return None
@@ -97,6 +139,23 @@ class RpcBackend:
 
     async def account(self, pubkey: Pubkey) -> Account | None:
         return (await self.client.get_account_info(pubkey, commitment=Confirmed)).value
+
+    async def signatures_for_address(self, address: Pubkey, *, until: str | None, limit: int,
+                                     before: str | None = None) -> list[SignatureInfo]:
+        resp = await self.client.get_signatures_for_address(
+            address, before=None if before is None else Signature.from_string(before),
+            until=None if until is None else Signature.from_string(until), limit=limit, commitment=Confirmed)
+        return [SignatureInfo(str(s.signature), s.slot) for s in resp.value]
+
+    async def transaction(self, signature: str) -> TxRecord | None:
+        resp = await self.client.get_transaction(Signature.from_string(signature), encoding="base64",
+                                                 commitment=Confirmed, max_supported_transaction_version=0)
+        if resp.value is None:
+            return None
+        meta = resp.value.transaction.meta
+        if meta is None:
+            raise HistoryError(f"transaction {signature} came without status metadata")
+        return TxRecord(resp.value.slot, meta.err is None, list(meta.log_messages or []))
 
     async def close(self) -> None:
         await self.client.close()

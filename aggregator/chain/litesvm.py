@@ -4,11 +4,16 @@ This is the embedded default for the demo and the tests: the same `.so` files a 
 would run, executed by the same SBPF interpreter, with SPL Token built in. Transactions
 are signed and fee-paid as on a cluster; results carry logs, compute units and decoded
 errors.
+
+LiteSVM keeps no transaction history, so :class:`LocalChain` keeps a bounded journal of
+the transactions it executed (see :class:`Journal`): the history an indexer reads, as it
+would read ``getSignaturesForAddress``/``getTransaction`` from a cluster.
 """
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -51,11 +56,82 @@ class TxResult:
         return f"instruction {self.instruction_index} failed:{name} {self.error}"
 
 
+@dataclass(slots=True)
+class JournalEntry:
+    """One executed transaction. ``seq`` numbers transactions in execution order (LiteSVM's
+    slot does not advance by itself, so the sequence stands in for it)."""
+
+    seq: int
+    ok: bool
+    logs: list[str]
+    tx: Transaction
+    _keys: frozenset[Pubkey] | None = None
+
+    @property
+    def account_keys(self) -> frozenset[Pubkey]:
+        # Computed on first use, not in `send`: most entries are never asked for.
+        if self._keys is None:
+            self._keys = frozenset(self.tx.message.account_keys)
+        return self._keys
+
+
+class Journal:
+    """The last ``capacity`` transactions, by signature, oldest first.
+
+    When full, the oldest entry is dropped, as a cluster's RPC node prunes old ledger; a
+    reader whose ``until`` signature has been dropped gets everything still kept.
+    Appending is two dict operations, cheap enough for the benchmarks' hot path.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("journal capacity must be at least 1")
+        self.capacity = capacity
+        self.entries: OrderedDict[str, JournalEntry] = OrderedDict()
+        self.next_seq = 1
+
+    def append(self, signature: str, ok: bool, logs: list[str], tx: Transaction) -> None:
+        if signature in self.entries:
+            return  # a resent duplicate is refused by the VM; the first outcome stands
+        self.entries[signature] = JournalEntry(self.next_seq, ok, logs, tx)
+        self.next_seq += 1
+        if len(self.entries) > self.capacity:
+            self.entries.popitem(last=False)
+
+    def get(self, signature: str) -> JournalEntry | None:
+        return self.entries.get(signature)
+
+    def signatures_for_address(self, address: Pubkey, *, before: str | None = None, until: str | None = None,
+                               limit: int = 1000) -> list[tuple[str, int]]:
+        """(signature, seq) of transactions that named `address`, newest first, strictly older
+        than `before` and strictly newer than `until` (getSignaturesForAddress semantics)."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        if before is not None and before not in self.entries:
+            return []
+        found: list[tuple[str, int]] = []
+        started = before is None
+        for signature in reversed(self.entries):
+            if not started:
+                started = signature == before
+                continue
+            if signature == until:
+                break
+            entry = self.entries[signature]
+            if address in entry.account_keys:
+                found.append((signature, entry.seq))
+                if len(found) == limit:
+                    break
+        return found
+
+
 class LocalChain:
     """LiteSVM with the GridTokenX programs deployed at their localnet ids."""
 
-    def __init__(self, programs: Iterable[GtxProgram] = (), *, unix_timestamp: int | None = None) -> None:
+    def __init__(self, programs: Iterable[GtxProgram] = (), *, unix_timestamp: int | None = None,
+                 journal_size: int = 10_000) -> None:
         self.svm = LiteSVM()
+        self.journal = Journal(journal_size)
         self.programs: dict[Pubkey, GtxProgram] = {}
         for program in programs:
             self.deploy(program)
@@ -100,6 +176,7 @@ class LocalChain:
         # A fresh blockhash per transaction keeps identical retries distinct.
         self.svm.expire_blockhash()
         result = self._result(outcome, instructions)
+        self.journal.append(result.signature, result.ok, result.logs, tx)
         if check and not result.ok:
             raise ChainError(result)
         return result

@@ -1,71 +1,15 @@
 """The chain service over both backends: LiteSVM in-process, and JSON-RPC (solana-py) against
-a real HTTP JSON-RPC endpoint (tools/localnet.py)."""
+a real HTTP JSON-RPC endpoint (tools/localnet.py); the `backend` fixture is in conftest."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
-import httpx
 import pytest
-import uvicorn
-from solders.keypair import Keypair
 
-from aggregator.chain import PROSUMER, ChainError, LocalChain, Registry, token_amount
-from aggregator.chain.backend import LiteSvmBackend, RpcBackend
+from aggregator.chain import PROSUMER, ChainError, Registry, token_amount
 from aggregator.chain.service import ChainService, UnknownMeterError
-from tools.localnet import Localnet, create_app
+from tests.chain.chain_world import funded as _funded
 
 REGISTRY = Registry()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def rpc_url():
-    chain = LocalChain([REGISTRY.program, REGISTRY.token.program])
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Localnet(chain)), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            if httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "getHealth"}).json()["result"] == "ok":
-                break
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(params=["litesvm", "rpc"])
-async def backend(request):
-    if request.param == "litesvm":
-        b = LiteSvmBackend(LocalChain([REGISTRY.program, REGISTRY.token.program]))
-    else:
-        b = RpcBackend(request.getfixturevalue("rpc_url"), [REGISTRY.program, REGISTRY.token.program])
-    yield b
-    await b.close()
-
-
-async def _funded(backend, lamports: int = 10**10) -> Keypair:
-    kp = Keypair()
-    if isinstance(backend, LiteSvmBackend):
-        backend.chain.fund(kp.pubkey(), lamports)
-    else:
-        await backend.client.request_airdrop(kp.pubkey(), lamports)
-    return kp
 
 
 async def test_mint_through_either_backend(backend):

@@ -1,0 +1,117 @@
+"""SQL for the indexer: cursors, stored chain events, their effects, and the read side.
+
+Effects are applied only for events this call actually inserted (``RETURNING``), inside
+the caller's transaction, so an event re-read after a crash or a cursor reset neither
+stores twice nor applies twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from solders.pubkey import Pubkey
+
+from aggregator.indexer.decode import MINTED, SETTLED
+
+DEACTIVATED = "MeterDeactivated"
+KEY_ROTATED = "MeterKeyRotated"
+
+EVENT_COLUMNS = ("signature", "idx", "slot", "program_id", "program", "name", "meter_id", "data")
+
+
+async def cursor(conn: asyncpg.Connection, address: str) -> str | None:
+    return await conn.fetchval("SELECT signature FROM chain_cursors WHERE address = $1", address)
+
+
+async def set_cursor(conn: asyncpg.Connection, address: str, signature: str, slot: int) -> None:
+    await conn.execute(
+        """INSERT INTO chain_cursors (address, signature, slot) VALUES ($1, $2, $3)
+           ON CONFLICT (address) DO UPDATE SET signature = $2, slot = $3, updated_at = now()""",
+        address, signature, slot,
+    )
+
+
+async def reset_cursors(conn: asyncpg.Connection) -> None:
+    """Forget every cursor: the next sync re-reads all history the chain still serves
+    (stored events are skipped by their unique key)."""
+    await conn.execute("DELETE FROM chain_cursors")
+
+
+async def insert_events(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> list[asyncpg.Record]:
+    """Insert rows shaped as :data:`EVENT_COLUMNS` (data as a dict); return those that were new,
+    in the order given."""
+    if not rows:
+        return []
+    columns = list(zip(*rows))
+    inserted = await conn.fetch(
+        """INSERT INTO chain_events (signature, idx, slot, program_id, program, name, meter_id, data)
+           SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[],
+                                $7::text[], $8::jsonb[])
+           ON CONFLICT (signature, idx) DO NOTHING
+           RETURNING id, signature, idx, slot, program_id, program, name, meter_id, data::text AS data""",
+        columns[0], columns[1], columns[2], columns[3], columns[4], columns[5], columns[6],
+        [json.dumps(d) for d in columns[7]],
+    )
+    return sorted(inserted, key=lambda r: r["id"])
+
+
+async def apply_effects(conn: asyncpg.Connection, events: Sequence[asyncpg.Record]) -> None:
+    """Make the database agree with what the chain did (the chain wins).
+
+    * MeterDeactivated: the meter is revoked (ingest then refuses its readings).
+    * MeterKeyRotated: the meter's device key becomes the chain's.
+    * NetGenerationSettled / TokensMinted: the meter's chain-confirmed totals grow.
+    Meters unknown to this database are left alone; other events have no effect.
+    """
+    for e in events:
+        data = json.loads(e["data"])
+        if e["name"] == DEACTIVATED:
+            await conn.execute("UPDATE meters SET status = 'revoked' WHERE meter_id = $1", e["meter_id"])
+        elif e["name"] == KEY_ROTATED:
+            await conn.execute("UPDATE meters SET device_pubkey = $2 WHERE meter_id = $1",
+                               e["meter_id"], bytes(Pubkey.from_string(data["device_key"])))
+        elif e["name"] == SETTLED:
+            await conn.execute(
+                """INSERT INTO chain_meter_totals AS t (meter_id, owner_wallet, settled_net_generation_wh,
+                       settled_wh, settlements, last_signature, last_slot)
+                   VALUES ($1, $2, $3, $4, 1, $5, $6)
+                   ON CONFLICT (meter_id) DO UPDATE SET
+                       owner_wallet = $2,
+                       settled_net_generation_wh = GREATEST(t.settled_net_generation_wh, $3),
+                       settled_wh = t.settled_wh + $4, settlements = t.settlements + 1,
+                       last_signature = $5, last_slot = $6, updated_at = now()""",
+                e["meter_id"], data["owner"], data["settled_net_generation_wh"], data["minted_wh"],
+                e["signature"], e["slot"],
+            )
+        elif e["name"] == MINTED and e["meter_id"] is not None:
+            await conn.execute(
+                """INSERT INTO chain_meter_totals AS t (meter_id, minted_wh, last_signature, last_slot)
+                   VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (meter_id) DO UPDATE SET minted_wh = t.minted_wh + $2,
+                       last_signature = $3, last_slot = $4, updated_at = now()""",
+                e["meter_id"], data["amount_wh"], e["signature"], e["slot"],
+            )
+
+
+async def list_events(conn: asyncpg.Connection, meter_id: str | None, name: str | None, before_id: int | None,
+                      limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT id, signature, idx, slot, program_id, program, name, meter_id, data::text AS data, indexed_at
+           FROM chain_events
+           WHERE ($1::text IS NULL OR meter_id = $1) AND ($2::text IS NULL OR name = $2)
+             AND ($3::bigint IS NULL OR id < $3)
+           ORDER BY id DESC LIMIT $4""",
+        meter_id, name, before_id, limit,
+    )
+
+
+async def meter_totals(conn: asyncpg.Connection, meter_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT meter_id, owner_wallet, settled_net_generation_wh, settled_wh, minted_wh, settlements,
+                  last_signature, last_slot, updated_at
+           FROM chain_meter_totals WHERE meter_id = $1""",
+        meter_id,
+    )
