@@ -2,6 +2,8 @@
 
 Settings come from ``GTX_*`` environment variables (see ``aggregator.config``); without
 ``GTX_DATABASE_URL`` an embedded PostgreSQL is started under ``GTX_EMBEDDED_PG_DIR``.
+The chain is ``GTX_CHAIN_BACKEND``: ``litesvm`` (default, in-process, state ends with the
+process), ``rpc`` (``GTX_CHAIN_RPC_URL`` + ``GTX_CHAIN_ORACLE_KEYPAIR``) or ``none``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from aggregator.config import Settings
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m aggregator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the HTTP API (and the MQTT consumer if GTX_MQTT_ENABLED)")
+    serve = sub.add_parser(
+        "serve", help="run the HTTP API, the minter (GTX_CHAIN_BACKEND, default LiteSVM in-process) "
+        "and the MQTT consumer (if GTX_MQTT_ENABLED)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument(
@@ -70,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
             stack.callback(server.stop)
         if args.workers > 1 and settings.mqtt.enabled:
             print("refusing --workers > 1 with MQTT enabled: one consumer keeps per-meter order", file=sys.stderr)
+            return 2
+        if args.workers > 1 and settings.chain.backend != "none" and settings.mint_enabled:
+            print("refusing --workers > 1 with minting enabled: one minter may run per database; "
+                  "set GTX_MINT_ENABLED=false (or GTX_CHAIN_BACKEND=none) for HTTP-only workers", file=sys.stderr)
             return 2
         applied = asyncio.run(_migrate(Settings()))
         print(f"applied migrations: {applied or 'none (up to date)'}", file=sys.stderr)

@@ -1,8 +1,9 @@
 """FastAPI application factory and lifespan.
 
 The lifespan owns every I/O object: the PostgreSQL server (embedded when no URL is
-configured), the asyncpg pool, the ingest service, the MQTT consumer task and the
-(optional) chain client. Tests pass their own pool in; production passes nothing.
+configured), the asyncpg pool, the chain (LiteSVM in-process by default, JSON-RPC, or
+none) with the minter task, the ingest service and the MQTT consumer task. Tests pass
+their own pool or chain in; production passes nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncpg
 from fastapi import FastAPI, Request, Response, WebSocket, WebSocketDisconnect
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from aggregator.chain.connect import open_chain
 from aggregator.config import Settings
 from aggregator.db.embedded import EmbeddedPostgres
 from aggregator.db.migrate import migrate
@@ -26,7 +28,7 @@ from aggregator.events.hub import EventHub
 from aggregator.logs import configure_logging
 from aggregator.meters.router import router as meters_router
 from aggregator.metrics import Metrics
-from aggregator.minting.protocol import MintChain
+from aggregator.minting import MintChain, Minter, MintLedger
 from aggregator.readings import repository as readings_repo
 from aggregator.readings.mqtt import MqttIngest
 from aggregator.readings.router import router as readings_router
@@ -42,7 +44,8 @@ def create_app(
     pool: asyncpg.Pool | None = None,
     chain: MintChain | None = None,
 ) -> FastAPI:
-    """Build the app. ``pool``: use this pool (caller owns it); ``chain``: mint backend."""
+    """Build the app. ``pool``: use this pool (caller owns it); ``chain``: mint through this
+    instead of the chain the settings name."""
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
@@ -55,7 +58,9 @@ def create_app(
                     applied = await migrate(conn)
                 if applied:
                     log.info("migrations applied", extra={"fields": {"versions": applied}})
-            ingest = IngestService(app.state.pool, settings.ingest, metrics=app.state.metrics, hub=app.state.hub)
+            minter = await _start_minter(app, settings, stack)
+            ingest = IngestService(app.state.pool, settings.ingest, metrics=app.state.metrics, hub=app.state.hub,
+                                   on_accepted=minter.wake if minter else None)
             stack.callback(ingest.close)
             app.state.ingest = ingest
             if settings.mqtt.enabled:
@@ -75,7 +80,9 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.hub = EventHub()
-    app.state.chain = chain
+    app.state.chain = chain  # the MintChain in use (None: readings are stored, not minted)
+    app.state.chain_handle = None  # the opened chain when the settings named it (Chain)
+    app.state.minter = None
     app.state.mqtt = None
     install_error_handlers(app)
     app.include_router(readings_router)
@@ -98,6 +105,25 @@ async def _open_pool(settings: Settings, stack: contextlib.AsyncExitStack) -> as
     )
     stack.push_async_callback(pool.close)
     return pool
+
+
+async def _start_minter(app: FastAPI, settings: Settings, stack: contextlib.AsyncExitStack) -> Minter | None:
+    if app.state.chain is None:
+        handle = await open_chain(settings.chain)
+        if handle is not None:
+            stack.push_async_callback(handle.close)
+            app.state.chain_handle = handle
+            app.state.chain = handle.service
+    if app.state.chain is None or not settings.mint_enabled:
+        return None
+    ledger = MintLedger(app.state.pool, max_readings=settings.mint_batch_max_readings,
+                        max_attempts=settings.mint_max_attempts, backoff_base_s=settings.mint_backoff_base_s,
+                        metrics=app.state.metrics, hub=app.state.hub)
+    minter = Minter(ledger, app.state.chain, sweep_s=settings.mint_sweep_s, concurrency=settings.mint_concurrency)
+    app.state.minter = minter
+    task = asyncio.create_task(minter.run(), name="gtx-minter")
+    stack.push_async_callback(_cancel, task)
+    return minter
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:
@@ -123,7 +149,8 @@ def _install_ops_routes(app: FastAPI) -> None:
         mqtt_ok = state.mqtt is None or state.mqtt.connected.is_set()
         if not (db_ok and mqtt_ok):
             response.status_code = 503
-        return {"database": db_ok, "mqtt": None if state.mqtt is None else mqtt_ok}
+        return {"database": db_ok, "mqtt": None if state.mqtt is None else mqtt_ok,
+                "minter": state.minter is not None}
 
     @app.get("/metrics", tags=["ops"])
     async def metrics(request: Request) -> Response:

@@ -7,6 +7,9 @@ ignored by pydantic-settings, but a typo in a field name would be: keep names ex
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -58,6 +61,32 @@ class MqttSettings(BaseSettings):
     password: str | None = None
 
 
+class ChainSettings(BaseSettings):
+    """Where the programs run and who signs for the aggregator.
+
+    ``litesvm`` (default): the built programs executed in-process by LiteSVM, initialised
+    at start-up with a fresh authority and oracle. Its state lives in memory and ends with
+    the process: an embedded default for demos and tests, not a ledger of record.
+    ``rpc``: any Solana JSON-RPC endpoint (a cluster, or ``python -m tools.localnet``);
+    the registry must already be initialised with ``oracle_keypair`` as its oracle.
+    ``none``: no chain; readings are stored but never minted.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GTX_CHAIN_", extra="forbid")
+
+    backend: Literal["litesvm", "rpc", "none"] = "litesvm"
+    rpc_url: str | None = None
+    oracle_keypair: Path | None = Field(
+        None, description="Solana JSON keypair file of the registry's oracle authority (required for rpc)"
+    )
+
+    @model_validator(mode="after")
+    def _rpc_needs_url_and_key(self) -> "ChainSettings":
+        if self.backend == "rpc" and (self.rpc_url is None or self.oracle_keypair is None):
+            raise ValueError("GTX_CHAIN_BACKEND=rpc needs GTX_CHAIN_RPC_URL and GTX_CHAIN_ORACLE_KEYPAIR")
+        return self
+
+
 class Settings(BaseSettings):
     """Aggregator service settings.
 
@@ -77,6 +106,10 @@ class Settings(BaseSettings):
     mint_batch_max_readings: int = Field(50, gt=0)
     mint_max_attempts: int = Field(3, gt=0)
     mint_backoff_base_s: float = Field(1.0, gt=0)
+    mint_enabled: bool = Field(True, description="run the minter (needs a chain backend)")
+    mint_sweep_s: float = Field(60.0, gt=0, description="periodic sweep; new readings wake the minter at once")
+    mint_concurrency: int = Field(8, gt=0, description="mint transactions in flight at once")
+    chain: ChainSettings = Field(default_factory=ChainSettings)
     ingest: IngestPolicy = Field(default_factory=IngestPolicy)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
 

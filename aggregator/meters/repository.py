@@ -55,7 +55,7 @@ async def readings(
 async def mint_batches(conn: asyncpg.Connection, meter_id: str | None, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT id, meter_id, state, reading_count, production_wh, consumption_wh, minted_wh,
-                  tx_signature, attempts, created_at, updated_at
+                  tx_signature, attempts, last_error, next_attempt_at, created_at, updated_at
            FROM mint_batches WHERE ($1::text IS NULL OR meter_id = $1)
            ORDER BY id DESC LIMIT $2""",
         meter_id, limit,

@@ -65,6 +65,8 @@ class MintBatch(BaseModel):
     minted_wh: int | None
     tx_signature: str | None
     attempts: int
+    last_error: str | None = Field(description="why the last attempt failed, or how an unknown outcome was settled")
+    next_attempt_at: datetime
     created_at: datetime
     updated_at: datetime
 

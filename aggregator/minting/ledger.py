@@ -96,21 +96,33 @@ class MintLedger:
         return batch
 
     async def fail(self, batch_id: int, error: str) -> asyncpg.Record:
-        """A submission failed: retry later with backoff, or give up and alert."""
+        """A submission failed (or could not start): retry later with backoff, or give up and alert.
+
+        From ``intent`` the attempt was counted when the intent was recorded; from
+        ``claimed`` (the chain could not even be read) it is counted here.
+        """
         async with self.pool.acquire() as conn, conn.transaction():
             current = await repo.get(conn, batch_id, lock=True)
-            if current["attempts"] >= self.max_attempts:
-                batch = await repo.transition(conn, batch_id, ["intent"], "failed", last_error=error[:1000])
+            attempts = current["attempts"] + (1 if current["state"] == "claimed" else 0)
+            if attempts >= self.max_attempts:
+                batch = await repo.transition(conn, batch_id, ["intent", "claimed"], "failed",
+                                              attempts=attempts, last_error=error[:1000])
                 self._alert("max_attempts", batch)
             else:
                 batch = await repo.transition(
-                    conn, batch_id, ["intent"], "claimed", last_error=error[:1000],
-                    next_attempt_at=await conn.fetchval(
-                        "SELECT now() + $1::interval", self.backoff(current["attempts"])
-                    ),
+                    conn, batch_id, ["intent", "claimed"], "claimed", attempts=attempts, last_error=error[:1000],
+                    next_attempt_at=await conn.fetchval("SELECT now() + $1::interval", self.backoff(attempts)),
                 )
         self._count(batch["state"])
         return batch
+
+    async def seconds_until_due(self) -> float | None:
+        """Time until the next ``claimed`` batch may be attempted (None: no batch waits)."""
+        async with self.pool.acquire() as conn:
+            wait = await conn.fetchval(
+                """SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
+                   FROM mint_batches WHERE state = 'claimed'""")
+        return None if wait is None else max(0.0, wait)
 
     async def open_intents(self) -> list[asyncpg.Record]:
         async with self.pool.acquire() as conn:

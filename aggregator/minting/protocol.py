@@ -9,6 +9,14 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 
+class MintRejected(Exception):
+    """The mint transaction executed and failed: nothing changed on chain (safe to retry)."""
+
+
+class MeterNotOnChain(LookupError):
+    """The meter has no account on chain (its owner has not registered it there)."""
+
+
 @dataclass(frozen=True, slots=True)
 class MintResult:
     signature: str  # base58 transaction signature
@@ -27,7 +35,11 @@ class ChainMeterState:
 @runtime_checkable
 class MintChain(Protocol):
     async def settle_and_mint(self, meter_id: str, production_wh: int, consumption_wh: int) -> MintResult:
-        """Add these deltas to the meter's on-chain totals and mint the unsettled net."""
+        """Add these deltas to the meter's on-chain totals and mint the unsettled net.
+
+        Raises :class:`MintRejected` when the transaction failed on chain and
+        :class:`MeterNotOnChain` for an unknown meter; any other error leaves the outcome
+        unknown (the caller reconciles from :meth:`meter_state`)."""
         ...
 
     async def settled_net_wh(self, meter_id: str) -> int:

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections import Counter as Tally
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -89,8 +89,11 @@ class IngestService:
         metrics: Metrics | None = None,
         hub: EventHub | None = None,
         executor: ThreadPoolExecutor | None = None,
+        on_accepted: Callable[[], None] | None = None,
     ) -> None:
+        """``on_accepted`` is called after a commit that stored readings (wakes the minter)."""
         self.pool = pool
+        self.on_accepted = on_accepted
         self.policy = policy
         self.metrics = metrics
         self.hub = hub
@@ -303,6 +306,8 @@ class IngestService:
             self.metrics.batch_size.labels(transport).observe(len(work))
             for (tr, status, reason), n in tally.items():
                 self.metrics.readings.labels(tr, status, reason).inc(n)
+        if self.on_accepted is not None and any(k[1] == "accepted" for k in tally):
+            self.on_accepted()
         rejected = {k[2]: n for k, n in tally.items() if k[1] == "rejected"}
         if rejected:
             log.info("readings rejected", extra={"fields": {"reasons": rejected, "batch": len(work)}})

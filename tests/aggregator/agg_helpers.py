@@ -10,13 +10,15 @@ from typing import Any
 import httpx
 from solders.keypair import Keypair
 
-from aggregator.config import IngestPolicy, Settings
+from aggregator.config import ChainSettings, IngestPolicy, Settings
 from aggregator.users.challenge import signing_message
 from common.envelope import public_key_from_seed, sign_envelope
 
 
-def make_settings(dsn: str, **ingest: Any) -> Settings:
-    return Settings(database_url=dsn, log_json=True, log_level="WARNING", ingest=IngestPolicy(**ingest))
+def make_settings(dsn: str, *, chain: str = "none", **ingest: Any) -> Settings:
+    """Settings for a test app; no chain (and so no minter) unless ``chain`` names one."""
+    return Settings(database_url=dsn, log_json=True, log_level="WARNING", ingest=IngestPolicy(**ingest),
+                    chain=ChainSettings(backend=chain))
 
 
 def seed_for(name: str) -> bytes:

@@ -41,13 +41,16 @@ async def test_migrations_are_idempotent_and_guarded(pg_dsn: str, tmp_path: Path
 async def test_failed_migration_leaves_nothing_half_applied(pg_dsn: str, tmp_path: Path) -> None:
     conn = await asyncpg.connect(pg_dsn)
     try:
-        for m in load_migrations():
+        migrations = load_migrations()
+        for m in migrations:
             shutil.copy(Path(__file__).parents[2] / "aggregator/db/migrations" / f"{m.version:04d}_{m.name}.sql", tmp_path)
-        (tmp_path / "0003_broken.sql").write_text("CREATE TABLE half_done (id INT); SELECT no_such_column FROM users;")
+        broken = len(migrations) + 1
+        (tmp_path / f"{broken:04d}_broken.sql").write_text(
+            "CREATE TABLE half_done (id INT); SELECT no_such_column FROM users;")
         with pytest.raises(asyncpg.UndefinedColumnError):
             await migrate(conn, tmp_path)
         assert await conn.fetchval("SELECT to_regclass('half_done')") is None
-        assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == 2
+        assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == len(migrations)
     finally:
         await conn.close()
 

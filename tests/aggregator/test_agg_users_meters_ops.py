@@ -73,7 +73,7 @@ async def test_meter_registration_and_ownership(client: httpx.AsyncClient, actor
 
 async def test_ops_endpoints(client: httpx.AsyncClient, actors: Actors) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
-    assert (await client.get("/readyz")).json() == {"database": True, "mqtt": None}
+    assert (await client.get("/readyz")).json() == {"database": True, "mqtt": None, "minter": False}
     owner = await actors.user("max")
     m = await actors.meter(owner, "mtr-m")
     await client.post("/api/meters/submit-reading", content=m.next())

@@ -1,0 +1,101 @@
+"""Open the chain the settings name: the in-process LiteSVM default, or a JSON-RPC cluster.
+
+Returns a :class:`Chain` with the backend, the minting service and, for LiteSVM, the
+in-process :class:`LocalChain` itself (the demo and tests register wallets on it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from solders.keypair import Keypair
+
+from aggregator.chain.backend import ChainBackend, LiteSvmBackend, RpcBackend
+from aggregator.chain.litesvm import LocalChain
+from aggregator.chain.programs import DEPLOY_DIR, IDL_DIR, GtxProgram, localnet_ids
+from aggregator.chain.registry import Registry
+from aggregator.chain.service import ChainService
+from aggregator.config import ChainSettings
+
+log = logging.getLogger("aggregator.chain")
+
+
+class ChainSetupError(RuntimeError):
+    """The configured chain cannot be used (missing build, key, or uninitialised registry)."""
+
+
+@dataclass
+class Chain:
+    backend: ChainBackend
+    service: ChainService
+    registry: Registry
+    oracle: Keypair
+    local: LocalChain | None = None  # set for the in-process LiteSVM backend
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+
+def deployed_programs() -> list[GtxProgram]:
+    """Every program of Anchor.toml whose IDL and build are present."""
+    return [GtxProgram(name, pid) for name, pid in localnet_ids().items()
+            if (IDL_DIR / f"{name}.json").exists() and (DEPLOY_DIR / f"{name}.so").exists()]
+
+
+def load_keypair(path: Path) -> Keypair:
+    """A Solana CLI keypair file: a JSON array of the 64 secret-key bytes."""
+    try:
+        raw = json.loads(Path(path).read_text())
+        return Keypair.from_bytes(bytes(raw))
+    except (OSError, ValueError, TypeError) as exc:
+        raise ChainSetupError(f"cannot read keypair {path}: {exc}") from exc
+
+
+def local_chain(registry: Registry | None = None) -> Chain:
+    """LiteSVM in-process with every built program; registry and GRID mint initialised."""
+    registry = registry or Registry()
+    for program in (registry.program, registry.token.program):
+        if not program.so_path.exists():
+            raise ChainSetupError(f"{program.so_path} is missing: build the programs with `./gtx build`")
+    local = LocalChain(deployed_programs())
+    authority, oracle = local.new_funded_keypair(), local.new_funded_keypair(10**12)
+    local.send([registry.initialize(authority.pubkey(), oracle.pubkey()),
+                registry.token.initialize(authority.pubkey())], [authority])
+    backend = LiteSvmBackend(local)
+    return Chain(backend, ChainService(backend, oracle, registry), registry, oracle, local)
+
+
+async def rpc_chain(url: str, oracle_keypair: Path, registry: Registry | None = None) -> Chain:
+    """A JSON-RPC cluster whose registry names this oracle; checked before use."""
+    registry = registry or Registry()
+    oracle = load_keypair(oracle_keypair)
+    backend = RpcBackend(url, deployed_programs() or [registry.program, registry.token.program])
+    try:
+        config = await backend.account(registry.config_address())
+    except Exception as exc:
+        await backend.close()
+        raise ChainSetupError(f"cannot reach the chain at {url}: {exc}") from exc
+    if config is None:
+        await backend.close()
+        raise ChainSetupError(f"the registry {registry.program_id} is not initialised on {url}")
+    oracle_authority = registry.decode(config.data).oracle_authority
+    if oracle_authority != oracle.pubkey():
+        await backend.close()
+        raise ChainSetupError(f"{oracle_keypair} is {oracle.pubkey()}, but the registry's oracle is {oracle_authority}")
+    return Chain(backend, ChainService(backend, oracle, registry), registry, oracle)
+
+
+async def open_chain(settings: ChainSettings) -> Chain | None:
+    if settings.backend == "none":
+        return None
+    if settings.backend == "litesvm":
+        chain = local_chain()
+        log.info("chain: LiteSVM in-process", extra={"fields": {"oracle": str(chain.oracle.pubkey())}})
+        return chain
+    assert settings.rpc_url is not None and settings.oracle_keypair is not None  # validated in settings
+    chain = await rpc_chain(settings.rpc_url, settings.oracle_keypair)
+    log.info("chain: JSON-RPC", extra={"fields": {"url": settings.rpc_url, "oracle": str(chain.oracle.pubkey())}})
+    return chain

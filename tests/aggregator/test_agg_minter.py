@@ -1,0 +1,179 @@
+"""The minter against the real programs in LiteSVM: event-driven minting, retries, unknown outcomes.
+
+The app runs its own in-process chain (``GTX_CHAIN_BACKEND=litesvm``); owners register
+their wallets and meters on it with their own keys, as they would on a cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from solders.keypair import Keypair
+
+from aggregator.app import create_app
+from aggregator.chain import PROSUMER, token_amount
+from aggregator.chain.connect import Chain
+from aggregator.minting import MintResult
+from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings
+
+
+@pytest.fixture
+async def chain_app(pg_dsn: str) -> AsyncIterator[FastAPI]:
+    settings = make_settings(pg_dsn, chain="litesvm")
+    settings.mint_sweep_s = 3600  # minting below is woken by ingest, never by the sweep
+    settings.mint_backoff_base_s = 0.05
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def chain_client(chain_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=chain_app), base_url="http://aggregator") as c:
+        yield c
+
+
+def register_on_chain(chain: Chain, owner: Keypair, meter: SimMeter) -> None:
+    local = chain.local
+    assert local is not None
+    local.fund(owner.pubkey())
+    reg = chain.registry
+    local.send([reg.register_user(owner.pubkey(), PROSUMER),
+                reg.register_meter(owner.pubkey(), meter.meter_id, bytes.fromhex(meter.public_key_hex), "lab")],
+               [owner])
+
+
+async def submit(client: httpx.AsyncClient, messages: list[bytes]) -> None:
+    resp = await client.post("/api/meters/submit-readings", content=b"\n".join(messages),
+                             headers={"content-type": "application/x-ndjson"})
+    assert resp.status_code == 200 and resp.json()["rejected"] == 0, resp.text
+
+
+async def wait_for(predicate, timeout_s: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+async def all_minted(app: FastAPI) -> bool:
+    async with app.state.pool.acquire() as conn:
+        return await conn.fetchval("SELECT count(*) FROM readings WHERE NOT minted") == 0
+
+
+def grid_balance(chain: Chain, owner: Keypair) -> int:
+    account = chain.local.account(chain.registry.token.token_account(owner.pubkey()))
+    return 0 if account is None else token_amount(account.data)
+
+
+async def test_new_readings_are_minted_at_once_and_exactly(chain_app: FastAPI, chain_client: httpx.AsyncClient) -> None:
+    actors, chain = Actors(chain_client), chain_app.state.chain_handle
+    sub = chain_app.state.hub.subscribe()
+    owners = [await actors.user(f"p{i}") for i in range(3)]
+    meters = [await actors.meter(o, f"MTR-{i}") for i, o in enumerate(owners)]
+    for o, m in zip(owners, meters):
+        register_on_chain(chain, o, m)
+    # 120 readings for MTR-0: more than one 50-reading batch; net export 150 Wh per interval.
+    await submit(chain_client, [meters[0].next(imp_delta=100, exp_delta=250) for _ in range(120)])
+    await submit(chain_client, [m.next(imp_delta=10, exp_delta=30) for m in meters[1:] for _ in range(5)])
+    await wait_for(lambda: all_minted(chain_app))
+
+    # First reading of each meter is its baseline; each later one adds exp - imp.
+    assert grid_balance(chain, owners[0]) == 119 * 150
+    assert [grid_balance(chain, o) for o in owners[1:]] == [4 * 20, 4 * 20]
+    mints = (await chain_client.get("/api/mints", params={"meter_id": "MTR-0"})).json()
+    assert sum(b["minted_wh"] for b in mints) == 119 * 150 and {b["state"] for b in mints} == {"confirmed"}
+    assert all(b["tx_signature"] for b in mints if b["minted_wh"])
+    balance = (await chain_client.get(f"/api/users/{owners[0].pubkey()}/balance")).json()
+    assert (balance["minted_wh"], balance["pending_production_wh"]) == (119 * 150, 0)
+    events = []
+    while not sub.queue.empty():
+        events.append(sub.queue.get_nowait())
+    assert sum(e["minted_wh"] for e in events if e["type"] == "mint_confirmed") == 119 * 150 + 2 * 80
+
+    # A second wave mints only the new surplus.
+    await submit(chain_client, [meters[0].next(imp_delta=0, exp_delta=1000)])
+    await wait_for(lambda: all_minted(chain_app))
+    assert grid_balance(chain, owners[0]) == 119 * 150 + 1000
+    assert await chain_app.state.minter.ledger.seconds_until_due() is None  # idle: sleeps until woken
+
+
+async def test_meter_missing_on_chain_backs_off_then_fails_and_mints_after_requeue(
+        chain_app: FastAPI, chain_client: httpx.AsyncClient) -> None:
+    actors, chain = Actors(chain_client), chain_app.state.chain_handle
+    owner = await actors.user("late")
+    meter = await actors.meter(owner, "MTR-LATE")
+    await submit(chain_client, [meter.next() for _ in range(3)])
+
+    async def failed() -> bool:
+        async with chain_app.state.pool.acquire() as conn:
+            return await conn.fetchval("SELECT state FROM mint_batches WHERE production_wh > 0") == "failed"
+
+    # Attempts 2 and 3 run when their backoff ends (the minter sleeps until the next due batch).
+    await wait_for(failed)
+    [batch] = [b for b in (await chain_client.get("/api/mints")).json() if b["production_wh"]]
+    assert batch["attempts"] == 3 and "not registered on chain" in batch["last_error"]
+
+    register_on_chain(chain, owner, meter)
+    await chain_app.state.minter.ledger.requeue(batch["id"])
+    chain_app.state.minter.wake()
+    await wait_for(lambda: all_minted(chain_app))
+    assert grid_balance(chain, owner) == 2 * (250 - 100)
+
+
+class FlakyChain:
+    """The real chain service with a fault after (or before) the transaction is sent."""
+
+    def __init__(self, real, *, land_then_fail: int = 0, fail_before_send: int = 0) -> None:
+        self.real = real
+        self.land_then_fail = land_then_fail
+        self.fail_before_send = fail_before_send
+
+    async def meter_state(self, meter_id: str):
+        return await self.real.meter_state(meter_id)
+
+    async def settled_net_wh(self, meter_id: str) -> int:
+        return await self.real.settled_net_wh(meter_id)
+
+    async def settle_and_mint(self, meter_id: str, production_wh: int, consumption_wh: int) -> MintResult:
+        if self.fail_before_send:
+            self.fail_before_send -= 1
+            raise ConnectionResetError("connection reset before the transaction was sent")
+        result = await self.real.settle_and_mint(meter_id, production_wh, consumption_wh)
+        if self.land_then_fail:
+            self.land_then_fail -= 1
+            raise TimeoutError("confirmation timed out")
+        return result
+
+
+@pytest.mark.parametrize("fault", ["land_then_fail", "fail_before_send"])
+async def test_unknown_outcomes_are_settled_from_chain_counters(
+        pg_dsn: str, chain_app: FastAPI, chain_client: httpx.AsyncClient, fault: str) -> None:
+    actors, chain = Actors(chain_client), chain_app.state.chain_handle
+    owner = await actors.user("flaky")
+    meter = await actors.meter(owner, "MTR-FLAKY")
+    register_on_chain(chain, owner, meter)
+
+    # A second app on the same database and chain, minting through the faulty wrapper.
+    settings = make_settings(pg_dsn)
+    settings.mint_sweep_s, settings.mint_backoff_base_s = 3600, 0.05
+    flaky = FlakyChain(chain.service, **{fault: 1})
+    other = create_app(settings, chain=flaky)
+    async with other.router.lifespan_context(other):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://o") as c:
+            await submit(c, [meter.next(imp_delta=0, exp_delta=500) for _ in range(4)])
+        await wait_for(lambda: all_minted(other))
+    assert (flaky.land_then_fail, flaky.fail_before_send) == (0, 0)  # the fault fired
+    assert grid_balance(chain, owner) == 3 * 500  # never minted twice, nothing left out
+    state = await chain.service.meter_state("MTR-FLAKY")
+    assert (state.production_wh, state.settled_net_wh) == (1500, 1500)
+    mints = [b for b in (await chain_client.get("/api/mints")).json() if b["production_wh"]]
+    assert [b["state"] for b in mints] == ["confirmed"]
+    if fault == "land_then_fail":
+        assert mints[0]["last_error"] == "reconciled: landed"
+    else:
+        assert mints[0]["attempts"] == 2 and mints[0]["tx_signature"]
