@@ -3,9 +3,9 @@
 settle_fills is measured between distinct buyers and sellers — the worst case for netting,
 two token transfers per fill plus one fee transfer per batch — in v0 transactions whose
 accounts come from an address lookup table, and with one seller's ask filling many bids
-(the seller is paid once per batch). `max_fills_per_tx` is the largest such batch
-that executes in one transaction; `max_fills_legacy_tx` the largest that fits a legacy
-(no lookup table) transaction's 1,232-byte packet.
+(the seller is paid once per batch). `max_fills_per_tx` is the largest such batch that
+executes in one transaction and fits a 1,232-byte packet; `max_fills_legacy_tx` the
+largest that fits a legacy (no lookup table) transaction's packet.
 """
 
 from __future__ import annotations
@@ -68,11 +68,13 @@ def run() -> dict[str, float]:
     best, best_cu, best_bytes = 0, 0, 0
     for n in range(1, MAX_FILLS + 1):
         batch = [budget, f.trading.settle_fills(f.market, fills[:n])]
+        size = len(bytes(v0_transaction(f.chain, batch, [f.matcher], [table])))
+        if size > PACKET_BYTES:
+            break  # LiteSVM would run it, a validator would not accept the packet
         result = send_v0(f.chain, batch, [f.matcher], [table], check=False)
         if not result.ok:
             break  # the runtime's limits (64 instructions including CPIs, 128 accounts) are reached
-        best, best_cu = n, result.compute_units
-        best_bytes = len(bytes(v0_transaction(f.chain, batch, [f.matcher], [table])))
+        best, best_cu, best_bytes = n, result.compute_units, size
     out["trading.settle_fills.max_fills_per_tx"] = best
     out["trading.settle_fills.cu_max_batch"] = best_cu
     out["trading.settle_fills.cu_per_fill"] = round(best_cu / best)
@@ -87,6 +89,8 @@ def run() -> dict[str, float]:
     best, best_cu = 0, 0
     for n in range(1, MAX_FILLS + 1):
         batch = [budget, f.trading.settle_fills(f.market, one_seller[:n])]
+        if len(bytes(v0_transaction(f.chain, batch, [f.matcher], [table, table2]))) > PACKET_BYTES:
+            break
         result = send_v0(f.chain, batch, [f.matcher], [table, table2], check=False)
         if not result.ok:
             break

@@ -1,0 +1,47 @@
+"""The registry and trading benchmarks report every metric they declare, and the measured
+numbers meet the programs' goals: settle_and_mint <= 10,000 CU per meter with classic SPL
+Token; settle_fills <= 15,000 CU per fill and >= 8 fills in one transaction that fits a
+packet (the public GridTokenX Anchor programs: 103,363 CU and one fill per transaction)."""
+
+from __future__ import annotations
+
+import re
+
+from aggregator.chain import Registry
+from aggregator.chain.trading import MAX_FILLS
+from bench import programs as programs_bench
+from bench import trading as trading_bench
+
+PACKET_BYTES = 1232
+
+
+def _instruction_names(gtx) -> list[str]:
+    return [re.sub(r"(?<!^)(?=[A-Z])", "_", ix["name"]).lower() for ix in gtx.idl_json["instructions"]]
+
+
+def test_registry_bench_meets_the_settlement_goal():
+    result = programs_bench.run()
+    assert set(result) == set(programs_bench.UNITS)
+    registry = Registry()
+    # every instruction a client sends is measured (mint_from_production only runs inside settle_and_mint)
+    for name in _instruction_names(registry.program):
+        assert any(key.startswith(f"registry.{name}.") for key in result), name
+    for name in set(_instruction_names(registry.token.program)) - {"mint_from_production"}:
+        assert any(key.startswith(f"energy_token.{name}.") for key in result), name
+    assert 0 < result["registry.initialize.cu"] < 10_000
+    assert 0 < result["registry.register_user.cu"] < 20_000
+    assert result["registry.settle_and_mint.cu_per_meter"] <= 10_000
+    assert result["registry.settle_and_mint.cu_1_meter"] <= 10_000
+    assert result["registry.settle_and_mint.max_meters_per_tx"] >= 8
+
+
+def test_trading_bench_meets_the_fill_goals():
+    result = trading_bench.run()
+    assert set(result) == set(trading_bench.UNITS)
+    for key in trading_bench.GOALS:
+        assert key in trading_bench.UNITS, key
+    assert result["trading.settle_fills.cu_per_fill"] <= 15_000
+    assert 8 <= result["trading.settle_fills.max_fills_per_tx"] <= MAX_FILLS
+    assert result["trading.settle_fills.max_batch_tx_bytes"] <= PACKET_BYTES
+    assert result["trading.settle_fills.cu_max_batch"] <= 1_400_000
+    assert result["trading.settle_fills.cu_per_fill_one_seller"] <= result["trading.settle_fills.cu_per_fill"]
