@@ -25,6 +25,8 @@ from aggregator.db.migrate import migrate
 from aggregator.db.pool import create_pool
 from aggregator.errors import install_error_handlers
 from aggregator.events.hub import EventHub
+from aggregator.indexer import Indexer
+from aggregator.indexer import router as indexer_router
 from aggregator.logs import configure_logging
 from aggregator.meters.router import router as meters_router
 from aggregator.metrics import Metrics
@@ -59,6 +61,7 @@ def create_app(
                 if applied:
                     log.info("migrations applied", extra={"fields": {"versions": applied}})
             minter = await _start_minter(app, settings, stack)
+            _start_indexer(app, settings, stack)
             ingest = IngestService(app.state.pool, settings.ingest, metrics=app.state.metrics, hub=app.state.hub,
                                    on_accepted=minter.wake if minter else None)
             stack.callback(ingest.close)
@@ -83,11 +86,13 @@ def create_app(
     app.state.chain = chain  # the MintChain in use (None: readings are stored, not minted)
     app.state.chain_handle = None  # the opened chain when the settings named it (Chain)
     app.state.minter = None
+    app.state.indexer = None
     app.state.mqtt = None
     install_error_handlers(app)
     app.include_router(readings_router)
     app.include_router(meters_router)
     app.include_router(users_router)
+    app.include_router(indexer_router)
     _install_ops_routes(app)
     return app
 
@@ -124,6 +129,18 @@ async def _start_minter(app: FastAPI, settings: Settings, stack: contextlib.Asyn
     task = asyncio.create_task(minter.run(), name="gtx-minter")
     stack.push_async_callback(_cancel, task)
     return minter
+
+
+def _start_indexer(app: FastAPI, settings: Settings, stack: contextlib.AsyncExitStack) -> None:
+    """Chain events -> PostgreSQL, for the chain the settings opened (after it, so it stops first)."""
+    handle = app.state.chain_handle
+    if handle is None or not settings.indexer_enabled:
+        return
+    indexer = Indexer(app.state.pool, handle.backend, [handle.registry.program, handle.registry.token.program],
+                      hub=app.state.hub, poll_s=settings.indexer_poll_s)
+    app.state.indexer = indexer
+    task = asyncio.create_task(indexer.run(), name="gtx-chain-indexer")
+    stack.push_async_callback(_cancel, task)
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:

@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     mint_enabled: bool = Field(True, description="run the minter (needs a chain backend)")
     mint_sweep_s: float = Field(60.0, gt=0, description="periodic sweep; new readings wake the minter at once")
     mint_concurrency: int = Field(8, gt=0, description="mint transactions in flight at once")
+    indexer_enabled: bool = Field(True, description="index chain events into PostgreSQL (needs a chain backend)")
+    indexer_poll_s: float = Field(2.0, gt=0, description="how often the indexer asks the chain for new transactions")
     chain: ChainSettings = Field(default_factory=ChainSettings)
     ingest: IngestPolicy = Field(default_factory=IngestPolicy)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)

@@ -95,6 +95,11 @@ async def test_new_readings_are_minted_at_once_and_exactly(chain_app: FastAPI, c
         events.append(sub.queue.get_nowait())
     assert sum(e["minted_wh"] for e in events if e["type"] == "mint_confirmed") == 119 * 150 + 2 * 80
 
+    # The indexer reads the same mints back from the chain's transaction history.
+    await chain_app.state.indexer.sync_once()
+    totals = (await chain_client.get("/api/chain/meters/MTR-0/totals")).json()
+    assert totals["minted_wh"] == 119 * 150
+
     # A second wave mints only the new surplus.
     await submit(chain_client, [meters[0].next(imp_delta=0, exp_delta=1000)])
     await wait_for(lambda: all_minted(chain_app))

@@ -32,11 +32,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve_localnet(chain: LocalChain | None = None) -> Iterator[str]:
-    """Serve `chain` (default: registry + energy_token) over JSON-RPC; yield its URL once healthy."""
-    chain = chain or LocalChain(PROGRAMS)
+def serve_localnet(chain: LocalChain | None = None, *, localnet: Localnet | None = None) -> Iterator[str]:
+    """Serve `localnet`, or `chain` (default: registry + energy_token), over JSON-RPC; yield its
+    URL once healthy."""
+    localnet = localnet or Localnet(chain or LocalChain(PROGRAMS))
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Localnet(chain)), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(create_app(localnet), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

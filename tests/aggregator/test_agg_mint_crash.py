@@ -1,0 +1,169 @@
+"""SIGKILL the aggregator between submitting a mint and recording it, then restart it.
+
+The aggregator runs as a real process (`python -m aggregator serve`) on a real database,
+minting over JSON-RPC into tools/localnet (the real programs in LiteSVM), served from
+this test process so the test can hold one RPC call: the aggregator's mint transaction
+has been sent (and landed, or been dropped on the way) but its outcome is not recorded
+when the process is killed. After a restart, and more readings, every signed watt-hour
+of surplus is minted exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from solders.keypair import Keypair
+
+from aggregator.chain import PROSUMER, LocalChain, Registry, mint_supply, token_amount
+from aggregator.chain.connect import deployed_programs
+from tests.aggregator.agg_helpers import Actors, SimMeter
+from tests.chain.chain_world import serve_localnet
+from tests.support.mosquitto import free_tcp_port
+from tools.localnet import Localnet
+
+ROOT = Path(__file__).resolve().parents[2]
+REGISTRY = Registry()
+METERS = 3
+
+
+class Gate:
+    """Holds the first call of one RPC method until released; then runs it or drops it."""
+
+    def __init__(self, localnet: Localnet, method: str, *, drop: bool) -> None:
+        self.reached, self.release = threading.Event(), threading.Event()
+        self.armed, self.drop = True, drop
+        inner = localnet.methods[method]
+
+        def gated(params: list):
+            if self.armed:
+                self.armed = False
+                self.reached.set()
+                self.release.wait(60)
+                if self.drop:
+                    raise ValueError("transaction dropped before it reached the cluster")
+            return inner(params)
+
+        localnet.methods[method] = gated
+
+
+@contextmanager
+def aggregator(dsn: str, rpc_url: str, oracle_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    port = free_tcp_port()
+    env = {**os.environ, "GTX_DATABASE_URL": dsn, "GTX_CHAIN_BACKEND": "rpc", "GTX_CHAIN_RPC_URL": rpc_url,
+           "GTX_CHAIN_ORACLE_KEYPAIR": str(oracle_path), "GTX_MINT_BACKOFF_BASE_S": "0.1",
+           "GTX_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "serve exited"
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).json().get("minter"):
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "aggregator did not become ready"
+            time.sleep(0.05)
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+async def submit(url: str, messages: list[bytes]) -> None:
+    async with httpx.AsyncClient(base_url=url) as c:
+        resp = await c.post("/api/meters/submit-readings", content=b"\n".join(messages),
+                            headers={"content-type": "application/x-ndjson"})
+    assert resp.status_code == 200 and resp.json()["rejected"] == 0, resp.text
+
+
+async def wait_all_minted(dsn: str, timeout_s: float = 30) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while await conn.fetchval("SELECT count(*) FROM readings WHERE NOT minted"):
+            assert time.monotonic() < deadline, await conn.fetch("SELECT id, state, last_error FROM mint_batches")
+            time.sleep(0.05)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("outcome", ["landed", "dropped"])
+async def test_sigkill_between_submit_and_record_neither_loses_nor_duplicates(
+        pg_dsn: str, tmp_path: Path, outcome: str) -> None:
+    chain = LocalChain(deployed_programs())
+    authority, oracle = chain.new_funded_keypair(), chain.new_funded_keypair()
+    chain.send([REGISTRY.initialize(authority.pubkey(), oracle.pubkey()),
+                REGISTRY.token.initialize(authority.pubkey())], [authority])
+    oracle_path = tmp_path / "oracle.json"
+    oracle_path.write_text(json.dumps(list(bytes(oracle))))
+    localnet = Localnet(chain)
+    # "landed": the transaction executed, the confirmation never reached the aggregator.
+    # "dropped": the transaction was lost on its way to the cluster.
+    gate = Gate(localnet, "getTransaction" if outcome == "landed" else "sendTransaction",
+                drop=outcome == "dropped")
+
+    with serve_localnet(localnet=localnet) as rpc_url:
+        owners: list[Keypair] = []
+        meters: list[SimMeter] = []
+        with aggregator(pg_dsn, rpc_url, oracle_path) as (proc, url):
+            async with httpx.AsyncClient(base_url=url) as client:
+                actors = Actors(client)
+                for i in range(METERS):
+                    owner = await actors.user(f"crash-{i}")
+                    meter = await actors.meter(owner, f"CRASH-{i}")
+                    chain.fund(owner.pubkey())
+                    chain.send([REGISTRY.register_user(owner.pubkey(), PROSUMER),
+                                REGISTRY.register_meter(owner.pubkey(), meter.meter_id,
+                                                        bytes.fromhex(meter.public_key_hex), "lab")], [owner])
+                    owners.append(owner)
+                    meters.append(meter)
+            await submit(url, [m.next(imp_delta=100, exp_delta=300 + 50 * i)
+                               for i, m in enumerate(meters) for _ in range(20)])
+            assert gate.reached.wait(30), "the minter never submitted"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        conn = await asyncpg.connect(pg_dsn)
+        try:  # killed between submitting and recording: the batch's outcome is unknown
+            assert "intent" in {r["state"] for r in await conn.fetch("SELECT state FROM mint_batches")}
+        finally:
+            await conn.close()
+        gate.release.set()
+
+        with aggregator(pg_dsn, rpc_url, oracle_path) as (_, url):
+            await wait_all_minted(pg_dsn)
+            await submit(url, [m.next(imp_delta=0, exp_delta=1_000) for m in meters for _ in range(5)])
+            await wait_all_minted(pg_dsn)
+
+    # Each meter: 19 intervals of (300 + 50 i - 100) Wh, then 5 of 1,000 Wh (the first reading is the baseline).
+    expected = [19 * (200 + 50 * i) + 5 * 1_000 for i in range(METERS)]
+    assert [token_amount(chain.account(REGISTRY.token.token_account(o.pubkey())).data) for o in owners] == expected
+    assert mint_supply(chain.account(REGISTRY.token.mint_address()).data) == sum(expected)
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM readings WHERE NOT minted OR mint_batch_id IS NULL") == 0
+        assert await conn.fetchval(
+            "SELECT count(*) FROM readings r JOIN mint_batches b ON b.id = r.mint_batch_id WHERE b.state <> 'confirmed'"
+        ) == 0
+        assert await conn.fetchval("SELECT sum(minted_wh) FROM mint_batches WHERE state = 'confirmed'") == sum(expected)
+        notes = {r["last_error"] for r in await conn.fetch("SELECT last_error FROM mint_batches")}
+        assert ("reconciled: landed" in notes) == (outcome == "landed")
+    finally:
+        await conn.close()
