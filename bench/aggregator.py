@@ -1,11 +1,13 @@
-"""Aggregator ingest benchmark: signed readings validated and durably stored per second.
+"""Aggregator benchmark: sustained ingest, and how fast a reading becomes GRID.
 
 Everything is real: an embedded PostgreSQL (fsync on), the aggregator running as its
-own process (``python -m aggregator serve``), a mosquitto broker for the MQTT path.
-Readings are signed beforehand (signing is the meters' cost, not the aggregator's);
-each run measures from the first byte sent until the last reading is committed.
+own process (``python -m aggregator serve``), a mosquitto broker for the MQTT path, and
+for minting the programs in LiteSVM behind JSON-RPC (``python -m tools.localnet``, its
+own process). Readings are signed beforehand (signing is the meters' cost, not the
+aggregator's); each ingest run measures from the first byte sent until the last reading
+is committed.
 
-Metrics:
+Metrics (JSON keys prefixed ``aggregator.``):
   ingest_http_batch_readings_per_s  HTTP ``submit-readings`` (ndjson, 1000 per request,
                                     2 concurrent clients on disjoint meters, 2 workers)
   ingest_mqtt_readings_per_s        broker -> aggregator (QoS 1, persistent
@@ -13,12 +15,18 @@ Metrics:
                                     publishes while the aggregator is offline, then the
                                     drain is timed from first to last stored reading
   ingest_readings_per_s             the better of the two transports (sustained ingest)
+  mint_latency_p50_s / _p95_s       reading -> tokens: from the reading's HTTP POST to the
+                                    commit that records its mint transaction as confirmed;
+                                    a fleet of meters posting one reading each, paced
+                                    (event-driven minter, no polling)
+  mint_readings_per_s               readings minted per second during that run
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -30,21 +38,35 @@ from pathlib import Path
 import asyncpg
 import httpx
 import paho.mqtt.client as paho
+from solders.keypair import Keypair
+
+from aggregator.chain import PROSUMER, Registry
+from aggregator.chain.backend import RpcBackend
 
 from aggregator.db.embedded import EmbeddedPostgres
 from aggregator.db.migrate import migrate
 from common.envelope import public_key_from_seed, reading_topic, sign_envelope
 
 UNITS = {
-    "ingest_readings_per_s": "readings/s",
-    "ingest_http_batch_readings_per_s": "readings/s",
-    "ingest_mqtt_readings_per_s": "readings/s",
+    "aggregator.ingest_readings_per_s": "readings/s",
+    "aggregator.ingest_http_batch_readings_per_s": "readings/s",
+    "aggregator.ingest_mqtt_readings_per_s": "readings/s",
+    "aggregator.mint_latency_p50_s": "s",
+    "aggregator.mint_latency_p95_s": "s",
+    "aggregator.mint_readings_per_s": "readings/s",
+}
+GOALS = {
+    "aggregator.ingest_readings_per_s": ">= 20,000 (seed: 1,000)",
+    "aggregator.mint_latency_p95_s": "<= 2 s (seed: < 5 min)",
 }
 
 N_METERS = int(os.environ.get("GTX_BENCH_METERS", "200"))
 PER_METER = int(os.environ.get("GTX_BENCH_READINGS_PER_METER", "150"))
 HTTP_BATCH = 1000
 HTTP_WORKERS = int(os.environ.get("GTX_BENCH_HTTP_WORKERS", "2"))
+MINT_METERS = int(os.environ.get("GTX_BENCH_MINT_METERS", "100"))
+MINT_READINGS_PER_METER = int(os.environ.get("GTX_BENCH_MINT_READINGS_PER_METER", "20"))
+MINT_RATE = float(os.environ.get("GTX_BENCH_MINT_RATE", "100"))  # readings/s offered by the fleet
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -54,17 +76,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _fleet(prefix: str) -> tuple[dict[str, bytes], list[list[tuple[str, bytes]]]]:
+def _fleet(prefix: str, meters: int = N_METERS, per_meter_n: int = PER_METER,
+           ) -> tuple[dict[str, bytes], list[list[tuple[str, bytes]]]]:
     """Keys per meter and, per meter, its signed readings in sequence order."""
     start = int(time.time()) - 6 * 86400
     keys: dict[str, bytes] = {}
     per_meter: list[list[tuple[str, bytes]]] = []
-    for m in range(N_METERS):
+    for m in range(meters):
         meter_id = f"{prefix}-{m:05d}"
         seed = hashlib.sha256(meter_id.encode()).digest()
         keys[meter_id] = public_key_from_seed(seed)
         readings = []
-        for seq in range(1, PER_METER + 1):
+        for seq in range(1, per_meter_n + 1):
             readings.append((meter_id, sign_envelope(seed, {
                 "kind": "reading", "meter": meter_id, "seq": seq, "ts": start + seq * 300, "clk": 1,
                 "int_s": 300, "imp_wh": 10_000 + seq * 40, "exp_wh": 50_000 + seq * 250,
@@ -76,7 +99,7 @@ def _fleet(prefix: str) -> tuple[dict[str, bytes], list[list[tuple[str, bytes]]]
 
 def _interleave(per_meter: list[list[tuple[str, bytes]]]) -> list[tuple[str, bytes]]:
     """Round-robin across meters (how a fleet publishes), each meter in seq order."""
-    return [per_meter[m][i] for i in range(PER_METER) for m in range(len(per_meter))]
+    return [per_meter[m][i] for i in range(len(per_meter[0])) for m in range(len(per_meter))]
 
 
 async def _prepare_db(server: EmbeddedPostgres, name: str, keys: dict[str, bytes]) -> str:
@@ -103,8 +126,10 @@ class _Aggregator:
 
     def __init__(self, dsn: str, env: dict[str, str], workers: int = 1) -> None:
         self.port = _free_port()
+        # Ingest runs measure ingest alone: no chain unless the caller names one.
         full_env = {**os.environ, "GTX_DATABASE_URL": dsn, "GTX_LOG_LEVEL": "WARNING",
-                    "GTX_INGEST_RATE_LIMIT_INTERVAL_S": "300", "PYTHONPATH": str(ROOT), **env}
+                    "GTX_INGEST_RATE_LIMIT_INTERVAL_S": "300", "GTX_CHAIN_BACKEND": "none",
+                    "PYTHONPATH": str(ROOT), **env}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "aggregator", "serve", "--port", str(self.port), "--workers", str(workers)],
             cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -229,6 +254,114 @@ async def _bench_mqtt(server: EmbeddedPostgres, workdir: Path) -> float:
         broker.stop()
 
 
+class _Localnet:
+    """``python -m tools.localnet``: the programs in LiteSVM behind JSON-RPC, its own process."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.proc = subprocess.Popen([sys.executable, "-m", "tools.localnet", "--port", str(self.port)], cwd=ROOT,
+                                     env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def ready(self, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient() as c:
+            while time.monotonic() < deadline:
+                try:
+                    resp = await c.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": "getHealth"})
+                    if resp.json().get("result") == "ok":
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise RuntimeError("localnet not ready")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+async def _chain_setup(url: str, meter_ids: list[str], keys: dict[str, bytes], oracle_path: Path) -> None:
+    """Initialise the registry and GRID mint and register the fleet on chain (one owner)."""
+    registry = Registry()
+    backend = RpcBackend(url, [registry.program, registry.token.program])
+    try:
+        authority, oracle, owner = Keypair(), Keypair(), Keypair()
+        for kp in (authority, oracle, owner):
+            await backend.client.request_airdrop(kp.pubkey(), 10**12)
+        await backend.send([registry.initialize(authority.pubkey(), oracle.pubkey()),
+                            registry.token.initialize(authority.pubkey())], [authority])
+        await backend.send([registry.register_user(owner.pubkey(), PROSUMER),
+                            registry.token.create_token_account(owner.pubkey(), owner.pubkey())], [owner])
+        for i in range(0, len(meter_ids), 4):
+            await backend.send([registry.register_meter(owner.pubkey(), m, keys[m], "bench")
+                                for m in meter_ids[i : i + 4]], [owner])
+        oracle_path.write_text(json.dumps(list(bytes(oracle))))
+    finally:
+        await backend.close()
+
+
+async def bench_mint_latency(server: EmbeddedPostgres, workdir: Path) -> dict[str, float]:
+    keys, per_meter = _fleet("mint", MINT_METERS, MINT_READINGS_PER_METER)
+    dsn = await _prepare_db(server, "bench_mint", keys)
+    localnet = _Localnet()
+    agg: _Aggregator | None = None
+    try:
+        await localnet.ready()
+        oracle_path = workdir / "oracle.json"
+        await _chain_setup(localnet.url, list(keys), keys, oracle_path)
+        agg = _Aggregator(dsn, {"GTX_CHAIN_BACKEND": "rpc", "GTX_CHAIN_RPC_URL": localnet.url,
+                                "GTX_CHAIN_ORACLE_KEYPAIR": str(oracle_path)})
+        await agg.ready()
+        items = _interleave(per_meter)
+        sent_at: dict[tuple[str, int], float] = {}
+        interval = 1.0 / MINT_RATE
+
+        async def post(c: httpx.AsyncClient, seq: int, meter_id: str, raw: bytes) -> None:
+            sent_at[(meter_id, seq)] = time.time()
+            resp = await c.post("/api/meters/submit-reading", content=raw)
+            if resp.status_code != 201:
+                raise RuntimeError(f"bench reading rejected: {resp.text}")
+
+        started = time.perf_counter()
+        async with httpx.AsyncClient(base_url=agg.url, timeout=60) as c:
+            tasks = []
+            for i, (meter_id, raw) in enumerate(items):
+                await asyncio.sleep(max(0.0, started + i * interval - time.perf_counter()))
+                tasks.append(asyncio.create_task(post(c, i // MINT_METERS + 1, meter_id, raw)))
+            await asyncio.gather(*tasks)
+        conn = await asyncpg.connect(dsn)
+        try:
+            deadline = time.monotonic() + 120
+            while await conn.fetchval("SELECT count(*) FROM readings WHERE NOT minted"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("readings not minted within 120 s")
+                await asyncio.sleep(0.05)
+            rows = await conn.fetch(
+                """SELECT r.meter_id, r.seq, extract(epoch FROM b.updated_at)::float8 AS confirmed_at
+                   FROM readings r JOIN mint_batches b ON b.id = r.mint_batch_id
+                   WHERE b.state = 'confirmed' AND r.seq > 1""")  # seq 1: each meter's baseline
+            chain_batches = await conn.fetchval(
+                "SELECT count(*) FROM mint_batches WHERE tx_signature IS NOT NULL")
+        finally:
+            await conn.close()
+        latencies = sorted(r["confirmed_at"] - sent_at[(r["meter_id"], r["seq"])] for r in rows)
+        last = max(r["confirmed_at"] for r in rows)
+        first = min(sent_at.values())
+        if len(latencies) != len(items) - MINT_METERS or not chain_batches:
+            raise RuntimeError("not every reading was minted through the chain")
+        return {
+            "aggregator.mint_latency_p50_s": round(latencies[len(latencies) // 2], 3),
+            "aggregator.mint_latency_p95_s": round(latencies[int(len(latencies) * 0.95)], 3),
+            "aggregator.mint_readings_per_s": round(len(items) / (last - first), 1),
+        }
+    finally:
+        if agg is not None:
+            agg.stop()
+        localnet.stop()
+
+
 async def _run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="gtx-bench-agg-") as tmp:
         server = EmbeddedPostgres(Path(tmp) / "pg")
@@ -236,12 +369,14 @@ async def _run() -> dict[str, float]:
         try:
             http = await _bench_http(server)
             mqtt = await _bench_mqtt(server, Path(tmp))
+            mint = await bench_mint_latency(server, Path(tmp))
         finally:
             server.destroy()
     return {
-        "ingest_readings_per_s": round(max(http, mqtt), 1),
-        "ingest_http_batch_readings_per_s": round(http, 1),
-        "ingest_mqtt_readings_per_s": round(mqtt, 1),
+        "aggregator.ingest_readings_per_s": round(max(http, mqtt), 1),
+        "aggregator.ingest_http_batch_readings_per_s": round(http, 1),
+        "aggregator.ingest_mqtt_readings_per_s": round(mqtt, 1),
+        **mint,
     }
 
 
@@ -251,4 +386,4 @@ def run() -> dict[str, float]:
 
 if __name__ == "__main__":
     for key, value in run().items():
-        print(f"aggregator.{key:40s} {value:>12,.1f} {UNITS[key]}")
+        print(f"{key:45s} {value:>12,.3f} {UNITS[key]}")
