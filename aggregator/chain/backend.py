@@ -31,6 +31,9 @@ from aggregator.chain.litesvm import ChainError, LocalChain, TxResult, decode_er
 from aggregator.chain.programs import GtxProgram
 
 
+MAX_MULTIPLE_ACCOUNTS = 100  # getMultipleAccounts limit of Solana's RPC
+
+
 class HistoryError(RuntimeError):
     """A node's history answer cannot be used (a transaction without status metadata)."""
 
@@ -55,6 +58,10 @@ class ChainBackend(Protocol):
                    payer: Keypair | None = None, check: bool = True) -> TxResult: ...
 
     async def account(self, pubkey: Pubkey) -> Account | None: ...
+
+    async def accounts(self, pubkeys: Sequence[Pubkey]) -> list[Account | None]:
+        """Several accounts in one round trip (None where an account does not exist)."""
+        ...
 
     async def signatures_for_address(self, address: Pubkey, *, until: str | None, limit: int,
                                      before: str | None = None) -> list[SignatureInfo]:
@@ -81,6 +88,9 @@ class LiteSvmBackend:
 
     async def account(self, pubkey: Pubkey) -> Account | None:
         return self.chain.account(pubkey)
+
+    async def accounts(self, pubkeys: Sequence[Pubkey]) -> list[Account | None]:
+        return [self.chain.account(p) for p in pubkeys]
 
     async def signatures_for_address(self, address: Pubkey, *, until: str | None, limit: int,
                                      before: str | None = None) -> list[SignatureInfo]:
@@ -139,6 +149,13 @@ class RpcBackend:
 
     async def account(self, pubkey: Pubkey) -> Account | None:
         return (await self.client.get_account_info(pubkey, commitment=Confirmed)).value
+
+    async def accounts(self, pubkeys: Sequence[Pubkey]) -> list[Account | None]:
+        found: list[Account | None] = []
+        for i in range(0, len(pubkeys), MAX_MULTIPLE_ACCOUNTS):
+            chunk = list(pubkeys[i : i + MAX_MULTIPLE_ACCOUNTS])
+            found += (await self.client.get_multiple_accounts(chunk, commitment=Confirmed)).value
+        return found
 
     async def signatures_for_address(self, address: Pubkey, *, until: str | None, limit: int,
                                      before: str | None = None) -> list[SignatureInfo]:

@@ -60,6 +60,10 @@ class MintLedger:
         async with self.pool.acquire() as conn:
             return await repo.due(conn, limit)
 
+    async def get(self, batch_id: int) -> asyncpg.Record:
+        async with self.pool.acquire() as conn:
+            return await repo.get(conn, batch_id)
+
     async def record_intent(self, batch_id: int, before: ChainMeterState) -> asyncpg.Record:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow("SELECT attempts FROM mint_batches WHERE id = $1", batch_id)
@@ -114,6 +118,14 @@ class MintLedger:
                     next_attempt_at=await conn.fetchval("SELECT now() + $1::interval", self.backoff(attempts)),
                 )
         self._count(batch["state"])
+        return batch
+
+    async def release(self, batch_id: int, note: str) -> asyncpg.Record:
+        """The transaction carrying this batch failed because of another meter in it: back to
+        ``claimed``, due now, and the attempt is not counted against this batch."""
+        async with self.pool.acquire() as conn:
+            batch = await repo.release(conn, batch_id, note[:1000])
+        self._count("claimed")
         return batch
 
     async def seconds_until_due(self) -> float | None:

@@ -5,8 +5,9 @@ sweep every ``sweep_s`` and the earliest retry time catch everything else. Each 
 
 1. reconcile batches left in ``intent`` (a crash or an unknown outcome): the chain's
    counters say whether the transaction landed, so nothing is submitted twice;
-2. claim unminted readings (<= 50 per meter) and attempt every due batch, at most
-   ``concurrency`` transactions in flight, one batch per meter;
+2. claim unminted readings (<= 50 per meter) and attempt every due batch: up to
+   ``max_meters_per_tx`` meters share one transaction, at most ``concurrency``
+   transactions in flight, one batch per meter;
 3. repeat while there was work, then sleep until woken, the next retry, or the sweep.
 
 Outcomes, per batch (the ledger keeps the state durable between steps):
@@ -14,6 +15,8 @@ Outcomes, per batch (the ledger keeps the state durable between steps):
 * the transaction landed -> ``confirmed`` with its signature;
 * it executed and failed (:class:`MintRejected`), or the chain could not be read before
   submitting -> retry with backoff (1 s, 2 s, 4 s), ``failed`` + alert after the maximum;
+  when several meters shared the failed transaction, each is first retried alone at
+  once (without counting that attempt), so one bad meter never holds up the others;
 * the outcome is unknown (timeout, lost connection) -> decide from the chain's counters
   now; if they cannot be read the batch stays ``intent`` for the next cycle's reconcile.
 
@@ -31,7 +34,7 @@ import asyncpg
 
 from aggregator.errors import Conflict
 from aggregator.minting.ledger import MintLedger
-from aggregator.minting.protocol import ChainMeterState, MeterNotOnChain, MintChain, MintRejected
+from aggregator.minting.protocol import ChainMeterState, MeterDelta, MeterNotOnChain, MintChain, MintRejected
 from aggregator.minting.reconcile import Verdict, decide
 
 log = logging.getLogger("aggregator.minter")
@@ -75,55 +78,87 @@ class Minter:
             due = await self.ledger.due(self.max_meters)
             if not due:
                 return attempted
-            await asyncio.gather(*(self._attempt(b) for b in due))
+            size = self.chain.max_meters_per_tx
+            await asyncio.gather(*(self._attempt(due[i : i + size]) for i in range(0, len(due), size)))
             attempted += len(due)
             if not claimed and len(due) < self.max_meters:
                 return attempted
 
     async def recover(self) -> None:
         """Settle batches whose outcome was never recorded (left in ``intent``)."""
-        for batch in await self.ledger.open_intents():
-            try:
-                now = await self.chain.meter_state(batch["meter_id"])
-            except Exception as exc:  # noqa: BLE001 - the chain is unreachable: try next cycle
-                log.warning("cannot reconcile mint batch yet", extra={"fields": {
-                    "batch_id": batch["id"], "error": repr(exc)}})
-                continue
-            await self.ledger.reconcile(batch["id"], now)
-
-    async def _attempt(self, batch: asyncpg.Record) -> None:
-        async with self._slots:
-            batch_id, meter_id = batch["id"], batch["meter_id"]
-            try:
-                before = await self.chain.meter_state(meter_id)
-            except MeterNotOnChain:
-                await self.ledger.fail(batch_id, f"meter {meter_id} is not registered on chain")
-                return
-            except Exception as exc:  # noqa: BLE001 - nothing was submitted: plain retry
-                await self.ledger.fail(batch_id, f"reading chain state: {exc!r}")
-                return
-            try:
-                await self.ledger.record_intent(batch_id, before)
-            except Conflict:
-                return  # another cycle took it
-            try:
-                result = await self.chain.settle_and_mint(meter_id, batch["production_wh"], batch["consumption_wh"])
-            except MintRejected as exc:  # executed and failed: nothing changed on chain
-                await self.ledger.fail(batch_id, str(exc))
-                return
-            except Exception as exc:  # noqa: BLE001 - outcome unknown: ask the chain
-                await self._settle_unknown(batch, before, exc)
-                return
-            await self.ledger.confirm(batch_id, result)
-
-    async def _settle_unknown(self, batch: asyncpg.Record, before: ChainMeterState, exc: Exception) -> None:
-        batch_id = batch["id"]
-        log.warning("mint outcome unknown", extra={"fields": {"batch_id": batch_id, "error": repr(exc)}})
+        open_batches = await self.ledger.open_intents()
+        if not open_batches:
+            return
         try:
-            now = await self.chain.meter_state(batch["meter_id"])
+            states = await self.chain.meter_states([b["meter_id"] for b in open_batches])
+        except Exception as exc:  # noqa: BLE001 - the chain is unreachable: try next cycle
+            log.warning("cannot reconcile mint batches yet", extra={"fields": {"error": repr(exc)}})
+            return
+        for batch in open_batches:
+            if batch["meter_id"] in states:
+                await self.ledger.reconcile(batch["id"], states[batch["meter_id"]])
+
+    async def _attempt(self, batches: list[asyncpg.Record]) -> None:
+        """One transaction for these batches (distinct meters)."""
+        async with self._slots:
+            rejected = await self._submit(batches)
+        if rejected is not None:
+            await self._rejected(*rejected)
+
+    async def _submit(self, batches: list[asyncpg.Record]) -> tuple[list[asyncpg.Record], MintRejected] | None:
+        try:
+            states = await self.chain.meter_states([b["meter_id"] for b in batches])
+        except Exception as exc:  # noqa: BLE001 - nothing was submitted: plain retry
+            for b in batches:
+                await self.ledger.fail(b["id"], f"reading chain state: {exc!r}")
+            return None
+        ready = []
+        for b in batches:
+            if b["meter_id"] not in states:
+                await self.ledger.fail(b["id"], f"meter {b['meter_id']} is not registered on chain")
+                continue
+            try:
+                await self.ledger.record_intent(b["id"], states[b["meter_id"]])
+            except Conflict:
+                continue  # another cycle took it
+            ready.append(b)
+        if not ready:
+            return None
+        try:
+            results = await self.chain.settle_many(
+                [MeterDelta(b["meter_id"], b["production_wh"], b["consumption_wh"]) for b in ready])
+        except MintRejected as exc:  # executed and failed: nothing changed on chain
+            return ready, exc
+        except Exception as exc:  # noqa: BLE001 - outcome unknown: ask the chain
+            await self._settle_unknown(ready, states, exc)
+            return None
+        for b in ready:
+            await self.ledger.confirm(b["id"], results[b["meter_id"]])
+        return None
+
+    async def _rejected(self, batches: list[asyncpg.Record], exc: MintRejected) -> None:
+        if len(batches) == 1:
+            await self.ledger.fail(batches[0]["id"], str(exc))
+            return
+        for b in batches:
+            await self.ledger.release(b["id"], f"shared transaction failed: {exc}")
+        log.info("mint transaction rejected; retrying its meters one by one",
+                 extra={"fields": {"meters": [b["meter_id"] for b in batches], "error": str(exc)}})
+        for b in batches:
+            await self._attempt([await self.ledger.get(b["id"])])
+
+    async def _settle_unknown(self, batches: list[asyncpg.Record], before: dict[str, ChainMeterState],
+                              exc: Exception) -> None:
+        log.warning("mint outcome unknown", extra={"fields": {
+            "batch_ids": [b["id"] for b in batches], "error": repr(exc)}})
+        try:
+            now = await self.chain.meter_states([b["meter_id"] for b in batches])
         except Exception:  # noqa: BLE001 - stays in intent; the next cycle reconciles it
             return
-        if decide(before, now, batch["production_wh"], batch["consumption_wh"]) is Verdict.NOT_LANDED:
-            await self.ledger.fail(batch_id, f"not landed: {exc!r}")
-        else:
-            await self.ledger.reconcile(batch_id, now)
+        for b in batches:
+            state = now[b["meter_id"]]
+            verdict = decide(before[b["meter_id"]], state, b["production_wh"], b["consumption_wh"])
+            if verdict is Verdict.NOT_LANDED:
+                await self.ledger.fail(b["id"], f"not landed: {exc!r}")
+            else:
+                await self.ledger.reconcile(b["id"], state)

@@ -5,6 +5,7 @@ Units: watt-hours; 1 kWh = 1 GRID, the token amount is derived on-chain.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -18,9 +19,18 @@ class MeterNotOnChain(LookupError):
 
 
 @dataclass(frozen=True, slots=True)
+class MeterDelta:
+    """Energy to add to one meter's on-chain counters in a mint."""
+
+    meter_id: str
+    production_wh: int
+    consumption_wh: int
+
+
+@dataclass(frozen=True, slots=True)
 class MintResult:
     signature: str  # base58 transaction signature
-    minted_wh: int  # energy minted as tokens by this call (0 if net generation did not grow)
+    minted_wh: int  # energy minted as tokens for the meter (0 if net generation did not grow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,18 +44,22 @@ class ChainMeterState:
 
 @runtime_checkable
 class MintChain(Protocol):
-    async def settle_and_mint(self, meter_id: str, production_wh: int, consumption_wh: int) -> MintResult:
-        """Add these deltas to the meter's on-chain totals and mint the unsettled net.
+    #: most meters one :meth:`settle_many` call (one transaction) may carry
+    max_meters_per_tx: int
+
+    async def settle_many(self, deltas: Sequence[MeterDelta]) -> dict[str, MintResult]:
+        """Add each meter's deltas to its on-chain totals and mint its unsettled net, in one
+        transaction: all meters land or none.
 
         Raises :class:`MintRejected` when the transaction failed on chain and
         :class:`MeterNotOnChain` for an unknown meter; any other error leaves the outcome
-        unknown (the caller reconciles from :meth:`meter_state`)."""
+        unknown (the caller reconciles from :meth:`meter_states`)."""
         ...
 
-    async def settled_net_wh(self, meter_id: str) -> int:
-        """The meter's on-chain settled net-generation counter."""
+    async def meter_states(self, meter_ids: Sequence[str]) -> dict[str, ChainMeterState]:
+        """On-chain counters of these meters, in one round trip; unknown meters are left out."""
         ...
 
     async def meter_state(self, meter_id: str) -> ChainMeterState:
-        """All on-chain counters of the meter (used to reconcile after a crash)."""
+        """All on-chain counters of one meter (raises :class:`MeterNotOnChain`)."""
         ...

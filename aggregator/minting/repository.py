@@ -124,6 +124,19 @@ async def transition(
     return row
 
 
+async def release(conn: asyncpg.Connection, batch_id: int, note: str) -> asyncpg.Record:
+    """``intent`` -> ``claimed``, due now, without counting the attempt."""
+    row = await conn.fetchrow(
+        f"""UPDATE mint_batches SET state = 'claimed', attempts = greatest(attempts - 1, 0),
+                last_error = $2, next_attempt_at = now(), updated_at = now()
+            WHERE id = $1 AND state = 'intent' RETURNING {BATCH_COLUMNS}""",
+        batch_id, note)
+    if row is None:
+        current = await get(conn, batch_id)
+        raise Conflict("bad_batch_state", f"batch {batch_id} is {current['state']}, expected ['intent']")
+    return row
+
+
 async def mark_readings_minted(conn: asyncpg.Connection, batch_id: int, signature: str | None) -> None:
     await conn.execute(
         "UPDATE readings SET minted = true, mint_tx_signature = $2 WHERE mint_batch_id = $1",

@@ -17,7 +17,6 @@ from solders.keypair import Keypair
 from aggregator.app import create_app
 from aggregator.chain import PROSUMER, token_amount
 from aggregator.chain.connect import Chain
-from aggregator.minting import MintResult
 from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings
 
 
@@ -135,24 +134,25 @@ class FlakyChain:
 
     def __init__(self, real, *, land_then_fail: int = 0, fail_before_send: int = 0) -> None:
         self.real = real
+        self.max_meters_per_tx = real.max_meters_per_tx
         self.land_then_fail = land_then_fail
         self.fail_before_send = fail_before_send
 
     async def meter_state(self, meter_id: str):
         return await self.real.meter_state(meter_id)
 
-    async def settled_net_wh(self, meter_id: str) -> int:
-        return await self.real.settled_net_wh(meter_id)
+    async def meter_states(self, meter_ids):
+        return await self.real.meter_states(meter_ids)
 
-    async def settle_and_mint(self, meter_id: str, production_wh: int, consumption_wh: int) -> MintResult:
+    async def settle_many(self, deltas):
         if self.fail_before_send:
             self.fail_before_send -= 1
             raise ConnectionResetError("connection reset before the transaction was sent")
-        result = await self.real.settle_and_mint(meter_id, production_wh, consumption_wh)
+        results = await self.real.settle_many(deltas)
         if self.land_then_fail:
             self.land_then_fail -= 1
             raise TimeoutError("confirmation timed out")
-        return result
+        return results
 
 
 @pytest.mark.parametrize("fault", ["land_then_fail", "fail_before_send"])
@@ -182,3 +182,28 @@ async def test_unknown_outcomes_are_settled_from_chain_counters(
         assert mints[0]["last_error"] == "reconciled: landed"
     else:
         assert mints[0]["attempts"] == 2 and mints[0]["tx_signature"]
+
+
+async def test_one_bad_meter_does_not_hold_up_the_others_in_its_transaction(
+        chain_app: FastAPI, chain_client: httpx.AsyncClient) -> None:
+    actors, chain = Actors(chain_client), chain_app.state.chain_handle
+    owners = [await actors.user(f"share-{i}") for i in range(4)]
+    meters = [await actors.meter(o, f"SHARE-{i}") for i, o in enumerate(owners)]
+    for o, m in zip(owners, meters):
+        register_on_chain(chain, o, m)
+    # Deactivated on chain only: the aggregator still accepts its readings, the chain refuses them.
+    chain.local.send([chain.registry.deactivate_meter(owners[2].pubkey(), "SHARE-2")], [owners[2]])
+    await submit(chain_client, [m.next(imp_delta=0, exp_delta=100) for m in meters for _ in range(3)])
+
+    async def settled() -> bool:
+        async with chain_app.state.pool.acquire() as conn:
+            return await conn.fetchval(
+                """SELECT (SELECT count(*) FROM readings WHERE NOT minted AND meter_id <> 'SHARE-2') = 0
+                      AND (SELECT state FROM mint_batches WHERE meter_id = 'SHARE-2' AND production_wh > 0)
+                          = 'failed'""")
+
+    await wait_for(settled)
+    assert [grid_balance(chain, o) for o in owners] == [200, 200, 0, 200]
+    mints = {b["meter_id"]: b for b in (await chain_client.get("/api/mints")).json() if b["production_wh"]}
+    assert mints["SHARE-2"]["state"] == "failed" and "MeterInactive" in mints["SHARE-2"]["last_error"]
+    assert {mints[f"SHARE-{i}"]["state"] for i in (0, 1, 3)} == {"confirmed"}

@@ -6,12 +6,14 @@ decides for each counter observation, not how the chain is reached.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from aggregator.errors import Conflict
-from aggregator.minting import ChainMeterState, MintChain, MintLedger, MintResult, Verdict, decide
+from aggregator.minting import ChainMeterState, MeterDelta, MintChain, MintLedger, MintResult, Verdict, decide
 from tests.aggregator.agg_helpers import Actors
 
 
@@ -130,10 +132,12 @@ def test_decide_is_exact() -> None:
 
 def test_chain_protocol_shape() -> None:
     class Conforming:
-        async def settle_and_mint(self, meter_id: str, production_wh: int, consumption_wh: int) -> MintResult:
+        max_meters_per_tx = 5
+
+        async def settle_many(self, deltas: Sequence[MeterDelta]) -> dict[str, MintResult]:
             raise RuntimeError("not called")
 
-        async def settled_net_wh(self, meter_id: str) -> int:
+        async def meter_states(self, meter_ids: Sequence[str]) -> dict[str, ChainMeterState]:
             raise RuntimeError("not called")
 
         async def meter_state(self, meter_id: str) -> ChainMeterState:
