@@ -190,9 +190,22 @@ class LocalChain:
         return TxResult(str(outcome.signature()), True, list(outcome.logs()), outcome.compute_units_consumed())
 
 
+def _failing_program(logs: list[str], programs: dict[Pubkey, GtxProgram]) -> GtxProgram | None:
+    """The program that raised the error: the innermost one, whose failure is logged first
+    (an error raised in a CPI surfaces as the outer instruction's error)."""
+    for line in logs:
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "Program" and parts[2] == "failed:":
+            try:
+                return programs.get(Pubkey.from_string(parts[1]))
+            except ValueError:
+                return None
+    return None
+
+
 def decode_error(result: TxResult, err, instructions: Sequence[Instruction], programs: dict[Pubkey, GtxProgram]) -> None:
     """Fill `result`'s error fields from a TransactionError, naming custom codes from the IDL
-    of the program whose instruction failed."""
+    of the program that raised them (through CPIs too)."""
     index = getattr(err, "index", None)
     inner = getattr(err, "err", None)
     result.error = str(inner if inner is not None else err)
@@ -203,7 +216,9 @@ def decode_error(result: TxResult, err, instructions: Sequence[Instruction], pro
     if code is None:
         return
     result.custom_code = code
-    program = programs.get(instructions[index].program_id) if index < len(instructions) else None
+    program = _failing_program(result.logs, programs)
+    if program is None and index < len(instructions):
+        program = programs.get(instructions[index].program_id)
     known = program.errors.get(code) if program else None
     if known:
         result.error_name = known.name

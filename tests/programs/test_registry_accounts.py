@@ -37,8 +37,7 @@ def expect_token_error(result: TxResult, registry: Registry, code: int, name: st
     """A failure raised by energy_token inside settle_and_mint's CPI, named from its IDL."""
     assert not result.ok, "transaction unexpectedly succeeded"
     token_id = registry.token.program_id
-    assert result.custom_code == code, result.logs
-    assert registry.token.program.errors[code].name == name
+    assert (result.custom_code, result.error_name) == (code, name), result.logs
     assert f"Program {token_id} failed: custom program error: {code:#x}" in result.logs, result.logs
 
 
