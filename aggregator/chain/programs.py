@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from anchorpy import Context, Idl, Program, Provider, Wallet
@@ -83,19 +84,33 @@ class GtxProgram:
 
     def decode_events(self, logs: list[str]) -> list[Any]:
         """Events in `Program data:` log lines emitted while this program ran."""
-        events, stack = [], []
-        for line in logs:
-            parts = line.split()
-            if len(parts) >= 3 and parts[0] == "Program" and parts[2] == "invoke":
-                stack.append(parts[1])
-            elif len(parts) >= 3 and parts[0] == "Program" and parts[2] in ("success", "failed:"):
-                if stack:
-                    stack.pop()
-            elif line.startswith("Program data: ") and stack and stack[-1] == str(self.program_id):
-                event = self.client.coder.events.parse(base64.b64decode(line[len("Program data: "):]))
+        me = str(self.program_id)
+        events = []
+        for emitter, payload in data_lines(logs):
+            if emitter == me:
+                event = self.client.coder.events.parse(base64.b64decode(payload))
                 if event is not None:
                     events.append(event)
         return events
+
+
+DATA_PREFIX = "Program data: "
+
+
+def data_lines(logs: Sequence[str]) -> Iterator[tuple[str | None, str]]:
+    """Every `Program data:` line of a transaction's logs, in order, as (address of the
+    program that logged it, base64 payload); the emitter is found by following the
+    invoke / success / failed lines of the call stack."""
+    stack: list[str] = []
+    for line in logs:
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "Program" and parts[2] == "invoke":
+            stack.append(parts[1])
+        elif len(parts) >= 3 and parts[0] == "Program" and parts[2] in ("success", "failed:"):
+            if stack:
+                stack.pop()
+        elif line.startswith(DATA_PREFIX):
+            yield (stack[-1] if stack else None), line[len(DATA_PREFIX):]
 
 
 def meter_id_bytes(meter_id: str) -> bytes:

@@ -1,7 +1,8 @@
 """Pure decoding of one transaction's logs into the events the indexer stores.
 
-Each program decodes its own events with its IDL (:meth:`GtxProgram.decode_events`);
-this module only puts them in log order and gives each a stable index: the ordinal of
+Each program decodes its own events with its IDL; this module walks the log lines
+(:func:`aggregator.chain.programs.data_lines`, the same walk as
+:meth:`GtxProgram.decode_events`), keeps log order and gives each a stable index: the ordinal of
 its ``Program data:`` line among all such lines of the transaction. The index does not
 depend on which programs are indexed, so adding a program later never renumbers the
 events already stored, and ``(signature, idx)`` identifies an event for good.
@@ -17,17 +18,16 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from solders.pubkey import Pubkey
 
-from aggregator.chain.programs import GtxProgram
+from aggregator.chain.programs import GtxProgram, data_lines
 
 SETTLED = "NetGenerationSettled"
 MINTED = "TokensMinted"
-_DATA_PREFIX = "Program data: "
 
 
 class DecodeError(ValueError):
@@ -46,37 +46,24 @@ class DecodedEvent:
 
 def decode_transaction(programs: Mapping[Pubkey, GtxProgram], logs: Sequence[str]) -> list[DecodedEvent]:
     """Events of the indexed `programs` in a successful transaction's `logs`, in log order."""
-    decoded: dict[Pubkey, Iterator[Any]] = {pid: iter(p.decode_events(list(logs))) for pid, p in programs.items()}
-    by_name = {str(pid): pid for pid in programs}
+    by_name = {str(pid): p for pid, p in programs.items()}
     events: list[DecodedEvent] = []
-    stack: list[str] = []
-    ordinal = -1
-    # The same invoke/return walk decode_events uses, so both agree on who emitted a line.
-    for line in logs:
-        parts = line.split()
-        if len(parts) >= 3 and parts[0] == "Program" and parts[2] == "invoke":
-            stack.append(parts[1])
-        elif len(parts) >= 3 and parts[0] == "Program" and parts[2] in ("success", "failed:"):
-            if stack:
-                stack.pop()
-        elif line.startswith(_DATA_PREFIX):
-            ordinal += 1
-            pid = by_name.get(stack[-1]) if stack else None
-            if pid is None:
-                continue
-            program = programs[pid]
-            try:
-                raw = base64.b64decode(line[len(_DATA_PREFIX):])
-            except binascii.Error as exc:
-                raise DecodeError(f"undecodable data line of {program.name}: {line!r}") from exc
-            if raw[:8] not in program.client.coder.events.discriminators:
-                continue  # data that is not one of this program's events
-            event = next(decoded[pid], None)
-            if event is None:
-                raise DecodeError(f"{program.name} logged more events than its decoder returned")
-            data = to_json(event.data)
-            meter = data.get("meter_id") if isinstance(data.get("meter_id"), str) else None
-            events.append(DecodedEvent(ordinal, program, event.name, data, meter))
+    for ordinal, (emitter, payload) in enumerate(data_lines(logs)):
+        program = by_name.get(emitter) if emitter else None
+        if program is None:
+            continue
+        try:
+            raw = base64.b64decode(payload, validate=True)
+        except binascii.Error as exc:
+            raise DecodeError(f"undecodable data line of {program.name}: {payload!r}") from exc
+        if raw[:8] not in program.client.coder.events.discriminators:
+            continue  # data that is not one of this program's events
+        event = program.client.coder.events.parse(raw)
+        if event is None:
+            raise DecodeError(f"{program.name} logged an event its decoder cannot read: {payload!r}")
+        data = to_json(event.data)
+        meter = data.get("meter_id") if isinstance(data.get("meter_id"), str) else None
+        events.append(DecodedEvent(ordinal, program, event.name, data, meter))
     return _attribute_mints(events)
 
 

@@ -34,7 +34,7 @@ import asyncpg
 
 from aggregator.errors import Conflict
 from aggregator.minting.ledger import MintLedger
-from aggregator.minting.protocol import ChainMeterState, MeterDelta, MeterNotOnChain, MintChain, MintRejected
+from aggregator.minting.protocol import ChainMeterState, MeterDelta, MintChain, MintRejected
 from aggregator.minting.reconcile import Verdict, decide
 
 log = logging.getLogger("aggregator.minter")

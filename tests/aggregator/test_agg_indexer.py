@@ -6,7 +6,7 @@ transactions ignored, paging, crash between batches, the poll loop and the read 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -15,12 +15,13 @@ from fastapi import FastAPI
 from solders.keypair import Keypair
 
 from aggregator.chain import PROSUMER, LocalChain, mint_supply
-from aggregator.chain.backend import ChainBackend, LiteSvmBackend, TxRecord
+from aggregator.chain.backend import LiteSvmBackend, TxRecord
 from aggregator.errors import install_error_handlers
 from aggregator.events.hub import EventHub
 from aggregator.indexer import Indexer, IndexerError, decode_transaction, router
 from aggregator.indexer import repository as repo
-from tests.chain.chain_world import PROGRAMS, REGISTRY, World, funded, make_backend, serve_localnet
+from tests.chain.chain_world import PROGRAMS, REGISTRY, World, funded
+from tests.chain.conftest import backend, rpc_url  # noqa: F401  (fixtures: each backend)
 from tests.support.postgres import pg_dsn, pg_server  # noqa: F401  (fixtures)
 
 
@@ -29,20 +30,6 @@ async def pool(pg_dsn: str) -> AsyncIterator[asyncpg.Pool]:  # noqa: F811
     p = await asyncpg.create_pool(pg_dsn, min_size=1, max_size=4)
     yield p
     await p.close()
-
-
-@pytest.fixture
-def rpc_url() -> Iterator[str]:
-    with serve_localnet() as url:
-        yield url
-
-
-@pytest.fixture(params=["litesvm", "rpc"])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[ChainBackend]:
-    url = request.getfixturevalue("rpc_url") if request.param == "rpc" else None
-    b = make_backend(request.param, url)
-    yield b
-    await b.close()
 
 
 @pytest.fixture
