@@ -1,24 +1,54 @@
-"""GridTokenX demo on embedded defaults: the real programs executed by LiteSVM in-process.
+"""GridTokenX end to end on embedded defaults: a rooftop-solar meter's readings become GRID.
 
-Registers the registry authority and oracle, a prosumer, and that prosumer's meter with a
-freshly generated Ed25519 device key, then reads every account back from chain state and
-prints it with the events and compute units of each transaction.
+Starts an embedded PostgreSQL, a local mosquitto broker and the aggregator (in-process,
+on a free port, with the on-chain programs executed by LiteSVM); registers a prosumer and
+a consumer with wallet-signed requests, and the prosumer's meter with the device key its
+firmware generates on first boot, both through the REST API and on chain with the owners'
+own keys. Then an emulated SDM120 meter runs a sunny day from 09:00, accelerated so hours
+pass in seconds, and the real MicroPython firmware reads it over a pty (Modbus RTU), signs
+each reading and publishes it to the broker; the aggregator ingests over MQTT and its
+minter mints 1 GRID per exported kWh. At the end the demo reads back what happened: the
+readings stored, the registry accounts, and the prosumer's GRID balance from chain state
+next to the aggregator's balance and the net export of the accepted readings. It exits
+non-zero if they disagree. Everything it started is stopped and its temporary directory
+removed at exit, also on error or Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import re
+import shutil
+import signal
 import sys
+import tempfile
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any
 
-from nacl.signing import SigningKey
+import httpx
+
+from nacl.signing import VerifyKey
 from solders.keypair import Keypair
 
-from aggregator.chain import PROSUMER, LocalChain, Registry, TxResult
-from aggregator.chain.programs import from_label
+from aggregator.chain import CONSUMER, PROSUMER, ChainError, Registry, TxResult
+from aggregator.config import ChainSettings, IngestPolicy, MqttSettings, Settings
+from demo.feed import Progress, echo_lines, grid, hhmm
+from demo.readback import print_accounts, settle_report
+from demo.services import Aggregator, DemoError, serve_aggregator, start_broker, start_postgres
+from hardware.emulators import EmulatedMeter
+from tools import wallet
+from tools.unixport import build_firmware, device_public_key, firmware_script, start_firmware, write_config
+
+DAY_START_S = 9 * 3600  # the emulated day starts at 09:00; the prosumer exports until ~16:30
+INTERVAL_S = 1  # the firmware's reading interval (its minimum)
+METER_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def step(title: str) -> None:
-    print(f"\n== {title}")
+    print(f"\n== {title}", flush=True)
 
 
 def show_tx(registry: Registry, result: TxResult) -> None:
@@ -27,49 +57,210 @@ def show_tx(registry: Registry, result: TxResult) -> None:
         print(f"   event {event.name}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="./gtx demo", description=__doc__)
-    p.add_argument("--meter-id", default="MTR-001", help="meter id to register (1-32 printable ASCII)")
+def demo_settings(dsn: str, broker_host: str, broker_port: int) -> Settings:
+    """The aggregator on the embedded database, consuming the local broker, minting on LiteSVM.
+
+    The firmware reads every second of wall time while the meter lives hours of simulated
+    time, so the per-meter rate limit (one reading a minute of device time) is off here.
+    """
+    return Settings(
+        database_url=dsn, log_level="WARNING", log_json=False,
+        chain=ChainSettings(backend="litesvm"),
+        ingest=IngestPolicy(rate_limit_interval_s=0),
+        mqtt=MqttSettings(enabled=True, host=broker_host, port=broker_port, client_id="gtx-demo-aggregator"),
+        mint_backoff_base_s=0.2,
+    )
+
+
+async def expect(request: Awaitable[httpx.Response], what: str) -> dict[str, Any]:
+    resp = await request
+    if resp.status_code != 201:
+        raise DemoError(f"{what}: HTTP {resp.status_code} {resp.text}")
+    return resp.json()
+
+
+async def register(agg: Aggregator, meter_id: str, location: str, device_key: bytes) -> tuple[Keypair, Keypair]:
+    """Prosumer, consumer and meter through the REST API (wallet-signed), then on chain."""
+    prosumer, consumer = Keypair(), Keypair()
+    for kp, role in ((prosumer, "prosumer"), (consumer, "consumer")):
+        user = await expect(wallet.register_user(agg.client, kp, role, display_name=f"demo {role}"), f"register {role}")
+        print(f"   {role:<9}{user['wallet']}  (POST /api/users, signed challenge)")
+    meter = await expect(wallet.register_meter(agg.client, prosumer, meter_id, device_key), f"register meter {meter_id}")
+    print(f"   meter    {meter['meter_id']} of {meter['owner_wallet']}, status {meter['status']}  (POST /api/meters)")
+
+    step("4. on chain: the owners register with their own keys (LiteSVM in-process)")
+    chain = agg.chain
+    local, reg = chain.local, chain.registry
+    assert local is not None
+    for kp in (prosumer, consumer):
+        local.fund(kp.pubkey())
+    print(f"   registry {reg.program_id}")
+    try:
+        print("   prosumer: register_user")
+        show_tx(reg, local.send([reg.register_user(prosumer.pubkey(), PROSUMER)], [prosumer]))
+        print(f"   prosumer: register_meter {meter_id}")
+        show_tx(reg, local.send([reg.register_meter(prosumer.pubkey(), meter_id, device_key, location)], [prosumer]))
+        print("   consumer: register_user")
+        show_tx(reg, local.send([reg.register_user(consumer.pubkey(), CONSUMER)], [consumer]))
+    except ChainError as exc:
+        raise DemoError(f"on-chain registration failed: {exc}") from exc
+    return prosumer, consumer
+
+
+async def run_meter(stack: contextlib.AsyncExitStack, agg: Aggregator, args: argparse.Namespace, workdir: Path,
+                    build_dir: Path, flash_dir: Path, broker_port: int) -> None:
+    """The emulated meter and the firmware until ``args.readings`` readings are ingested and minted."""
+    acceleration = args.sim_hours * 3600 / (args.readings * INTERVAL_S)
+    meter = EmulatedMeter(model="sdm120", seed=args.seed, acceleration=acceleration, start_s=DAY_START_S,
+                          link_dir=str(workdir / "pty"), name="sdm120")
+    (workdir / "pty").mkdir()
+    await stack.enter_async_context(meter)
+    progress = await stack.enter_async_context(Progress(agg.client, args.meter_id, meter.clock.now_s))
+    print(f"   meter     SDM120 (Modbus RTU, unit 1) on {meter.port}, rooftop PV {meter.site.solar.peak_power_w / 1000:g} kWp "
+          f"+ household + EV, day from {hhmm(DAY_START_S)} at {acceleration:,.0f}x")
+    write_config(flash_dir, meter_id=args.meter_id, host="127.0.0.1", port=broker_port, device=meter.port,
+                 interval_s=INTERVAL_S)
+    proc = await start_firmware(build_dir, flash_dir, firmware_script(args.readings))
+
+    async def stop_firmware() -> None:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+    stack.push_async_callback(stop_firmware)
+    print(f"   firmware  MicroPython unix port, 64 KB heap, {args.readings} readings every {INTERVAL_S} s")
+    output: list[str] = []
+    echoes = [asyncio.create_task(echo_lines(s, "   firmware | ", output)) for s in (proc.stdout, proc.stderr) if s]
+    try:
+        code = await asyncio.wait_for(proc.wait(), args.readings * INTERVAL_S + 60)
+    except TimeoutError:
+        raise DemoError("the firmware did not finish in time") from None
+    await asyncio.gather(*echoes)
+    if code != 0:
+        raise DemoError(f"the firmware exited with status {code}" + (" (readings left undelivered)" if code == 3 else ""))
+    await wait_ingested_and_minted(agg, args.meter_id, args.readings, progress)
+
+
+async def wait_ingested_and_minted(agg: Aggregator, meter_id: str, readings: int, progress: Progress,
+                                   timeout_s: float = 30.0) -> None:
+    """Until every published reading was judged and every accepted one minted, then shows the rest."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        rejected = (await agg.client.get(f"/api/meters/{meter_id}/rejections")).json()
+        stored = (await agg.client.get(f"/api/meters/{meter_id}/readings", params={"limit": 1000})).json()
+        if len(stored) + len(rejected) >= readings and all(r["minted"] for r in stored):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        print("   (not everything was ingested and minted in time; reporting what there is)")
+    await progress.poll()  # a batch is confirmed in the transaction that marks its readings minted
+
+
+async def run(args: argparse.Namespace) -> int:
+    """The demo in a task of its own, its teardown outside it: Ctrl-C or SIGTERM cancels the
+    demo, never the teardown, which always runs to the end."""
+    loop = asyncio.get_running_loop()
+    signals: list[int] = []
+    body: asyncio.Task[int] | None = None
+
+    def on_signal(signum: int) -> None:
+        signals.append(signum)
+        if body is not None:
+            body.cancel()
+
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, on_signal, sig)
+                stack.callback(loop.remove_signal_handler, sig)
+            body = asyncio.create_task(demo(stack, args), name="gtx-demo")
+            return await body
+    except (asyncio.CancelledError, Exception) as exc:
+        if signals:
+            print(f"interrupted ({signal.Signals(signals[0]).name}): everything stopped and removed", file=sys.stderr)
+            return 128 + signals[0]
+        if isinstance(exc, DemoError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+async def demo(stack: contextlib.AsyncExitStack, args: argparse.Namespace) -> int:
+    """Every step; whatever a step starts is registered on ``stack`` to be stopped."""
+    workdir = Path(tempfile.mkdtemp(prefix="gtx-demo-"))
+    stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+    stack.callback(print, "\n== stopped everything; removed", workdir, flush=True)
+    step("1. servers: embedded PostgreSQL, local mosquitto, the aggregator (LiteSVM chain)")
+    print(f"   work dir   {workdir} (removed at exit)")
+    pg = start_postgres(stack, workdir / "pg")
+    print(f"   postgres   {pg.dsn()}")
+    broker = start_broker(stack, workdir / "mosquitto")
+    print(f"   mosquitto  mqtt://{broker.host}:{broker.port}")
+    agg = await serve_aggregator(stack, demo_settings(pg.dsn(), broker.host, broker.port))
+    print(f"   aggregator {agg.url}  (MQTT subscribed, minter on LiteSVM, docs at {agg.url}/docs)")
+
+    step("2. firmware: compiled with mpy-cross; the device key is generated on first boot")
+    build_dir, flash_dir = build_firmware(workdir / "fw-build"), workdir / "meter-flash"
+    flash_dir.mkdir()
+    device_key = await device_public_key(build_dir, flash_dir)
+    VerifyKey(device_key)  # a valid Ed25519 public key
+    print(f"   build      {build_dir}")
+    print(f"   device key {device_key.hex()}  (firmware.deploy pubkey prints the same on a device)")
+
+    step("3. register a prosumer, a consumer and the prosumer's meter (wallet-signed REST)")
+    prosumer, consumer = await register(agg, args.meter_id, args.location, device_key)
+
+    step(f"5. run: emulated meter -> MicroPython firmware -> mosquitto -> aggregator -> minter "
+         f"({args.readings} readings, ~{args.sim_hours:g} simulated hours)")
+    await run_meter(stack, agg, args, workdir, build_dir, flash_dir, broker.port)
+
+    step("6. read back from chain state: registry accounts")
+    problems = print_accounts(agg.chain, args.meter_id, [prosumer, consumer], device_key, prosumer)
+    step("7. read back: readings, mints and the prosumer's GRID balance")
+    outcome = await settle_report(agg.client, agg.chain, args.meter_id, prosumer)
+    if outcome.accepted != args.readings or outcome.rejected:
+        problems.append(f"{outcome.accepted} of {args.readings} readings accepted, {outcome.rejected} rejected")
+    if not outcome.agrees:
+        problems.append(f"balances disagree: chain {outcome.chain_balance_wh:,} Wh, aggregator "
+                        f"{outcome.aggregator_minted_wh:,} Wh, net export of the readings {outcome.net_wh:,} Wh")
+    if problems:
+        for p in problems:
+            print(f"error: {p}", file=sys.stderr, flush=True)
+        return 1
+    print(f"\nok: {outcome.accepted} readings ingested over MQTT; chain balance = aggregator balance = "
+          f"net export = {outcome.net_wh:,} Wh ({grid(outcome.net_wh)})", flush=True)
+    return 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="./gtx demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit status: 0 when every reading was accepted and the balances agree; 1 when a step failed "
+               "or they disagree; 130 / 143 after Ctrl-C / SIGTERM. Needs what scripts/setup.sh installs "
+               "(mosquitto, socat, the MicroPython interpreter, the built programs).")
+    p.add_argument("--readings", type=int, default=8, metavar="N",
+                   help="readings the firmware takes, one a second; the first is the baseline (default 8, min 2)")
+    p.add_argument("--sim-hours", type=float, default=4.0, metavar="H",
+                   help="simulated hours of the sunny day (from 09:00) the readings span (default 4, max 7)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the emulated site's day (clouds, loads)")
+    p.add_argument("--meter-id", default="MTR-001", help="meter id to register ([A-Za-z0-9_-], 1-32 characters)")
     p.add_argument("--location", default="TH-BKK-Sukhumvit-01", help="meter location label (<= 32 bytes)")
     args = p.parse_args(argv)
+    if args.readings < 2:
+        p.error("--readings must be at least 2 (the first reading is the baseline)")
+    if not METER_ID.fullmatch(args.meter_id):
+        p.error("--meter-id must be 1-32 of A-Z a-z 0-9 _ - (what the firmware's config accepts)")
+    if not 0 < len(args.location.encode()) <= 32:
+        p.error("--location must be 1-32 bytes")
+    if not 0 < args.sim_hours <= 7:
+        p.error("--sim-hours must be in (0, 7]: the prosumer exports between about 09:00 and 16:30")
+    return args
 
-    registry = Registry()
-    step("chain: LiteSVM in-process with the built programs")
-    chain = LocalChain([registry.program])
-    print(f"   registry {registry.program_id}  ({registry.program.so_path.stat().st_size:,} bytes)")
 
-    step("initialize the registry")
-    authority, oracle = chain.new_funded_keypair(), Keypair()
-    show_tx(registry, chain.send([registry.initialize(authority.pubkey(), oracle.pubkey())], [authority]))
-
-    step("register a prosumer")
-    prosumer = chain.new_funded_keypair()
-    show_tx(registry, chain.send([registry.register_user(prosumer.pubkey(), PROSUMER)], [prosumer]))
-
-    step(f"register meter {args.meter_id} with a new device key")
-    device = SigningKey.generate()
-    device_key = bytes(device.verify_key)
-    print(f"   device public key {device_key.hex()}")
-    ix = registry.register_meter(prosumer.pubkey(), args.meter_id, device_key, args.location)
-    show_tx(registry, chain.send([ix], [prosumer]))
-
-    step("read back from chain state")
-    cfg = registry.decode(chain.account(registry.config_address()).data)
-    user = registry.decode(chain.account(registry.user_address(prosumer.pubkey())).data)
-    meter = registry.decode(chain.account(registry.meter_address(args.meter_id)).data)
-    print(f"   config  {registry.config_address()}: authority {cfg.authority}, oracle {cfg.oracle_authority}, "
-          f"users {cfg.user_count}, meters {cfg.meter_count}")
-    print(f"   user    {registry.user_address(prosumer.pubkey())}: wallet {user.wallet}, "
-          f"type {'prosumer' if user.user_type == PROSUMER else 'consumer'}, meters {user.meter_count}, "
-          f"registered_at {user.registered_at}")
-    print(f"   meter   {registry.meter_address(args.meter_id)}: id {from_label(meter.meter_id)}, owner {meter.owner}, "
-          f"location {from_label(meter.location)}, status {'active' if meter.status == 1 else meter.status}")
-    print(f"           device key {bytes(meter.device_key).hex()}")
-    if bytes(meter.device_key) != device_key or meter.owner != prosumer.pubkey():
-        print("error: chain state does not match what was registered", file=sys.stderr)
-        return 1
-    print("\nok: user and meter registered and read back from chain state")
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return asyncio.run(run(args))
 
 
 if __name__ == "__main__":

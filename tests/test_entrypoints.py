@@ -3,19 +3,95 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_demo_registers_and_reads_back_a_user_and_meter():
-    proc = subprocess.run([sys.executable, "-m", "demo", "--meter-id", "MTR-TEST-9"], cwd=ROOT,
+def _wh(pattern: str, text: str) -> int:
+    match = re.search(pattern, text)
+    assert match, f"{pattern!r} not in the demo's output"
+    return int(match.group(1).replace(",", ""))
+
+
+def _left_behind(workdir: str) -> list[str]:
+    """Processes whose command line names the demo's work dir (postgres, mosquitto, socat)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if workdir.encode() in cmdline.read_bytes():
+                found.append(cmdline.parent.name)
+        except OSError:
+            pass
+    return found
+
+
+def _workdir(stdout: str) -> str:
+    match = re.search(r"work dir\s+(\S+)", stdout)
+    assert match, stdout
+    return match.group(1)
+
+
+def test_demo_mints_the_firmwares_readings_and_the_balances_agree():
+    proc = subprocess.run([sys.executable, "-m", "demo", "--readings", "4", "--meter-id", "MTR-TEST-9"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert "id MTR-TEST-9" in proc.stdout
-    assert "ok: user and meter registered and read back from chain state" in proc.stdout
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    # The device key the firmware generated is the one registered and read back from chain state.
+    key = re.search(r"device key ([0-9a-f]{64})", out).group(1)
+    assert f"firmware | key: public {key}" in out
+    assert re.search(rf"meter\s+\S+: id MTR-TEST-9, owner \S+, location \S+, status active\s+device key {key}", out)
+    assert re.search(r"type prosumer, meters 1", out) and re.search(r"type consumer, meters 0", out)
+    # Every reading went firmware -> mosquitto -> aggregator and was minted.
+    assert len(re.findall(r"reading  seq \d+ .*\[mqtt\]", out)) == 4
+    assert re.search(r"readings stored\s+4 accepted, 0 rejected \(seq 1\.\.4, 4 minted\)", out)
+    assert "GRID to the owner  tx " in out
+    net = _wh(r"= net ([\d,]+) Wh", out)
+    on_chain = _wh(r"GRID on chain\s+([\d,]+) Wh", out)
+    by_aggregator = _wh(r"GRID by aggregator\s+([\d,]+) Wh", out)
+    settled = _wh(r"settled net generation ([\d,]+) Wh", out)
+    assert net > 0 and on_chain == by_aggregator == settled == net
+    assert f"ok: 4 readings ingested over MQTT; chain balance = aggregator balance = net export = {net:,} Wh" in out
+    workdir = _workdir(out)
+    assert not Path(workdir).exists() and not _left_behind(workdir)
+
+
+def test_demo_stops_everything_on_ctrl_c():
+    proc = subprocess.Popen([sys.executable, "-m", "demo", "--readings", "30"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("   reading  seq 2 "):
+                break
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = "".join(lines) + rest
+    assert proc.returncode == 130, out + err
+    assert "interrupted (SIGINT): everything stopped and removed" in err
+    workdir = _workdir(out)
+    deadline = time.monotonic() + 5  # children reaped by the demo have exited; allow the kernel a moment
+    while _left_behind(workdir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(workdir).exists() and not _left_behind(workdir)
+
+
+def test_demo_help_explains_the_options():
+    proc = subprocess.run([sys.executable, "-m", "demo", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0
+    for option in ("--readings", "--sim-hours", "--seed", "--meter-id", "--location", "exit status"):
+        assert option in proc.stdout
 
 
 def test_bench_prints_a_table_and_writes_flat_json(tmp_path):

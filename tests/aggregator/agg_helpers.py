@@ -11,8 +11,8 @@ import httpx
 from solders.keypair import Keypair
 
 from aggregator.config import ChainSettings, IngestPolicy, Settings
-from aggregator.users.challenge import signing_message
 from common.envelope import public_key_from_seed, sign_envelope
+from tools import wallet
 
 
 def make_settings(dsn: str, *, chain: str = "none", **ingest: Any) -> Settings:
@@ -63,42 +63,25 @@ class SimMeter:
 
 
 class Actors:
-    """Registers wallets and meters through the real REST API."""
+    """Registers wallets and meters through the real REST API (signing: tools.wallet)."""
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
 
     async def signed(self, kp: Keypair, purpose: str, fields: dict[str, str]) -> tuple[str, str]:
-        wallet = str(kp.pubkey())
-        resp = await self.client.post("/api/auth/challenge", json={"wallet": wallet, "purpose": purpose})
-        assert resp.status_code == 201, resp.text
-        nonce = resp.json()["nonce"]
-        return nonce, str(kp.sign_message(signing_message(purpose, wallet, nonce, fields)))
+        return await wallet.signed_challenge(self.client, kp, purpose, fields)
 
     async def user(self, name: str, role: str = "prosumer") -> Keypair:
         kp = Keypair.from_seed(seed_for("wallet:" + name))
-        nonce, sig = await self.signed(kp, "register_user", {"role": role})
-        resp = await self.client.post(
-            "/api/users",
-            json={"wallet": str(kp.pubkey()), "role": role, "display_name": name, "nonce": nonce, "signature": sig},
-        )
+        resp = await wallet.register_user(self.client, kp, role, display_name=name)
         assert resp.status_code == 201, resp.text
         return kp
 
     async def meter(self, owner: Keypair, meter_id: str) -> SimMeter:
         meter = SimMeter(meter_id, seed_for("meter:" + meter_id))
-        fields = {"meter_id": meter_id, "device_public_key": meter.public_key_hex}
-        nonce, sig = await self.signed(owner, "register_meter", fields)
-        resp = await self.client.post(
-            "/api/meters",
-            json={**fields, "owner_wallet": str(owner.pubkey()), "nonce": nonce, "signature": sig},
-        )
+        resp = await wallet.register_meter(self.client, owner, meter_id, bytes.fromhex(meter.public_key_hex))
         assert resp.status_code == 201, resp.text
         return meter
 
     async def set_status(self, owner: Keypair, meter_id: str, status: str) -> httpx.Response:
-        nonce, sig = await self.signed(owner, "set_meter_status", {"meter_id": meter_id, "status": status})
-        return await self.client.post(
-            f"/api/meters/{meter_id}/status",
-            json={"status": status, "owner_wallet": str(owner.pubkey()), "nonce": nonce, "signature": sig},
-        )
+        return await wallet.set_meter_status(self.client, owner, meter_id, status)

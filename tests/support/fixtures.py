@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.mosquitto import MosquittoBroker
+from tools.mosquitto import MosquittoBroker
 from tests.support.tls import Pki, make_pki
 
 

@@ -12,35 +12,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-MICROPYTHON = Path(sys.executable).with_name("micropython")
-FIRMWARE_HEAP = "64K"
+from tools.unixport import FIRMWARE_HEAP, MICROPYTHON, MpResult
 
 __all__ = ["FIRMWARE_HEAP", "MICROPYTHON", "MpProcess", "MpResult", "run_cases", "run_mp", "start_mp"]
-
-
-@dataclass
-class MpResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def lines(self, prefix: str) -> list[str]:
-        """Output lines that start with ``prefix`` (prefix stripped)."""
-        return [ln[len(prefix) :] for ln in self.stdout.splitlines() if ln.startswith(prefix)]
-
-    def json_lines(self, prefix: str) -> list[object]:
-        return [json.loads(x) for x in self.lines(prefix)]
-
-    def check(self) -> MpResult:
-        if self.returncode != 0:
-            raise AssertionError(
-                f"micropython exited {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
-            )
-        return self
 
 
 def _argv(script: str, path: list[Path], heap: str) -> list[str]:

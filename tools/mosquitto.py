@@ -1,0 +1,194 @@
+"""A real mosquitto broker on a free loopback port, for the demo, tests and benches.
+
+Runs the Debian ``mosquitto`` binary that scripts/setup.sh installs (or
+``$GTX_MOSQUITTO``) with a generated config in a work directory. The broker
+can be stopped and started again on the same port with its persistence
+directory intact, which is what outage tests need: clients see the broker
+vanish and come back at the same address.
+
+Readiness is checked with a real MQTT CONNECT/CONNACK exchange (polled), not
+by sleeping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["BrokerTls", "MosquittoBroker", "MosquittoError", "free_tcp_port", "mqtt_ping"]
+
+MOSQUITTO_BIN = os.environ.get("GTX_MOSQUITTO", "/usr/sbin/mosquitto")
+
+
+class BrokerTls(Protocol):
+    """Certificate files for a TLS listener (e.g. tests.support.tls.Pki)."""
+
+    @property
+    def ca_cert(self) -> Path: ...
+    @property
+    def server_cert(self) -> Path: ...
+    @property
+    def server_key(self) -> Path: ...
+
+
+class MosquittoError(RuntimeError):
+    """The broker could not be started or did not become ready."""
+
+
+def free_tcp_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# MQTT 3.1.1 CONNECT, clean session, keepalive 5 s, client id "gtx-probe".
+_PROBE_CONNECT = bytes(
+    [0x10, 21, 0, 4]) + b"MQTT" + bytes([4, 0x02, 0, 5, 0, 9]) + b"gtx-probe"
+_DISCONNECT = bytes([0xE0, 0])
+
+
+def _probe(sock: socket.socket, require_accept: bool) -> bool:
+    sock.sendall(_PROBE_CONNECT)
+    ack = b""
+    while len(ack) < 4:
+        chunk = sock.recv(4 - len(ack))
+        if not chunk:
+            return False
+        ack += chunk
+    sock.sendall(_DISCONNECT)
+    return ack[0] == 0x20 and (ack[3] == 0 or (ack[3] == 5 and not require_accept))
+
+
+def mqtt_ping(host: str, port: int, timeout_s: float = 0.5, require_accept: bool = True,
+              ca_cert: Path | None = None) -> bool:
+    """True if an MQTT broker at host:port answers CONNECT with CONNACK rc=0
+    (or rc=5 "not authorized" when ``require_accept`` is false); over TLS
+    verified against ``ca_cert`` when one is given."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as raw:
+            if ca_cert is None:
+                return _probe(raw, require_accept)
+            ctx = ssl.create_default_context(cafile=str(ca_cert))
+            with ctx.wrap_socket(raw, server_hostname=host) as tls_sock:
+                return _probe(tls_sock, require_accept)
+    except OSError:
+        return False
+
+
+class MosquittoBroker:
+    """One mosquitto process bound to 127.0.0.1:<port>, restartable in place.
+
+    ``workdir`` holds the config, the persistence database and the log; it is
+    kept across stop()/start() so persistent sessions survive an outage.
+    """
+
+    def __init__(self, workdir: Path, port: int | None = None, *, persistence: bool = True,
+                 allow_anonymous: bool = True, tls: BrokerTls | None = None) -> None:
+        if not Path(MOSQUITTO_BIN).exists() and shutil.which("mosquitto") is None:
+            raise MosquittoError(f"mosquitto not installed ({MOSQUITTO_BIN}); run scripts/setup.sh")
+        self.host = "127.0.0.1"
+        self.port = port if port is not None else free_tcp_port()
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.persistence = persistence
+        # False without a password file: every CONNECT is refused (CONNACK 5).
+        self.allow_anonymous = allow_anonymous
+        # With a PKI the only listener is TLS (server certificate from ``tls``).
+        self.tls = tls
+        self.log_path = self.workdir / "mosquitto.log"
+        self.conf_path = self.workdir / "mosquitto.conf"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _write_conf(self) -> None:
+        lines = [
+            f"listener {self.port} {self.host}",
+            f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",
+            f"log_dest file {self.log_path}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "max_queued_messages 100000",
+        ]
+        if self.tls is not None:
+            lines += [f"cafile {self.tls.ca_cert}", f"certfile {self.tls.server_cert}",
+                      f"keyfile {self.tls.server_key}"]
+        if self.persistence:
+            lines += ["persistence true", f"persistence_location {self.workdir}/"]
+        if os.geteuid() == 0:
+            # mosquitto drops privileges to "mosquitto" unless told to stay root.
+            lines.append("user root")
+        self.conf_path.write_text("\n".join(lines) + "\n")
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Start (or restart) the broker on its port and wait until it answers MQTT."""
+        if self.running:
+            return
+        self._write_conf()
+        binary = MOSQUITTO_BIN if Path(MOSQUITTO_BIN).exists() else str(shutil.which("mosquitto"))
+        self._proc = subprocess.Popen(
+            [binary, "-c", str(self.conf_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+                self._proc = None
+                raise MosquittoError(f"mosquitto exited on port {self.port}: {err}{log}")
+            ca = self.tls.ca_cert if self.tls is not None else None
+            if mqtt_ping(self.host, self.port, require_accept=self.allow_anonymous, ca_cert=ca):
+                return
+            time.sleep(0.01)
+        self.stop()
+        raise MosquittoError(f"mosquitto not ready on port {self.port} after {timeout_s} s")
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the broker (SIGTERM, so persistence is saved); idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+    def kill(self) -> None:
+        """Stop the broker abruptly (SIGKILL), as a crash or power loss would."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+    def __enter__(self) -> MosquittoBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"MosquittoBroker({self.host}:{self.port}, {state})"

@@ -1,0 +1,58 @@
+"""Wallet-signed calls to the aggregator's REST API, made with the user's own key.
+
+Each call fetches a one-time challenge (``POST /api/auth/challenge``), signs the message
+``aggregator.users.challenge.signing_message`` defines with the wallet's keypair, and sends
+the request with the nonce and signature: the aggregator never sees a private key. The
+functions return the raw responses; callers decide what a non-2xx status means.
+"""
+
+from __future__ import annotations
+
+import httpx
+from solders.keypair import Keypair
+
+from aggregator.users.challenge import signing_message
+
+__all__ = ["WalletError", "register_meter", "register_user", "set_meter_status", "signed_challenge"]
+
+
+class WalletError(RuntimeError):
+    """The aggregator refused to hand out a challenge."""
+
+
+async def signed_challenge(client: httpx.AsyncClient, kp: Keypair, purpose: str,
+                           fields: dict[str, str]) -> tuple[str, str]:
+    """(nonce, base58 signature) over the challenge for ``purpose`` and the request ``fields``."""
+    wallet = str(kp.pubkey())
+    resp = await client.post("/api/auth/challenge", json={"wallet": wallet, "purpose": purpose})
+    if resp.status_code != 201:
+        raise WalletError(f"challenge for {purpose}: HTTP {resp.status_code} {resp.text}")
+    nonce = resp.json()["nonce"]
+    return nonce, str(kp.sign_message(signing_message(purpose, wallet, nonce, fields)))
+
+
+async def register_user(client: httpx.AsyncClient, kp: Keypair, role: str,
+                        display_name: str | None = None) -> httpx.Response:
+    """``POST /api/users`` for the wallet ``kp`` (role ``prosumer`` or ``consumer``)."""
+    nonce, sig = await signed_challenge(client, kp, "register_user", {"role": role})
+    return await client.post("/api/users", json={
+        "wallet": str(kp.pubkey()), "role": role, "display_name": display_name, "nonce": nonce, "signature": sig,
+    })
+
+
+async def register_meter(client: httpx.AsyncClient, owner: Keypair, meter_id: str,
+                         device_public_key: bytes) -> httpx.Response:
+    """``POST /api/meters``: the owner registers a meter with its device's Ed25519 public key."""
+    fields = {"meter_id": meter_id, "device_public_key": device_public_key.hex()}
+    nonce, sig = await signed_challenge(client, owner, "register_meter", fields)
+    return await client.post("/api/meters", json={
+        **fields, "owner_wallet": str(owner.pubkey()), "nonce": nonce, "signature": sig,
+    })
+
+
+async def set_meter_status(client: httpx.AsyncClient, owner: Keypair, meter_id: str, status: str) -> httpx.Response:
+    """``POST /api/meters/{meter_id}/status`` (only the owner may)."""
+    nonce, sig = await signed_challenge(client, owner, "set_meter_status", {"meter_id": meter_id, "status": status})
+    return await client.post(f"/api/meters/{meter_id}/status", json={
+        "status": status, "owner_wallet": str(owner.pubkey()), "nonce": nonce, "signature": sig,
+    })
