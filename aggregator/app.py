@@ -178,11 +178,26 @@ def _install_ops_routes(app: FastAPI) -> None:
         """Stream of ``reading_confirmed``, ``gap_recorded`` and mint events (JSON)."""
         await ws.accept()
         sub = ws.app.state.hub.subscribe()
+        # Watch the client too: a closed socket ends the handler at once, not at the next
+        # event (an idle stream would otherwise hold up a graceful shutdown).
+        closed = asyncio.ensure_future(_until_closed(ws))
         try:
             await ws.send_json({"type": "subscribed"})
             while True:
-                await ws.send_json(await sub.get())
+                event = asyncio.ensure_future(sub.get())
+                await asyncio.wait({event, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if not event.done():
+                    event.cancel()
+                    return
+                await ws.send_json(event.result())
         except WebSocketDisconnect:
             pass
         finally:
+            closed.cancel()
             sub.close()
+
+
+async def _until_closed(ws: WebSocket) -> None:
+    """Return when the client disconnects (anything it sends is ignored)."""
+    while (await ws.receive())["type"] != "websocket.disconnect":
+        pass

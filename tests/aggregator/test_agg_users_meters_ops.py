@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+
 import warnings
 
 import httpx
+import uvicorn
+import websockets
 from solders.keypair import Keypair
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -16,6 +22,7 @@ with warnings.catch_warnings():
 from aggregator.app import create_app
 from aggregator.users.challenge import signing_message
 from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings, seed_for
+from tests.support.mosquitto import free_tcp_port
 
 
 async def test_user_registration_requires_a_fresh_signed_challenge(client: httpx.AsyncClient, actors: Actors) -> None:
@@ -105,3 +112,26 @@ def test_websocket_streams_reading_confirmations(pg_dsn: str) -> None:
             event = ws.receive_json()
             assert event == {"type": "reading_confirmed", "meter_id": "mtr-ws", "seq": 1,
                              "reading_id": resp.json()["reading_id"]}
+
+
+
+async def test_an_idle_stream_ends_when_its_client_leaves(pg_dsn: str) -> None:
+    """Served by uvicorn: a client that disconnects while no event flows frees its handler
+    at once (otherwise a graceful shutdown would wait for it)."""
+    app = create_app(make_settings(pg_dsn))
+    port = free_tcp_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        async with websockets.connect(f"ws://127.0.0.1:{port}/api/events") as ws:
+            assert json.loads(await ws.recv()) == {"type": "subscribed"}
+            assert app.state.hub.has_subscribers
+        deadline = time.monotonic() + 5
+        while app.state.hub.has_subscribers:
+            assert time.monotonic() < deadline, "the closed stream still holds its subscription"
+            await asyncio.sleep(0.01)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
