@@ -46,6 +46,7 @@ from aggregator.chain.backend import RpcBackend
 from aggregator.db.embedded import EmbeddedPostgres
 from aggregator.db.migrate import migrate
 from common.envelope import public_key_from_seed, reading_topic, sign_envelope
+from tools.mosquitto import MosquittoBroker
 
 UNITS = {
     "aggregator.ingest_readings_per_s": "readings/s",
@@ -214,9 +215,6 @@ def _publish(host: str, port: int, items: list[tuple[str, bytes]]) -> None:
 
 
 async def _bench_mqtt(server: EmbeddedPostgres, workdir: Path) -> float:
-    sys.path.insert(0, str(ROOT))
-    from tests.support.mosquitto import MosquittoBroker
-
     keys, per_meter = _fleet("q")
     dsn = await _prepare_db(server, "bench_mqtt", keys)
     broker = MosquittoBroker(workdir / "mosquitto")

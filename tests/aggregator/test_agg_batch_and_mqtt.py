@@ -15,7 +15,7 @@ from aggregator.config import MqttSettings
 from aggregator.readings.service import Submission
 from common.envelope import reading_topic
 from tests.aggregator.agg_helpers import Actors, make_settings
-from tests.support.mosquitto import MosquittoBroker
+from tools.mosquitto import MosquittoBroker
 
 
 async def count(app: FastAPI, sql: str, *args: object) -> int:

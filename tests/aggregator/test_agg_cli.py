@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.mosquitto import free_tcp_port
+from tools.mosquitto import free_tcp_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

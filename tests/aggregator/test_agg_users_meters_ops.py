@@ -22,7 +22,7 @@ with warnings.catch_warnings():
 from aggregator.app import create_app
 from aggregator.users.challenge import signing_message
 from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings, seed_for
-from tests.support.mosquitto import free_tcp_port
+from tools.mosquitto import free_tcp_port
 
 
 async def test_user_registration_requires_a_fresh_signed_challenge(client: httpx.AsyncClient, actors: Actors) -> None:

@@ -11,7 +11,7 @@ import nacl.signing
 from common import envelope as E
 from hardware.emulators import EmulatedMeter
 from tests.support.firmware import EnvelopeCollector, run_firmware, write_config
-from tests.support.mosquitto import MosquittoBroker
+from tools.mosquitto import MosquittoBroker
 
 
 def _pubkey(stdout: str) -> bytes:

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from tests.support.micropython import FIRMWARE_HEAP, MICROPYTHON
-from tests.support.mosquitto import MosquittoBroker
+from tools.mosquitto import MosquittoBroker
 
 MP_DIR = Path(__file__).parent / "mp"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from common import envelope as E
 from hardware.emulators import EmulatedMeter
 from tests.support.firmware import EnvelopeCollector, firmware_script, start_firmware, write_config
-from tests.support.mosquitto import MosquittoBroker
+from tools.mosquitto import MosquittoBroker
 
 
 def _pubkey(stdout: str) -> bytes:

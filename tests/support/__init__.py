@@ -1,7 +1,8 @@
 """Shared pytest helpers: real servers started, health-checked and torn down.
 
 Modules:
-    tests.support.mosquitto  re-exports tools.mosquitto.MosquittoBroker (a real mosquitto)
-    tests.support.fixtures   pytest plugin exposing the helpers as fixtures;
+    tests.support.postgres   embedded PostgreSQL, a fresh database per test
+    tests.support.micropython / firmware  the firmware on the MicroPython unix port
+    tests.support.fixtures   pytest plugin exposing the helpers (and tools.mosquitto) as fixtures;
                              listed in tests/conftest.py ``pytest_plugins``
 """
