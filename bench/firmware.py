@@ -37,7 +37,7 @@ from pathlib import Path
 from hardware.emulators import EmulatedMeter
 from tests.support.firmware import build_firmware, firmware_script, run_firmware, write_config
 from tests.support.micropython import MpResult
-from tests.support.mosquitto import MosquittoBroker
+from tools.mosquitto import MosquittoBroker
 
 UNITS = {
     "firmware.sign_ms": "ms",
