@@ -35,8 +35,7 @@ import tempfile
 from pathlib import Path
 
 from hardware.emulators import EmulatedMeter
-from tests.support.firmware import build_firmware, firmware_script, run_firmware, write_config
-from tests.support.micropython import MpResult
+from tools.unixport import MpResult, build_firmware, firmware_script, run_firmware, write_config
 from tools.mosquitto import MosquittoBroker
 
 UNITS = {
