@@ -60,8 +60,8 @@ class Minter:
             try:
                 await self.cycle()
                 pause = await self.ledger.seconds_until_due()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("mint cycle failed; retrying", extra={"fields": {"error": repr(exc)}})
+            except Exception as exc:  # noqa: BLE001 - the minter must outlive any one failure
+                log.exception("mint cycle failed; retrying", extra={"fields": {"error": repr(exc)}})
                 pause = 1.0
             timeout = self.sweep_s if pause is None else min(self.sweep_s, pause)
             with contextlib.suppress(TimeoutError):

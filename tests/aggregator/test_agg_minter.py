@@ -207,3 +207,23 @@ async def test_one_bad_meter_does_not_hold_up_the_others_in_its_transaction(
     mints = {b["meter_id"]: b for b in (await chain_client.get("/api/mints")).json() if b["production_wh"]}
     assert mints["SHARE-2"]["state"] == "failed" and "MeterInactive" in mints["SHARE-2"]["last_error"]
     assert {mints[f"SHARE-{i}"]["state"] for i in (0, 1, 3)} == {"confirmed"}
+
+
+async def test_the_minter_outlives_a_failing_cycle(chain_app: FastAPI, chain_client: httpx.AsyncClient) -> None:
+    actors, chain = Actors(chain_client), chain_app.state.chain_handle
+    owner = await actors.user("survivor")
+    meter = await actors.meter(owner, "MTR-SURV")
+    register_on_chain(chain, owner, meter)
+    ledger = chain_app.state.minter.ledger
+    real_claim, failures = ledger.claim, []
+
+    async def claim_failing_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("database went away mid-cycle")
+        return await real_claim(*args, **kwargs)
+
+    ledger.claim = claim_failing_once
+    await submit(chain_client, [meter.next(imp_delta=0, exp_delta=700) for _ in range(3)])
+    await wait_for(lambda: all_minted(chain_app))
+    assert failures == [1] and grid_balance(chain, owner) == 2 * 700
