@@ -51,7 +51,7 @@ from solders.transaction_status import (
 )
 
 from aggregator.chain.litesvm import LocalChain
-from aggregator.chain.programs import DEPLOY_DIR, IDL_DIR, GtxProgram, localnet_ids
+from aggregator.chain.connect import deployed_programs
 
 JSONRPC_INVALID_PARAMS = -32602
 MAX_RECENT_BLOCKHASHES = 150  # a cluster's blockhash stays valid for 150 slots
@@ -226,19 +226,13 @@ def create_app(localnet: Localnet) -> FastAPI:
     return app
 
 
-def default_chain() -> LocalChain:
-    """Every program of Anchor.toml whose IDL and build are present."""
-    return LocalChain([GtxProgram(name, pid) for name, pid in localnet_ids().items()
-                       if (IDL_DIR / f"{name}.json").exists() and (DEPLOY_DIR / f"{name}.so").exists()])
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.localnet", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8899)
     args = p.parse_args(argv)
-    chain = default_chain()
+    chain = LocalChain(deployed_programs())
     print(f"localnet: programs {', '.join(pr.name for pr in chain.programs.values())} on http://{args.host}:{args.port}",
           flush=True)
     uvicorn.run(create_app(Localnet(chain)), host=args.host, port=args.port, log_level="warning")
