@@ -1,0 +1,46 @@
+"""Structured logs: one JSON object per line on stderr (journald keeps them as-is).
+
+Call sites pass context as ``extra={"fields": {...}}`` so ``meter``, ``reason`` and
+counts can be indexed without parsing free text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+__all__ = ["JsonFormatter", "configure_logging", "fields"]
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        extra = getattr(record, "fields", None)
+        if isinstance(extra, dict):
+            entry.update(extra)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, separators=(",", ":"))
+
+
+def fields(**values: object) -> dict[str, dict[str, object]]:
+    """``log.info("...", extra=fields(meter=m))``."""
+    return {"fields": values}
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """JSON lines on stderr for the gateway and the MQTT library (idempotent)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)  # libraries: warnings and errors only
+    logging.getLogger("edge_gateway").setLevel(level.upper())

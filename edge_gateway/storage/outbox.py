@@ -1,0 +1,200 @@
+"""Durable SQLite outbox: every accepted reading waits here until upstream PUBACKs it.
+
+* WAL journal with ``synchronous=FULL``: a committed append survives a power cut, so
+  the local broker may be acknowledged right after :meth:`Outbox.store` returns.
+* Rows carry an ``AUTOINCREMENT`` id, so the relay order is the arrival order, also
+  across restarts (ids are never reused, even after the table was emptied).
+* Delete only after acknowledgement: :meth:`peek` hands out the oldest rows without
+  removing them; :meth:`delete_through` removes them once upstream acknowledged.
+* Bounded by ``max_messages``. When full, :meth:`store` raises :class:`OutboxFull`
+  and writes nothing; the ingress then stops acknowledging the local broker, which
+  keeps the backlog in the gateway's persistent session. Nothing is dropped here.
+* Identical bytes on the same topic are one reading (an at-least-once redelivery):
+  while the first copy is still queued, the second is not stored again.
+* Rejected messages are kept in a small ``rejects`` table (the newest
+  ``rejects_keep``) for an operator to inspect; they are never relayed.
+
+The outbox is single-writer: one gateway process, one connection, used from the
+event loop thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_gateway.errors import OutboxError, OutboxFull
+
+__all__ = ["Outbox", "OutboxItem", "RejectRecord"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic       TEXT    NOT NULL,
+    payload     BLOB    NOT NULL,   -- the envelope exactly as received
+    digest      BLOB    NOT NULL UNIQUE,
+    received_at REAL    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejects (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic       TEXT    NOT NULL,
+    reason      TEXT    NOT NULL,
+    detail      TEXT    NOT NULL,
+    payload     BLOB    NOT NULL,
+    received_at REAL    NOT NULL
+);
+"""
+#: Longest stored copy of a rejected message (a reject may be arbitrarily large).
+_REJECT_PAYLOAD_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One queued reading: ``payload`` is the verbatim envelope."""
+
+    id: int
+    topic: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RejectRecord:
+    """One rejected local message, as kept in the rejects table."""
+
+    topic: str
+    reason: str
+    detail: str
+    payload: bytes
+
+
+def _digest(topic: str, payload: bytes) -> bytes:
+    return hashlib.sha256(topic.encode() + b"\x00" + payload).digest()
+
+
+class Outbox:
+    """Append, peek in order, delete after acknowledgement."""
+
+    def __init__(self, path: Path, max_messages: int, rejects_keep: int = 1000) -> None:
+        if max_messages < 1:
+            raise ValueError("max_messages must be at least 1")
+        self.path = Path(path)
+        self.max_messages = max_messages
+        self.rejects_keep = rejects_keep
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            self._depth = int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        except (sqlite3.Error, OSError) as exc:
+            raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def depth(self) -> int:
+        """Readings waiting for an upstream acknowledgement."""
+        return self._depth
+
+    @property
+    def free(self) -> int:
+        """How many more readings fit before the outbox is full."""
+        return max(self.max_messages - self._depth, 0)
+
+    @property
+    def full(self) -> bool:
+        return self._depth >= self.max_messages
+
+    # ------------------------------------------------------------------ writes
+
+    def store(self, accepted: Sequence[tuple[str, bytes]], rejects: Sequence[RejectRecord] = ()) -> int:
+        """Append ``(topic, payload)`` readings and reject records in one transaction.
+
+        Returns how many readings were newly queued (a redelivered copy of a reading
+        still in the outbox is not queued twice). Raises :class:`OutboxFull` without
+        writing anything if the readings do not fit.
+        """
+        if len(accepted) > self.free:
+            raise OutboxFull(f"{len(accepted)} readings do not fit ({self._depth}/{self.max_messages} queued)")
+        now = time.time()
+        added = 0
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for topic, payload in accepted:
+                    cur = self._db.execute(
+                        "INSERT OR IGNORE INTO outbox (topic, payload, digest, received_at) VALUES (?, ?, ?, ?)",
+                        (topic, bytes(payload), _digest(topic, payload), now),
+                    )
+                    added += cur.rowcount
+                if rejects:
+                    self._db.executemany(
+                        "INSERT INTO rejects (topic, reason, detail, payload, received_at) VALUES (?, ?, ?, ?, ?)",
+                        [(r.topic, r.reason, r.detail[:500], bytes(r.payload[:_REJECT_PAYLOAD_BYTES]), now)
+                         for r in rejects],
+                    )
+                    self._db.execute(
+                        "DELETE FROM rejects WHERE id <= (SELECT max(id) FROM rejects) - ?", (self.rejects_keep,)
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox append failed: {exc}") from exc
+        self._depth += added
+        return added
+
+    def delete_through(self, last_id: int) -> int:
+        """Delete every queued reading with ``id <= last_id`` (all acknowledged upstream)."""
+        try:
+            cur = self._db.execute("DELETE FROM outbox WHERE id <= ?", (last_id,))
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox delete failed: {exc}") from exc
+        self._depth -= cur.rowcount
+        return cur.rowcount
+
+    # ------------------------------------------------------------------ reads
+
+    def peek(self, limit: int) -> list[OutboxItem]:
+        """The oldest ``limit`` readings, in arrival order; nothing is removed."""
+        try:
+            rows = self._db.execute(
+                "SELECT id, topic, payload FROM outbox ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox read failed: {exc}") from exc
+        return [OutboxItem(int(i), str(t), bytes(p)) for i, t, p in rows]
+
+    def oldest_age_s(self) -> float:
+        """Seconds the oldest queued reading has waited (0 when empty)."""
+        row = self._db.execute("SELECT min(received_at) FROM outbox").fetchone()
+        return 0.0 if row[0] is None else max(time.time() - float(row[0]), 0.0)
+
+    def rejects(self, limit: int = 100) -> list[RejectRecord]:
+        """The newest kept rejects, newest first."""
+        rows = self._db.execute(
+            "SELECT topic, reason, detail, payload FROM rejects ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [RejectRecord(str(t), str(r), str(d), bytes(p)) for t, r, d, p in rows]
+
+    def pragma(self, name: str) -> object:
+        """Current value of a SQLite pragma (for health checks and tests)."""
+        if not name.isidentifier():
+            raise ValueError(name)
+        return self._db.execute(f"PRAGMA {name}").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
