@@ -6,26 +6,11 @@ Call sites pass context through ``extra={"fields": {...}}`` so log processors ca
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
 
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            entry.update(fields)
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, separators=(",", ":"))
+from common.logs import JsonFormatter
 
 
 def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:

@@ -6,27 +6,12 @@ counts can be indexed without parsing free text.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 
-__all__ = ["JsonFormatter", "configure_logging", "fields"]
+from common.logs import JsonFormatter
 
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        extra = getattr(record, "fields", None)
-        if isinstance(extra, dict):
-            entry.update(extra)
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, separators=(",", ":"))
+__all__ = ["configure_logging", "fields"]
 
 
 def fields(**values: object) -> dict[str, dict[str, object]]:
