@@ -18,7 +18,7 @@ import asyncpg
 from fastapi import FastAPI, Request, Response, WebSocket, WebSocketDisconnect
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from aggregator.chain.connect import open_chain
+from aggregator.chain.connect import Chain, open_chain
 from aggregator.config import Settings
 from aggregator.db.embedded import EmbeddedPostgres
 from aggregator.db.migrate import migrate
@@ -35,6 +35,8 @@ from aggregator.readings import repository as readings_repo
 from aggregator.readings.mqtt import MqttIngest
 from aggregator.readings.router import router as readings_router
 from aggregator.readings.service import IngestService
+from aggregator.trading import Matcher, TradingDesk, local_desk, rpc_desk
+from aggregator.trading import router as trading_router
 from aggregator.users.router import router as users_router
 
 log = logging.getLogger("aggregator.app")
@@ -45,9 +47,13 @@ def create_app(
     *,
     pool: asyncpg.Pool | None = None,
     chain: MintChain | None = None,
+    chain_handle: Chain | None = None,
+    trading_desk: TradingDesk | None = None,
 ) -> FastAPI:
     """Build the app. ``pool``: use this pool (caller owns it); ``chain``: mint through this
-    instead of the chain the settings name."""
+    instead of the chain the settings name; ``chain_handle``: use this opened chain (caller
+    owns it; an in-process chain then outlives the app, as a cluster outlives a restart);
+    ``trading_desk``: serve these markets instead of creating or loading them."""
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
@@ -60,8 +66,10 @@ def create_app(
                     applied = await migrate(conn)
                 if applied:
                     log.info("migrations applied", extra={"fields": {"versions": applied}})
-            minter = await _start_minter(app, settings, stack)
+            minter = await _start_minter(app, settings, stack, chain_handle)
+            await _open_trading_desk(app, settings, trading_desk)
             _start_indexer(app, settings, stack)
+            _start_matcher(app, settings, stack)
             ingest = IngestService(app.state.pool, settings.ingest, metrics=app.state.metrics, hub=app.state.hub,
                                    on_accepted=minter.wake if minter else None)
             stack.callback(ingest.close)
@@ -87,12 +95,15 @@ def create_app(
     app.state.chain_handle = None  # the opened chain when the settings named it (Chain)
     app.state.minter = None
     app.state.indexer = None
+    app.state.trading_desk = None  # markets served (TradingDesk) when a chain is open
+    app.state.matcher = None
     app.state.mqtt = None
     install_error_handlers(app)
     app.include_router(readings_router)
     app.include_router(meters_router)
     app.include_router(users_router)
     app.include_router(indexer_router)
+    app.include_router(trading_router)
     _install_ops_routes(app)
     return app
 
@@ -112,7 +123,11 @@ async def _open_pool(settings: Settings, stack: contextlib.AsyncExitStack) -> as
     return pool
 
 
-async def _start_minter(app: FastAPI, settings: Settings, stack: contextlib.AsyncExitStack) -> Minter | None:
+async def _start_minter(app: FastAPI, settings: Settings, stack: contextlib.AsyncExitStack,
+                        chain_handle: Chain | None) -> Minter | None:
+    if chain_handle is not None:
+        app.state.chain_handle = chain_handle
+        app.state.chain = app.state.chain or chain_handle.service
     if app.state.chain is None:
         handle = await open_chain(settings.chain)
         if handle is not None:
@@ -136,10 +151,36 @@ def _start_indexer(app: FastAPI, settings: Settings, stack: contextlib.AsyncExit
     handle = app.state.chain_handle
     if handle is None or not settings.indexer_enabled:
         return
-    indexer = Indexer(app.state.pool, handle.backend, [handle.registry.program, handle.registry.token.program],
-                      hub=app.state.hub, poll_s=settings.indexer_poll_s)
+    programs = [handle.registry.program, handle.registry.token.program]
+    if app.state.trading_desk is not None:
+        programs.append(app.state.trading_desk.trading.program)
+    indexer = Indexer(app.state.pool, handle.backend, programs, hub=app.state.hub, poll_s=settings.indexer_poll_s)
     app.state.indexer = indexer
     task = asyncio.create_task(indexer.run(), name="gtx-chain-indexer")
+    stack.push_async_callback(_cancel, task)
+
+
+async def _open_trading_desk(app: FastAPI, settings: Settings, desk: TradingDesk | None) -> None:
+    """The markets to serve: given, created on the in-process chain, or read from the cluster."""
+    handle = app.state.chain_handle
+    if handle is None:
+        return
+    if desk is None:
+        desk = local_desk(handle) if handle.local is not None else await rpc_desk(handle, settings.chain)
+    app.state.trading_desk = desk
+    log.info("trading markets", extra={"fields": {"markets": [str(m.address) for m in desk.markets],
+                                                   "matched": [str(m.address) for m in desk.matched_markets()]}})
+
+
+def _start_matcher(app: FastAPI, settings: Settings, stack: contextlib.AsyncExitStack) -> None:
+    """Match the markets whose matcher key the desk holds (woken by indexed new orders)."""
+    desk: TradingDesk | None = app.state.trading_desk
+    if desk is None or desk.matcher is None or not desk.matched_markets() or not settings.matcher_enabled:
+        return
+    matcher = Matcher(app.state.pool, app.state.chain_handle.backend, desk.trading, desk.matched_markets(),
+                      desk.matcher, hub=app.state.hub, sweep_s=settings.matcher_sweep_s)
+    app.state.matcher = matcher
+    task = asyncio.create_task(matcher.run(), name="gtx-matcher")
     stack.push_async_callback(_cancel, task)
 
 

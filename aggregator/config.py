@@ -80,6 +80,13 @@ class ChainSettings(BaseSettings):
         None, description="Solana JSON keypair file of the registry's oracle authority (required for rpc)"
     )
 
+    matcher_keypair: Path | None = Field(
+        None, description="Solana JSON keypair file of the trading markets' matcher (rpc; LiteSVM makes its own)"
+    )
+    markets: list[str] = Field(
+        default_factory=list, description="trading market addresses to serve and match (rpc; JSON list)"
+    )
+
     @model_validator(mode="after")
     def _rpc_needs_url_and_key(self) -> "ChainSettings":
         if self.backend == "rpc" and (self.rpc_url is None or self.oracle_keypair is None):
@@ -111,6 +118,8 @@ class Settings(BaseSettings):
     mint_concurrency: int = Field(8, gt=0, description="mint transactions in flight at once")
     indexer_enabled: bool = Field(True, description="index chain events into PostgreSQL (needs a chain backend)")
     indexer_poll_s: float = Field(2.0, gt=0, description="how often the indexer asks the chain for new transactions")
+    matcher_enabled: bool = Field(True, description="match orders of markets whose matcher key this service holds")
+    matcher_sweep_s: float = Field(30.0, gt=0, description="periodic sweep; indexed new orders wake the matcher at once")
     chain: ChainSettings = Field(default_factory=ChainSettings)
     ingest: IngestPolicy = Field(default_factory=IngestPolicy)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)

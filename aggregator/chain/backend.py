@@ -19,15 +19,17 @@ from typing import Iterable, NamedTuple, Protocol, Sequence
 
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
+from solana.rpc.core import RPCException
 from solana.rpc.types import TxOpts
 from solders.account import Account
+from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import Transaction
 
-from aggregator.chain.litesvm import ChainError, LocalChain, TxResult, decode_error
+from aggregator.chain.litesvm import ChainError, LocalChain, TxResult, decode_error, decompile
 from aggregator.chain.programs import GtxProgram
 
 
@@ -59,6 +61,15 @@ class ChainBackend(Protocol):
 
     async def account(self, pubkey: Pubkey) -> Account | None: ...
 
+    async def latest_blockhash(self) -> Hash:
+        """A blockhash a transaction signed elsewhere (by a user's wallet) may use."""
+        ...
+
+    async def send_signed(self, tx: Transaction) -> TxResult:
+        """Send a transaction signed elsewhere; its outcome (errors decoded) is returned,
+        never raised."""
+        ...
+
     async def accounts(self, pubkeys: Sequence[Pubkey]) -> list[Account | None]:
         """Several accounts in one round trip (None where an account does not exist)."""
         ...
@@ -88,6 +99,12 @@ class LiteSvmBackend:
 
     async def account(self, pubkey: Pubkey) -> Account | None:
         return self.chain.account(pubkey)
+
+    async def latest_blockhash(self) -> Hash:
+        return self.chain.recent_blockhash()
+
+    async def send_signed(self, tx: Transaction) -> TxResult:
+        return self.chain.send_signed(tx)
 
     async def accounts(self, pubkeys: Sequence[Pubkey]) -> list[Account | None]:
         return [self.chain.account(p) for p in pubkeys]
@@ -134,6 +151,21 @@ class RpcBackend:
             decode_error(result, meta.err, instructions, self.programs)
             if check:
                 raise ChainError(result)
+        return result
+
+    async def latest_blockhash(self) -> Hash:
+        return (await self.client.get_latest_blockhash()).value.blockhash
+
+    async def send_signed(self, tx: Transaction) -> TxResult:
+        try:
+            signature = (await self.client.send_raw_transaction(bytes(tx), TxOpts(skip_preflight=True))).value
+        except RPCException as exc:  # refused before execution (unknown blockhash, bad signature)
+            return TxResult(str(tx.signatures[0]), False, [], 0, error=str(exc), error_name="TransactionRefused")
+        meta = await self._wait_for(signature)
+        result = TxResult(str(signature), meta.err is None, list(meta.log_messages or []),
+                          meta.compute_units_consumed or 0)
+        if meta.err is not None:
+            decode_error(result, meta.err, decompile(tx.message), self.programs)
         return result
 
     async def _wait_for(self, signature: Signature):

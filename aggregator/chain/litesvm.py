@@ -19,14 +19,35 @@ from typing import Iterable, Sequence
 
 from solders.account import Account
 from solders.clock import Clock
-from solders.instruction import Instruction
+from solders.hash import Hash
+from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
 from solders.pubkey import Pubkey
+from solders.message import Message
 from solders.transaction import Transaction
 from solders.transaction_metadata import FailedTransactionMetadata
 
 from aggregator.chain.programs import GtxProgram
+
+
+RECENT_BLOCKHASHES = 150  # as many as a cluster keeps valid
+
+
+def decompile(message: Message) -> list[Instruction]:
+    """The instructions of a compiled legacy message, with their accounts' roles."""
+    keys = message.account_keys
+    header = message.header
+    signed = header.num_required_signatures
+    writable_signed = signed - header.num_readonly_signed_accounts
+    writable_unsigned = len(keys) - header.num_readonly_unsigned_accounts
+
+    def meta(index: int) -> AccountMeta:
+        writable = index < writable_signed if index < signed else index < writable_unsigned
+        return AccountMeta(keys[index], index < signed, writable)
+
+    return [Instruction(keys[ix.program_id_index], bytes(ix.data), [meta(i) for i in bytes(ix.accounts)])
+            for ix in message.instructions]
 
 
 class ChainError(Exception):
@@ -133,6 +154,7 @@ class LocalChain:
         self.svm = LiteSVM()
         self.journal = Journal(journal_size)
         self.programs: dict[Pubkey, GtxProgram] = {}
+        self._served_blockhashes: OrderedDict[Hash, None] = OrderedDict()
         for program in programs:
             self.deploy(program)
         self.set_time(int(time.time()) if unix_timestamp is None else unix_timestamp)
@@ -179,6 +201,38 @@ class LocalChain:
         self.journal.append(result.signature, result.ok, result.logs, tx)
         if check and not result.ok:
             raise ChainError(result)
+        return result
+
+    # --- transactions signed elsewhere (the aggregator relays users' own) ------------------
+    def recent_blockhash(self) -> Hash:
+        """The blockhash for a transaction signed outside this process.
+
+        LiteSVM accepts only its latest blockhash, which changes after every transaction, so
+        a user's transaction would go stale while the service keeps sending its own. A
+        cluster accepts any of its last ~150 blockhashes; this keeps the same kind of window
+        over the hashes handed out here, and :meth:`send_signed` enforces it (LiteSVM's own
+        check is turned off for that)."""
+        if not self._served_blockhashes:
+            self.svm.with_blockhash_check(False)
+        blockhash = self.svm.latest_blockhash()
+        self._served_blockhashes[blockhash] = None
+        while len(self._served_blockhashes) > RECENT_BLOCKHASHES:
+            self._served_blockhashes.popitem(last=False)
+        return blockhash
+
+    def send_signed(self, tx: Transaction) -> TxResult:
+        """Execute a transaction signed elsewhere; its outcome is returned, never raised.
+
+        A blockhash never handed out by :meth:`recent_blockhash` (or too old) is refused as a
+        cluster refuses an unknown one, without executing anything."""
+        blockhash = tx.message.recent_blockhash
+        if blockhash != self.svm.latest_blockhash() and blockhash not in self._served_blockhashes:
+            return TxResult(str(tx.signatures[0]), False, [], 0, error="BlockhashNotFound",
+                            error_name="BlockhashNotFound")
+        outcome = self.svm.send_transaction(tx)
+        self.svm.expire_blockhash()
+        result = self._result(outcome, decompile(tx.message))
+        self.journal.append(result.signature, result.ok, result.logs, tx)
         return result
 
     def _result(self, outcome, instructions: Sequence[Instruction]) -> TxResult:

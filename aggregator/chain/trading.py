@@ -13,6 +13,7 @@ backend.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -243,3 +244,30 @@ def send_v0(chain: LocalChain, instructions: Sequence[Instruction], signers: Seq
     if check:
         raise ChainError(result)
     return result
+
+
+# --- reading instructions and the clock (the relay and the matcher) ----------------------
+
+#: Instructions a user's own wallet signs; the aggregator relays only these.
+USER_INSTRUCTIONS = ("place_order", "cancel_order", "expire_order", "refund_improvement")
+
+
+def instruction_discriminator(name: str) -> bytes:
+    """Anchor's discriminator of instruction `name` (snake_case): sha256("global:<name>")[:8]."""
+    return hashlib.sha256(f"global:{name}".encode()).digest()[:8]
+
+
+_INSTRUCTION_NAMES = {instruction_discriminator(n): n for n in
+                      ("initialize_market", "place_order", "cancel_order", "expire_order", "settle_fills",
+                       "refund_improvement")}
+
+
+def instruction_name(data: bytes) -> str | None:
+    """Which trading instruction `data` encodes (None when it is none of them)."""
+    return _INSTRUCTION_NAMES.get(bytes(data[:8]))
+
+
+def clock_unix_timestamp(clock_data: bytes) -> int:
+    """`unix_timestamp` of the Clock sysvar (slot, epoch_start_timestamp, epoch,
+    leader_schedule_epoch, unix_timestamp: five 8-byte little-endian fields)."""
+    return struct.unpack_from("<q", clock_data, 32)[0]

@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 from solders.pubkey import Pubkey
 
+from aggregator.indexer import trading_effects
 from aggregator.indexer.decode import MINTED, SETTLED
 
 DEACTIVATED = "MeterDeactivated"
@@ -64,11 +65,14 @@ async def apply_effects(conn: asyncpg.Connection, events: Sequence[asyncpg.Recor
     * MeterDeactivated: the meter is revoked (ingest then refuses its readings).
     * MeterKeyRotated: the meter's device key becomes the chain's.
     * NetGenerationSettled / TokensMinted: the meter's chain-confirmed totals grow.
+    * trading events: orders and trades (:mod:`aggregator.indexer.trading_effects`).
     Meters unknown to this database are left alone; other events have no effect.
     """
     for e in events:
         data = json.loads(e["data"])
-        if e["name"] == DEACTIVATED:
+        if e["program"] == "trading" and e["name"] in trading_effects.TRADING_EVENTS:
+            await trading_effects.apply(conn, e, data)
+        elif e["name"] == DEACTIVATED:
             await conn.execute("UPDATE meters SET status = 'revoked' WHERE meter_id = $1", e["meter_id"])
         elif e["name"] == KEY_ROTATED:
             await conn.execute("UPDATE meters SET device_pubkey = $2 WHERE meter_id = $1",

@@ -1,0 +1,117 @@
+"""The relay of users' own signed transactions, and markets as the chain has them.
+
+Relay checks, in order, each with its reason code (the service signs nothing and pays
+nothing; the user's wallet is the fee payer):
+
+| reason | HTTP | refused when |
+|---|---|---|
+| `malformed_transaction` | 422 | not base64 of a legacy (wire-format) transaction |
+| `transaction_too_large` | 413 | over 1,232 bytes, the most a cluster accepts |
+| `no_instructions` | 422 | nothing to do |
+| `program_not_allowed` | 422 | an instruction of any program but trading (compute-budget excepted) |
+| `instruction_not_allowed` | 422 | a trading instruction a user does not sign (`settle_fills`, `initialize_market`) |
+| `bad_signature` | 401 | a required signature missing or not valid for the message |
+| `program_error` | 409 | the chain ran it and a program refused it (detail: program, code, name) |
+| `transaction_failed` | 409 | the chain refused it otherwise (stale blockhash, already processed, fees) |
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from solders.compute_budget import ID as COMPUTE_BUDGET_PROGRAM
+from solders.transaction import Transaction
+
+from aggregator.chain.backend import ChainBackend
+from aggregator.chain.litesvm import decompile
+from aggregator.chain.trading import USER_INSTRUCTIONS, Trading, instruction_name
+from aggregator.errors import AuthError, Conflict, PayloadTooLarge, ValidationFailed
+from aggregator.trading.desk import TradingDesk
+from aggregator.trading.schemas import Market, RelayResult
+
+PACKET_BYTES = 1232
+
+UNITS = {
+    "energy": "Wh (GRID base units; GRID has 3 decimals, 1 GRID = 1 kWh)",
+    "price": "payment-token base units per kWh (micro-units of a 6-decimal token)",
+    "value": "payment-token base units: price_per_kwh * energy_wh / 1000, exact",
+    "fee": "fee_bps of the value, rounded up, charged to the seller",
+}
+
+
+def parse_transaction(encoded: str) -> Transaction:
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValidationFailed("malformed_transaction", "transaction is not valid base64") from exc
+    if len(raw) > PACKET_BYTES:
+        raise PayloadTooLarge("transaction_too_large", f"{len(raw)} bytes; a transaction holds at most {PACKET_BYTES}")
+    try:
+        tx = Transaction.from_bytes(raw)
+        tx.sanitize()
+    except (ValueError, TypeError) as exc:
+        raise ValidationFailed("malformed_transaction", f"not a legacy transaction: {exc}") from exc
+    return tx
+
+
+def check_instructions(tx: Transaction, trading: Trading) -> list[str]:
+    """Names of the transaction's trading instructions; refuses anything else."""
+    names = []
+    instructions = decompile(tx.message)
+    if not instructions:
+        raise ValidationFailed("no_instructions", "the transaction has no instructions")
+    for i, ix in enumerate(instructions):
+        if ix.program_id == COMPUTE_BUDGET_PROGRAM:
+            continue  # a priority fee or compute limit the user chose to pay for
+        if ix.program_id != trading.program_id:
+            raise ValidationFailed("program_not_allowed", f"instruction {i} calls {ix.program_id}, not the "
+                                   f"trading program", instruction=i, program=str(ix.program_id))
+        name = instruction_name(ix.data)
+        if name not in USER_INSTRUCTIONS:
+            raise ValidationFailed("instruction_not_allowed", f"instruction {i} is {name or 'unknown'}; users may send "
+                                   f"{', '.join(USER_INSTRUCTIONS)}", instruction=i, name=name)
+        names.append(name)
+    return names
+
+
+def check_signatures(tx: Transaction) -> None:
+    if not all(tx.verify_with_results()):
+        raise AuthError("bad_signature", "a required signature is missing or does not sign this message")
+
+
+async def relay(backend: ChainBackend, trading: Trading, encoded: str) -> RelayResult:
+    tx = parse_transaction(encoded)
+    names = check_instructions(tx, trading)
+    check_signatures(tx)
+    result = await backend.send_signed(tx)
+    if result.ok:
+        return RelayResult(signature=result.signature, instructions=names, compute_units=result.compute_units)
+    if result.custom_code is not None:
+        program = trading.program if result.custom_code in trading.program.errors else None
+        raise Conflict("program_error", result.error or "program error", signature=result.signature,
+                       program=program.name if program else None, code=result.custom_code, name=result.error_name,
+                       instruction=result.instruction_index)
+    raise Conflict("transaction_failed", result.error or "transaction failed", signature=result.signature,
+                   name=result.error_name)
+
+
+async def markets(backend: ChainBackend, desk: TradingDesk) -> list[Market]:
+    """Each served market read from its account now, with a blockhash to sign with."""
+    blockhash = str(await backend.latest_blockhash())
+    accounts = await backend.accounts([m.address for m in desk.markets])
+    matched = {m.address for m in desk.matched_markets()}
+    out = []
+    for ref, account in zip(desk.markets, accounts):
+        if account is None:
+            continue
+        m = desk.trading.decode(bytes(account.data))
+        out.append(Market(
+            address=str(ref.address), authority=str(m.authority), matcher=str(m.matcher),
+            matched_here=ref.address in matched, grid_mint=str(desk.trading.token.mint_address()),
+            payment_mint=str(m.payment_mint), grid_vault=str(m.grid_vault), payment_vault=str(m.payment_vault),
+            fee_account=str(m.fee_account), fee_bps=m.fee_bps, lot_size_wh=m.lot_size_wh,
+            tick_size_per_kwh_micro=m.tick_size, auction_slot_secs=m.auction_slot_secs,
+            next_order_id=m.next_order_id, volume_wh=m.volume_wh, fees_collected_micro=m.fees_collected,
+            recent_blockhash=blockhash, units=UNITS))
+    return out
