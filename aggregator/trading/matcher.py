@@ -128,7 +128,11 @@ class Matcher:
     async def _match_market(self, market: MarketRef, now: int) -> CycleReport:
         lot_size_wh = await self._lot_size(market)
         book = await self._book(market)
-        fills = plan_fills(book, now=now, lot_size_wh=lot_size_wh, skip=self._still_refused)
+        return await self.settle(market, plan_fills(book, now=now, lot_size_wh=lot_size_wh, skip=self._still_refused))
+
+    async def settle(self, market: MarketRef, fills: list[PlannedFill]) -> CycleReport:
+        """Send planned fills in batches; a refused batch is retried fill by fill (the
+        chain may have changed since the plan: the program is the judge)."""
         settled, energy, refused = 0, 0, 0
         touched: dict[Pubkey, BookOrder] = {}
         missing = await self._missing_accounts(market, fills)

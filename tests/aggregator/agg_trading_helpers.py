@@ -32,9 +32,11 @@ PAYMENT_UNITS = 10_000_000  # each consumer's payment tokens (10 tokens at 6 dec
 
 
 @contextlib.asynccontextmanager
-async def running_app(dsn: str, chain: Chain, desk: TradingDesk) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+async def running_app(dsn: str, chain: Chain, desk: TradingDesk, *,
+                      matcher: bool = True) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app on an existing chain and desk (both outlive it, as a cluster outlives a restart)."""
     settings = make_settings(dsn, chain="litesvm")
+    settings.matcher_enabled = matcher
     settings.indexer_poll_s = 0.02  # new orders reach the matcher through the indexer
     settings.mint_sweep_s = 3600
     app = create_app(settings, chain_handle=chain, trading_desk=desk)

@@ -1,5 +1,6 @@
 """The relay of user-signed transactions: only the trading program's user instructions,
-validly signed, reach the chain; every refusal says why."""
+validly signed, reach the chain; every refusal says why. And the matcher's own refusals:
+a batch the chain refuses is retried fill by fill."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from solders.transaction import Transaction
 from aggregator.chain.connect import local_chain
 from aggregator.chain.trading import Fill
 from aggregator.trading import client as trading_client
-from aggregator.trading import local_desk
+from aggregator.trading import Matcher, local_desk
+from aggregator.trading.matching import plan_fills
 from tests.aggregator.agg_trading_helpers import Floor, running_app
 
 
@@ -96,3 +98,34 @@ async def test_a_program_refusal_comes_back_typed(floor: Floor) -> None:
     status, body = await relay(floor, tx_ok)
     assert status == 409 and body["error"]["reason"] == "transaction_failed"
     assert (await trading_client.fetch_market(floor.http, floor.market))["next_order_id"] == 1
+
+
+async def test_a_refused_batch_is_retried_fill_by_fill(pg_dsn: str) -> None:
+    """A plan gone stale (an ask cancelled after it was read) fails its batch on chain; the
+    matcher then settles the fills that still hold and records the refusal."""
+    chain = local_chain()
+    desk = local_desk(chain)
+    market = desk.markets[0]
+    async with running_app(pg_dsn, chain, desk, matcher=False) as (app, http):
+        floor = Floor(app, http, chain, desk)
+        s1, s2 = await floor.prosumer("r1", 1_000), await floor.prosumer("r2", 1_000)
+        buyer = floor.consumer()
+        await floor.place(s1, "sell", 100_000, 1_000)
+        gone = await floor.place(s2, "sell", 100_000, 1_000)
+        bid = await floor.place(buyer, "buy", 100_000, 2_000)
+        matcher = Matcher(app.state.pool, chain.backend, desk.trading, desk.markets, desk.matcher)
+        plan = plan_fills(await matcher._book(market), now=0, lot_size_wh=1)
+        assert [f.energy_wh for f in plan] == [1_000, 1_000]
+        resp = await trading_client.cancel_order(http, s2, floor.market, gone, "sell")
+        assert resp.status_code == 201, resp.text
+
+        report = await matcher.settle(market, plan)
+        assert (report.fills, report.energy_wh, report.refused) == (1, 1_000, 1)
+        assert floor.order_on_chain(bid).remaining_wh == 1_000 and floor.grid(buyer) == 1_000
+        batches = (await http.get("/api/matcher/batches")).json()[::-1]
+        assert [(b["fills"], b["ok"]) for b in batches] == [(2, False), (1, True), (1, False)]
+        assert batches[0]["error"] == batches[2]["error"] and batches[0]["error"]
+        # A later pass plans from the chain again: the cancelled ask is gone, nothing more trades.
+        assert (await matcher.run_once()).fills == 0
+        await app.state.indexer.sync_once()
+        assert [t["energy_wh"] for t in await floor.trades()] == [1_000]
