@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
@@ -22,8 +23,8 @@ from spl.token.instructions import (MintToParams, create_associated_token_accoun
 
 from aggregator.app import create_app
 from aggregator.chain import token_amount
-from aggregator.chain.connect import Chain
-from aggregator.trading import TradingDesk
+from aggregator.chain.connect import Chain, local_chain
+from aggregator.trading import TradingDesk, local_desk
 from aggregator.trading import client as trading_client
 from tests.aggregator.agg_helpers import Actors, make_settings
 from tests.aggregator.test_agg_minter import register_on_chain, submit, wait_for
@@ -159,3 +160,10 @@ class Floor:
         await self.app.state.indexer.sync_once()
 
 
+@pytest.fixture
+async def floor(pg_dsn: str) -> AsyncIterator[Floor]:
+    """The app on a fresh in-process chain with one continuous market (import it into a test module)."""
+    chain = local_chain()
+    desk = local_desk(chain)
+    async with running_app(pg_dsn, chain, desk) as (app, http):
+        yield Floor(app, http, chain, desk)

@@ -4,24 +4,12 @@ indexed back into orders, order book and trades."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from aggregator.chain.connect import local_chain
 from aggregator.chain.trading import fee_of, value_of
-from aggregator.trading import local_desk
-from tests.aggregator.agg_trading_helpers import PAYMENT_UNITS, Floor, running_app, wait_for
+from tests.aggregator.agg_trading_helpers import PAYMENT_UNITS, Floor, floor, wait_for  # noqa: F401  (fixture)
 
 FEE_BPS = 25
-
-
-@pytest.fixture
-async def floor(pg_dsn: str) -> AsyncIterator[Floor]:
-    chain = local_chain()
-    desk = local_desk(chain)
-    async with running_app(pg_dsn, chain, desk) as (app, http):
-        yield Floor(app, http, chain, desk)
 
 
 async def test_markets_are_read_from_the_chain_with_units(floor: Floor) -> None:

@@ -5,7 +5,6 @@ a batch the chain refuses is retried fill by fill."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 
 import pytest
 from solders.keypair import Keypair
@@ -18,15 +17,7 @@ from aggregator.chain.trading import Fill
 from aggregator.trading import client as trading_client
 from aggregator.trading import Matcher, local_desk
 from aggregator.trading.matching import plan_fills
-from tests.aggregator.agg_trading_helpers import Floor, running_app
-
-
-@pytest.fixture
-async def floor(pg_dsn: str) -> AsyncIterator[Floor]:
-    chain = local_chain()
-    desk = local_desk(chain)
-    async with running_app(pg_dsn, chain, desk) as (app, http):
-        yield Floor(app, http, chain, desk)
+from tests.aggregator.agg_trading_helpers import Floor, floor, running_app  # noqa: F401  (fixture)
 
 
 async def relay(floor: Floor, encoded: str) -> tuple[int, dict]:
