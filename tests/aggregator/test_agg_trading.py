@@ -4,7 +4,6 @@ indexed back into orders, order book and trades."""
 
 from __future__ import annotations
 
-
 from aggregator.chain.trading import fee_of, value_of
 from tests.aggregator.agg_trading_helpers import PAYMENT_UNITS, Floor, floor, wait_for  # noqa: F401  (fixture)
 
