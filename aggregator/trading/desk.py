@@ -85,11 +85,18 @@ def local_desk(chain: Chain, trading: Trading | None = None) -> TradingDesk:
     return TradingDesk(trading, [market], matcher, authority)
 
 
+def _market_address(text: str) -> Pubkey:
+    try:
+        return Pubkey.from_string(text)
+    except ValueError as exc:  # a typo in GTX_CHAIN_MARKETS: say which entry, not a bare base58 error
+        raise ChainSetupError(f"GTX_CHAIN_MARKETS entry {text!r} is not a base58 account address") from exc
+
+
 async def rpc_desk(chain: Chain, settings: ChainSettings, trading: Trading | None = None) -> TradingDesk:
     """The configured markets as the chain has them; the matcher key must be theirs."""
     trading = trading or Trading(token=chain.registry.token)
     matcher = load_keypair(settings.matcher_keypair) if settings.matcher_keypair is not None else None
-    markets = [await read_market(chain.backend, trading, Pubkey.from_string(a)) for a in settings.markets]
+    markets = [await read_market(chain.backend, trading, _market_address(a)) for a in settings.markets]
     if matcher is not None:
         foreign = [str(m.address) for m in markets if m.matcher != matcher.pubkey()]
         if foreign:
