@@ -14,15 +14,22 @@ batch, filled orders are closed (their rent and any price improvement go back to
 owners) and partly filled bids get their price improvement refunded: both are
 permissionless cranks the matcher pays for.
 
-Woken by every indexed ``OrderPlaced`` of its markets (through the event hub), plus a
-sweep every ``sweep_s``.
+Expiry is a crank too: every pass sends ``expire_order`` for the orders whose
+``expires_at`` has passed on the chain's clock, so their escrow (and rent) goes back to
+the owner; the indexer then closes the order as ``expired`` from the chain's
+``OrderExpired`` event. Expired orders are never planned (the program would refuse them
+anyway).
+
+Woken by every indexed ``OrderPlaced`` of its markets (through the event hub), by a
+sweep every ``sweep_s``, and at the next expiry the book holds (chain time), whichever
+comes first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -57,6 +64,11 @@ class CycleReport:
     fills: int
     energy_wh: int
     refused: int
+    expired: int = 0  # expire_order instructions that landed
+
+    def __add__(self, other: "CycleReport") -> "CycleReport":
+        return CycleReport(self.fills + other.fills, self.energy_wh + other.energy_wh,
+                           self.refused + other.refused, self.expired + other.expired)
 
 
 class Matcher:
@@ -78,6 +90,9 @@ class Matcher:
         self._refused: dict[tuple[Pubkey, Pubkey], tuple[int, int]] = {}
         self._grid_mint = trading.token.mint_address()
         self._known_accounts: set[Pubkey] = set()
+        # Chain time of the last pass and of the next moment a pass has work (an expiry).
+        self._chain_now: int | None = None
+        self._next_due: int | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -94,13 +109,20 @@ class Matcher:
                     await asyncio.sleep(self.retry_s)
                     continue
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.sweep_s)
+                    await asyncio.wait_for(self._wake.wait(), self._wait_s())
                 except TimeoutError:
                     pass
                 self._wake.clear()
         finally:
             if listener is not None:
                 listener.cancel()
+
+    def _wait_s(self) -> float:
+        """Until the next sweep, or the next expiry if sooner (chain seconds as wall seconds,
+        as on a cluster; at least one second, so a clock that stands still never spins)."""
+        if self._next_due is None or self._chain_now is None:
+            return self.sweep_s
+        return min(self.sweep_s, max(1.0, float(self._next_due - self._chain_now)))
 
     async def _listen(self) -> None:
         assert self.hub is not None
@@ -118,17 +140,25 @@ class Matcher:
         """One matching pass over every market; returns what was settled."""
         async with self._lock:
             now = clock_unix_timestamp(bytes((await self.backend.account(CLOCK)).data))
+            self._chain_now, self._next_due = now, None
             totals = CycleReport(0, 0, 0)
             for market in self.markets.values():
-                r = await self._match_market(market, now)
-                totals = CycleReport(totals.fills + r.fills, totals.energy_wh + r.energy_wh, totals.refused + r.refused)
+                totals += await self._match_market(market, now)
             return totals
 
     # --- one market -----------------------------------------------------------------------
     async def _match_market(self, market: MarketRef, now: int) -> CycleReport:
         lot_size_wh = await self._lot_size(market)
         book = await self._book(market)
-        return await self.settle(market, plan_fills(book, now=now, lot_size_wh=lot_size_wh, skip=self._still_refused))
+        expired = await self._expire(market, [o for o in book if o.remaining_wh > 0 and not o.live(now)])
+        self._due(o.expires_at for o in book if o.live(now) and o.expires_at)
+        report = await self.settle(market, plan_fills(book, now=now, lot_size_wh=lot_size_wh, skip=self._still_refused))
+        return report + CycleReport(0, 0, 0, expired)
+
+    def _due(self, times: Iterable[int]) -> None:
+        """Note chain times at which a pass will have work to do."""
+        for t in times:
+            self._next_due = t if self._next_due is None else min(self._next_due, t)
 
     async def settle(self, market: MarketRef, fills: list[PlannedFill]) -> CycleReport:
         """Send planned fills in batches; a refused batch is retried fill by fill (the
@@ -235,6 +265,31 @@ class Matcher:
             await repo.record_batch(conn, str(market.address), len(batch), sum(f.energy_wh for f in batch),
                                     result.ok, result.signature, error)
 
+    async def _expire(self, market: MarketRef, orders: list[BookOrder]) -> int:
+        """Send expire_order for orders past their expiry: escrow and rent back to the owner
+        (to the associated account their escrow came from). Returns how many landed; a
+        refusal is logged and tried again on the next pass."""
+        ixs = [self.trading.expire_order(o.owner, market, o.address, o.side) for o in orders]
+        landed = await self._send_cranks(ixs, "expiring orders failed")
+        if landed:
+            log.info("orders expired", extra={"fields": {"market": str(market.address), "orders": landed}})
+        return landed
+
+    async def _send_cranks(self, ixs: list[Instruction], failure: str) -> int:
+        """Send permissionless instructions, a few per transaction; how many landed."""
+        landed = 0
+        for start in range(0, len(ixs), MAX_CRANKS_PER_TX):
+            chunk = ixs[start:start + MAX_CRANKS_PER_TX]
+            result = await self.backend.send(chunk, [self.key], check=False)
+            if result.ok:
+                landed += len(chunk)
+            elif len(chunk) > 1:  # one refused instruction must not hold up the others: each alone
+                for ix in chunk:
+                    landed += await self._send_cranks([ix], failure)
+            else:
+                log.warning(failure, extra={"fields": {"error": result.error_name or result.error}})
+        return landed
+
     async def _crank(self, market: MarketRef, orders: list[BookOrder]) -> None:
         """Close filled orders and refund partly filled bids' price improvement.
 
@@ -251,7 +306,4 @@ class Matcher:
                 refunds.append((o.address, now.owner))
         ixs = closes + [self.trading.refund_improvement(market, refunds[i:i + REFUNDS_PER_IX])
                         for i in range(0, len(refunds), REFUNDS_PER_IX)]
-        for start in range(0, len(ixs), MAX_CRANKS_PER_TX):
-            result = await self.backend.send(ixs[start:start + MAX_CRANKS_PER_TX], [self.key], check=False)
-            if not result.ok:
-                log.warning("closing filled orders failed", extra={"fields": {"error": result.error_name or result.error}})
+        await self._send_cranks(ixs, "closing filled orders failed")

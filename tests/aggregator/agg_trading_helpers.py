@@ -109,15 +109,20 @@ class Floor:
     def fees(self) -> int:
         return self._token(self.desk.markets[0].fee_account)
 
+    def chain_time(self) -> int:
+        """The chain clock's unix time (LiteSVM's stands still unless a test moves it)."""
+        return self.chain.local.svm.get_clock().unix_timestamp
+
     def order_on_chain(self, address: str) -> Any:
         return self.desk.trading.read(self.chain.local, Pubkey.from_string(address))
 
     # --- through the API ------------------------------------------------------------------------
-    async def place(self, wallet: Keypair, side: str, price_per_kwh_micro: int, energy_wh: int) -> str:
+    async def place(self, wallet: Keypair, side: str, price_per_kwh_micro: int, energy_wh: int, *,
+                    expires_at: int = 0) -> str:
         """Sign a place_order with the wallet, relay it, wait until it is indexed; its address."""
         market = await trading_client.fetch_market(self.http, self.market)
         tx, address = trading_client.place_order_tx(wallet, market, side=side, price_per_kwh_micro=price_per_kwh_micro,
-                                                    energy_wh=energy_wh)
+                                                    energy_wh=energy_wh, expires_at=expires_at)
         resp = await self.http.post("/api/transactions", json={"transaction": tx})
         assert resp.status_code == 201, resp.text
         assert resp.json()["instructions"] == ["place_order"]
