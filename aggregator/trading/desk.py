@@ -2,8 +2,8 @@
 
 * LiteSVM (in-process): :func:`local_desk` creates a payment token (6 decimals, like
   USDC), a fee account and one continuous market whose matcher is a fresh key, because
-  the in-process chain starts empty. The payment mint's authority is kept so a demo or a
-  test can hand consumers payment tokens.
+  the in-process chain starts empty; a caller may ask for auction markets beside it. The
+  payment mint's authority is kept so a demo or a test can hand consumers payment tokens.
 * JSON-RPC: :func:`rpc_desk` reads the configured markets from the chain and checks that
   the configured matcher key is theirs; it never creates anything on a real cluster.
 
@@ -12,6 +12,7 @@ The service holds no user's key: users sign their own orders (``aggregator.tradi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from solders.keypair import Keypair
@@ -60,8 +61,11 @@ async def read_market(backend: ChainBackend, trading: Trading, address: Pubkey) 
     return MarketRef(address, m.payment_mint, m.grid_vault, m.payment_vault, m.fee_account, m.matcher)
 
 
-def local_desk(chain: Chain, trading: Trading | None = None) -> TradingDesk:
-    """A payment token and one continuous market on the in-process chain."""
+def local_desk(chain: Chain, trading: Trading | None = None, *,
+               auction_slot_secs: Sequence[int] = ()) -> TradingDesk:
+    """A payment token and one continuous market on the in-process chain, then one
+    uniform-price auction market per entry of `auction_slot_secs` (same token, fee and
+    matcher), in that order."""
     local = chain.local
     if local is None:
         raise ChainSetupError("local_desk needs the in-process LiteSVM chain")
@@ -78,11 +82,13 @@ def local_desk(chain: Chain, trading: Trading | None = None) -> TradingDesk:
         create_associated_token_account(authority.pubkey(), authority.pubkey(), mint.pubkey()),
     ], [authority, mint])
     fee_account = get_associated_token_address(authority.pubkey(), mint.pubkey())
-    local.send([trading.initialize_market(authority.pubkey(), mint.pubkey(), fee_account, matcher=matcher.pubkey(),
-                                          fee_bps=LOCAL_FEE_BPS, lot_size_wh=LOCAL_LOT_SIZE_WH,
-                                          tick_size=LOCAL_TICK_SIZE)], [authority])
-    market = trading.market_ref(local, trading.market_address(authority.pubkey(), mint.pubkey(), 0))
-    return TradingDesk(trading, [market], matcher, authority)
+    markets = []
+    for slot_secs in (0, *auction_slot_secs):
+        local.send([trading.initialize_market(authority.pubkey(), mint.pubkey(), fee_account, matcher=matcher.pubkey(),
+                                              fee_bps=LOCAL_FEE_BPS, lot_size_wh=LOCAL_LOT_SIZE_WH,
+                                              tick_size=LOCAL_TICK_SIZE, auction_slot_secs=slot_secs)], [authority])
+        markets.append(trading.market_ref(local, trading.market_address(authority.pubkey(), mint.pubkey(), slot_secs)))
+    return TradingDesk(trading, markets, matcher, authority)
 
 
 def _market_address(text: str) -> Pubkey:

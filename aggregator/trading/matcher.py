@@ -1,10 +1,13 @@
-"""The matcher: continuous matching for the markets whose matcher key the aggregator holds.
+"""The matcher: continuous matching and uniform-price auctions for the markets whose
+matcher key the aggregator holds.
 
 Each cycle starts from the chain, never from memory: the candidate orders are the open
 orders the indexer stored, and every one is re-read from its account (a closed account is
-gone, a remaining size is what the chain says). :func:`plan_fills` picks the fills and
-they go out as ``settle_fills`` batches that fit one legacy transaction. Because the
-program checks every fill against the orders' remaining sizes, limits, expiry and owners,
+gone, a remaining size is what the chain says). In a continuous market :func:`plan_fills`
+picks the fills at the makers' prices; in an auction market, once a slot is over on the
+chain's clock, :mod:`aggregator.trading.auction` computes the slot's one clearing price
+and the fills at it. They go out as ``settle_fills`` batches that fit one legacy
+transaction. Because the program checks every fill against the orders' remaining sizes, limits, expiry and owners,
 the matcher can never trade beyond what the chain allows, and after a crash or restart a
 fill that already landed is simply not planned again (its sizes are gone from the chain).
 
@@ -22,7 +25,14 @@ anyway).
 
 Woken by every indexed ``OrderPlaced`` of its markets (through the event hub), by a
 sweep every ``sweep_s``, and at the next expiry the book holds (chain time), whichever
-comes first.
+comes first; an auction market also wakes it when its current slot ends.
+
+Auctions: the newest slot that is over is settled, with every order placed before it
+ended (orders left from earlier slots included). Its price is computed once: if the
+market already records a clearing price for that slot (a pass, or a process, stopped
+part-way through its batches), the rest is settled at that price, as the program
+requires. Settling a slot closes the earlier ones, so a slot missed while the matcher was
+down is folded into the next.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from solders.compute_budget import set_compute_unit_limit
@@ -49,6 +60,7 @@ from aggregator.chain.trading import BID, MAX_FILLS, Fill, MarketRef, Trading, c
 from aggregator.events.hub import EventHub
 from aggregator.indexer.service import RETRYABLE
 from aggregator.trading import repository as repo
+from aggregator.trading import auction
 from aggregator.trading.matching import BookOrder, PlannedFill, plan_fills
 
 log = logging.getLogger("aggregator.matcher")
@@ -148,28 +160,57 @@ class Matcher:
 
     # --- one market -----------------------------------------------------------------------
     async def _match_market(self, market: MarketRef, now: int) -> CycleReport:
-        lot_size_wh = await self._lot_size(market)
+        state = self.trading.decode(bytes((await self.backend.account(market.address)).data))
         book = await self._book(market)
         expired = await self._expire(market, [o for o in book if o.remaining_wh > 0 and not o.live(now)])
         self._due(o.expires_at for o in book if o.live(now) and o.expires_at)
-        report = await self.settle(market, plan_fills(book, now=now, lot_size_wh=lot_size_wh, skip=self._still_refused))
+        if state.auction_slot_secs:
+            report = await self._clear_auction(market, state, book, now)
+        else:
+            report = await self.settle(market, plan_fills(book, now=now, lot_size_wh=state.lot_size_wh,
+                                                          skip=self._still_refused))
         return report + CycleReport(0, 0, 0, expired)
+
+    async def _clear_auction(self, market: MarketRef, state: Any, book: list[BookOrder], now: int) -> CycleReport:
+        """Settle the newest slot that is over at one clearing price."""
+        secs = state.auction_slot_secs
+        self._due([auction.slot_end(now // secs, secs)])
+        slot = auction.last_ended_slot(now, secs)
+        already_cleared = state.clearing_price != 0  # the market records the newest cleared slot's price
+        if slot is None or (already_cleared and state.cleared_slot > slot):
+            return CycleReport(0, 0, 0)
+        orders = auction.eligible(book, slot=slot, auction_slot_secs=secs, now=now, lot_size_wh=state.lot_size_wh)
+        if already_cleared and state.cleared_slot == slot:
+            price = state.clearing_price
+        else:
+            clearing = auction.clearing_price(orders, state.tick_size)
+            if clearing is None:
+                return CycleReport(0, 0, 0)
+            price = clearing.price_per_kwh
+        fills = auction.plan_auction(orders, price, now=now, lot_size_wh=state.lot_size_wh, skip=self._still_refused)
+        if fills:
+            log.info("auction cleared", extra={"fields": {"market": str(market.address), "slot": slot,
+                                                          "clearing_price_per_kwh": price}})
+        return await self.settle(market, fills, auction_slot=slot, clearing_price=price)
 
     def _due(self, times: Iterable[int]) -> None:
         """Note chain times at which a pass will have work to do."""
         for t in times:
             self._next_due = t if self._next_due is None else min(self._next_due, t)
 
-    async def settle(self, market: MarketRef, fills: list[PlannedFill]) -> CycleReport:
+    async def settle(self, market: MarketRef, fills: list[PlannedFill], *, auction_slot: int = 0,
+                     clearing_price: int = 0) -> CycleReport:
         """Send planned fills in batches; a refused batch is retried fill by fill (the
-        chain may have changed since the plan: the program is the judge)."""
+        chain may have changed since the plan: the program is the judge). Auction fills
+        name their slot and its clearing price; continuous ones leave both 0."""
         settled, energy, refused = 0, 0, 0
         touched: dict[Pubkey, BookOrder] = {}
         missing = await self._missing_accounts(market, fills)
-        for batch in self._batches(market, fills, missing):
-            ok = await self._settle(market, batch, missing)
+        pricing = (auction_slot, clearing_price)
+        for batch in self._batches(market, fills, missing, pricing):
+            ok = await self._settle(market, batch, missing, pricing)
             if not ok and len(batch) > 1:
-                ok = [await self._settle(market, [f], missing) for f in batch]
+                ok = [await self._settle(market, [f], missing, pricing) for f in batch]
             else:
                 ok = [ok] * len(batch)
             for f, done in zip(batch, ok):
@@ -189,9 +230,6 @@ class Matcher:
     def _still_refused(self, bid: BookOrder, ask: BookOrder) -> bool:
         return self._refused.get((bid.address, ask.address)) == (bid.remaining_wh, ask.remaining_wh)
 
-    async def _lot_size(self, market: MarketRef) -> int:
-        return self.trading.decode(bytes((await self.backend.account(market.address)).data)).lot_size_wh
-
     async def _book(self, market: MarketRef) -> list[BookOrder]:
         """The indexed open orders of `market`, each as its account says now (closed ones drop out)."""
         async with self.pool.acquire() as conn:
@@ -202,20 +240,22 @@ class Matcher:
             if account is None:
                 continue
             o = self.trading.decode(bytes(account.data))
-            book.append(BookOrder(address, o.order_id, o.owner, o.side, o.price_per_kwh, o.remaining_wh, o.expires_at))
+            book.append(BookOrder(address, o.order_id, o.owner, o.side, o.price_per_kwh, o.remaining_wh, o.expires_at,
+                                  o.placed_at))
         return book
 
     def _fill(self, f: PlannedFill) -> Fill:
         return Fill(f.bid.address, f.ask.address, f.bid.owner, f.ask.owner, f.energy_wh)
 
-    def _batches(self, market: MarketRef, fills: list[PlannedFill], missing: set[Pubkey]) -> list[list[PlannedFill]]:
+    def _batches(self, market: MarketRef, fills: list[PlannedFill], missing: set[Pubkey],
+                 pricing: tuple[int, int]) -> list[list[PlannedFill]]:
         """Consecutive fills grouped so each group's transaction fits one packet."""
         batches: list[list[PlannedFill]] = []
         current: list[PlannedFill] = []
         for f in fills:
             trial = current + [f]
             if current and (len(trial) > self.max_fills_per_tx
-                            or self._size(self._settle_ixs(market, trial, missing)) > PACKET_BYTES):
+                            or self._size(self._settle_ixs(market, trial, missing, pricing)) > PACKET_BYTES):
                 batches.append(current)
                 trial = [f]
             current = trial
@@ -223,14 +263,17 @@ class Matcher:
             batches.append(current)
         return batches
 
-    def _settle_ixs(self, market: MarketRef, batch: list[PlannedFill], missing: set[Pubkey]) -> list[Instruction]:
+    def _settle_ixs(self, market: MarketRef, batch: list[PlannedFill], missing: set[Pubkey],
+                    pricing: tuple[int, int]) -> list[Instruction]:
         ixs = [set_compute_unit_limit(COMPUTE_UNITS)]
         for f in batch:
             # Proceeds go to the owners' associated accounts; create the ones that do not exist yet.
             for owner, mint in ((f.bid.owner, self._grid_mint), (f.ask.owner, market.payment_mint)):
                 if get_associated_token_address(owner, mint) in missing:
                     ixs.append(create_idempotent_associated_token_account(self.key.pubkey(), owner, mint))
-        return ixs + [self.trading.settle_fills(market, [self._fill(f) for f in batch])]
+        auction_slot, price = pricing
+        return ixs + [self.trading.settle_fills(market, [self._fill(f) for f in batch], auction_slot=auction_slot,
+                                                clearing_price=price)]
 
     def _size(self, ixs: list[Instruction]) -> int:
         message = Message.new_with_blockhash(ixs, self.key.pubkey(), Hash.default())
@@ -246,8 +289,9 @@ class Matcher:
         self._known_accounts.update(a for a, acc in zip(unknown, found) if acc is not None)
         return {a for a, acc in zip(unknown, found) if acc is None}
 
-    async def _settle(self, market: MarketRef, batch: list[PlannedFill], missing: set[Pubkey]) -> bool:
-        result = await self.backend.send(self._settle_ixs(market, batch, missing), [self.key], check=False)
+    async def _settle(self, market: MarketRef, batch: list[PlannedFill], missing: set[Pubkey],
+                      pricing: tuple[int, int]) -> bool:
+        result = await self.backend.send(self._settle_ixs(market, batch, missing, pricing), [self.key], check=False)
         await self._record(market, batch, result)
         if result.ok:
             created = {a for f in batch for a in (get_associated_token_address(f.bid.owner, self._grid_mint),

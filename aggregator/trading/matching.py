@@ -29,6 +29,7 @@ class BookOrder:
     price_per_kwh: int
     remaining_wh: int
     expires_at: int  # 0: good until cancelled
+    placed_at: int = 0  # chain time; an auction slot takes the orders placed before it ended
 
     def live(self, now: int) -> bool:
         return self.remaining_wh > 0 and (self.expires_at == 0 or self.expires_at > now)

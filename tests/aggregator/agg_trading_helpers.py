@@ -52,14 +52,15 @@ class Floor:
     http: httpx.AsyncClient
     chain: Chain
     desk: TradingDesk
+    market_index: int = 0  # which of the desk's markets orders go to
 
     @property
     def market(self) -> str:
-        return str(self.desk.markets[0].address)
+        return str(self.desk.markets[self.market_index].address)
 
     @property
     def payment_mint(self) -> Pubkey:
-        return self.desk.markets[0].payment_mint
+        return self.desk.markets[self.market_index].payment_mint
 
     # --- people ---------------------------------------------------------------------------
     async def prosumer(self, name: str, surplus_wh: int) -> Keypair:
@@ -107,7 +108,7 @@ class Floor:
         return self._token(get_associated_token_address(wallet.pubkey(), self.payment_mint))
 
     def fees(self) -> int:
-        return self._token(self.desk.markets[0].fee_account)
+        return self._token(self.desk.markets[self.market_index].fee_account)
 
     def chain_time(self) -> int:
         """The chain clock's unix time (LiteSVM's stands still unless a test moves it)."""
