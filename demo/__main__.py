@@ -7,11 +7,19 @@ firmware generates on first boot, both through the REST API and on chain with th
 own keys. Then an emulated SDM120 meter runs a sunny day from 09:00, accelerated so hours
 pass in seconds, and the real MicroPython firmware reads it over a pty (Modbus RTU), signs
 each reading and publishes it to the broker; the aggregator ingests over MQTT and its
-minter mints 1 GRID per exported kWh. At the end the demo reads back what happened: the
-readings stored, the registry accounts, and the prosumer's GRID balance from chain state
-next to the aggregator's balance and the net export of the accepted readings. It exits
-non-zero if they disagree. Everything it started is stopped and its temporary directory
-removed at exit, also on error or Ctrl-C.
+minter mints 1 GRID per exported kWh. The demo reads back what happened: the readings
+stored, the registry accounts, and the prosumer's GRID balance from chain state next to the
+aggregator's balance and the net export of the accepted readings.
+
+Then the two trade on the aggregator's market (created at start-up on LiteSVM): the
+prosumer offers part of the GRID just minted (an ask signed with the prosumer's own key,
+relayed by POST /api/transactions), the consumer, holding the market's payment token,
+places a crossing bid the same way, and the aggregator's matcher settles the pair on chain
+at the resting ask's price. The demo reads back the token balances and the market account
+from chain state (GRID to the consumer, value minus fee to the prosumer, the fee to the
+market's fee account, the bid's price improvement refunded) next to /api/trades and
+/api/orders. It exits non-zero if anything disagrees. Everything it started is stopped and
+its temporary directory removed at exit, also on error or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Awaitable
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +44,11 @@ from solders.keypair import Keypair
 
 from aggregator.chain import CONSUMER, PROSUMER, ChainError, Registry, TxResult
 from aggregator.config import ChainSettings, IngestPolicy, MqttSettings, Settings
+from aggregator.trading.desk import LOCAL_TICK_SIZE
 from demo.feed import Progress, echo_lines, grid, hhmm
 from demo.readback import print_accounts, settle_report
 from demo.services import Aggregator, DemoError, serve_aggregator, start_broker, start_postgres
+from demo.trade import DEPOSIT_MIN, PAYMENT_SCALE, Terms, open_floor, tokens
 from hardware.emulators import EmulatedMeter
 from tools import wallet
 from tools.unixport import build_firmware, device_public_key, firmware_script, start_firmware, write_config
@@ -62,13 +73,14 @@ def demo_settings(dsn: str, broker_host: str, broker_port: int) -> Settings:
 
     The firmware reads every second of wall time while the meter lives hours of simulated
     time, so the per-meter rate limit (one reading a minute of device time) is off here.
+    The indexer polls the in-process chain often, so relayed orders reach the matcher at once.
     """
     return Settings(
         database_url=dsn, log_level="WARNING", log_json=False,
         chain=ChainSettings(backend="litesvm"),
         ingest=IngestPolicy(rate_limit_interval_s=0),
         mqtt=MqttSettings(enabled=True, host=broker_host, port=broker_port, client_id="gtx-demo-aggregator"),
-        mint_backoff_base_s=0.2,
+        mint_backoff_base_s=0.2, indexer_poll_s=0.1,
     )
 
 
@@ -225,19 +237,69 @@ async def demo(stack: contextlib.AsyncExitStack, args: argparse.Namespace) -> in
         problems.append(f"balances disagree: chain {outcome.chain_balance_wh:,} Wh, aggregator "
                         f"{outcome.aggregator_minted_wh:,} Wh, net export of the readings {outcome.net_wh:,} Wh")
     if problems:
-        for p in problems:
-            print(f"error: {p}", file=sys.stderr, flush=True)
-        return 1
+        return report(problems)
     print(f"\nok: {outcome.accepted} readings ingested over MQTT; chain balance = aggregator balance = "
           f"net export = {outcome.net_wh:,} Wh ({grid(outcome.net_wh)})", flush=True)
+    return await trade(agg, args, prosumer, consumer, outcome.chain_balance_wh)
+
+
+def report(problems: list[str]) -> int:
+    for p in problems:
+        print(f"error: {p}", file=sys.stderr, flush=True)
+    return 1
+
+
+async def trade(agg: Aggregator, args: argparse.Namespace, prosumer: Keypair, consumer: Keypair,
+                minted_wh: int) -> int:
+    """The prosumer sells part of the minted GRID to the consumer; returns the exit status."""
+    step("8. trading: the aggregator's market (created at start-up on LiteSVM); the consumer's deposit")
+    floor = await open_floor(agg, prosumer, consumer)
+    floor.show_market()
+    lot, tick = floor.market["lot_size_wh"], floor.market["tick_size_per_kwh_micro"]
+    sell_wh = args.sell_wh if args.sell_wh is not None else minted_wh // 2 // lot * lot
+    if not 0 < sell_wh <= minted_wh:
+        raise DemoError(f"the prosumer holds {minted_wh:,} Wh of GRID: cannot offer {sell_wh:,} Wh (see --sell-wh)")
+    if sell_wh % lot or args.ask_price % tick or args.bid_price % tick:
+        raise DemoError(f"the market trades lots of {lot:,} Wh at ticks of {tick:,} base units per kWh")
+    terms = Terms(sell_wh, args.ask_price, args.bid_price, floor.market["fee_bps"])
+    floor.deposit(max(DEPOSIT_MIN, terms.bid_escrow))
+
+    step("9. the prosumer offers GRID: an ask signed with the prosumer's own key, relayed by POST /api/transactions")
+    before = floor.holdings()
+    print(f"   prosumer {prosumer.pubkey()} holds {grid(before.prosumer_grid)}; offers {sell_wh:,} Wh "
+          f"({grid(sell_wh)}) at {tokens(terms.ask_micro)} per kWh")
+    ask = await floor.place(prosumer, "sell", terms.ask_micro, sell_wh)
+    print("   order book before matching (GET /api/orderbook; the book the bid meets):")
+    await floor.show_book()
+
+    step("10. the consumer bids across the ask (signed with the consumer's own key, relayed); the aggregator's "
+         "matcher settles the pair on chain")
+    print(f"   consumer {consumer.pubkey()} holds {tokens(before.consumer_payment)} payment tokens; "
+          f"bids for {sell_wh:,} Wh at up to {tokens(terms.bid_micro)} per kWh")
+    bid = await floor.place(consumer, "buy", terms.bid_micro, sell_wh)
+    settled = await floor.wait_settled([ask, bid])
+    if not settled:
+        print("   (the orders were not settled and closed in time; reporting what there is)")
+    matched = await floor.show_trade(terms)
+    print("   order book after matching:")
+    await floor.show_book()
+
+    step("11. read back: the trade on chain next to the aggregator's records")
+    problems = await floor.read_back(terms, before, ask, bid, matched)
+    if problems:
+        return report(problems)
+    print(f"\nok: traded {sell_wh:,} Wh at {tokens(terms.ask_micro)} per kWh; on chain the consumer received "
+          f"{grid(sell_wh)}, the prosumer {tokens(terms.value - terms.fee)}, the fee account {tokens(terms.fee)}, "
+          f"the consumer's price improvement of {tokens(terms.improvement)} was refunded; /api/trades and "
+          "/api/orders agree", flush=True)
     return 0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="./gtx demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="exit status: 0 when every reading was accepted and the balances agree; 1 when a step failed "
-               "or they disagree; 130 / 143 after Ctrl-C / SIGTERM. Needs what scripts/setup.sh installs "
+        epilog="exit status: 0 when every reading was accepted, the balances agree and the trade settled on chain "
+               "as /api/trades and /api/orders say; 1 when a step failed or anything disagrees; 130 / 143 after Ctrl-C / SIGTERM. Needs what scripts/setup.sh installs "
                "(mosquitto, socat, the MicroPython interpreter, the built programs).")
     p.add_argument("--readings", type=int, default=8, metavar="N",
                    help="readings the firmware takes, one a second; the first is the baseline (default 8, min 2)")
@@ -246,6 +308,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1, help="seed of the emulated site's day (clouds, loads)")
     p.add_argument("--meter-id", default="MTR-001", help="meter id to register ([A-Za-z0-9_-], 1-32 characters)")
     p.add_argument("--location", default="TH-BKK-Sukhumvit-01", help="meter location label (<= 32 bytes)")
+    p.add_argument("--sell-wh", type=int, metavar="WH",
+                   help="energy the prosumer offers and the consumer bids for, in Wh (default: half the GRID minted)")
+    p.add_argument("--ask-price", type=price, default=price("0.10"), metavar="P",
+                   help="the prosumer's ask, payment tokens per kWh, a multiple of 0.001 (default 0.10)")
+    p.add_argument("--bid-price", type=price, default=price("0.12"), metavar="P",
+                   help="the consumer's bid, payment tokens per kWh, at least the ask; the trade is at the ask's "
+                        "price and the difference is refunded (default 0.12)")
     args = p.parse_args(argv)
     if args.readings < 2:
         p.error("--readings must be at least 2 (the first reading is the baseline)")
@@ -255,7 +324,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--location must be 1-32 bytes")
     if not 0 < args.sim_hours <= 7:
         p.error("--sim-hours must be in (0, 7]: the prosumer exports between about 09:00 and 16:30")
+    if args.sell_wh is not None and args.sell_wh < 1:
+        p.error("--sell-wh must be at least 1")
+    if args.bid_price < args.ask_price:
+        p.error("--bid-price must be at least --ask-price, or the orders do not cross")
     return args
+
+
+def price(text: str) -> int:
+    """Payment tokens per kWh (e.g. 0.10) as base units per kWh, a multiple of the market's tick."""
+    try:
+        micro = Decimal(text) * PAYMENT_SCALE
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if micro <= 0 or micro % LOCAL_TICK_SIZE:
+        raise argparse.ArgumentTypeError(f"{text!r}: a price above 0 in steps of "
+                                         f"{Decimal(LOCAL_TICK_SIZE) / PAYMENT_SCALE} per kWh")
+    return int(micro)
 
 
 def main(argv: list[str] | None = None) -> int:
