@@ -18,6 +18,8 @@ import asyncpg
 from fastapi import FastAPI, Request, Response, WebSocket, WebSocketDisconnect
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from aggregator.certificates import CertificateDesk, local_certificate_desk, rpc_certificate_desk
+from aggregator.certificates import router as certificates_router
 from aggregator.chain.connect import Chain, open_chain
 from aggregator.config import Settings
 from aggregator.db.embedded import EmbeddedPostgres
@@ -37,6 +39,7 @@ from aggregator.readings.router import router as readings_router
 from aggregator.readings.service import IngestService
 from aggregator.trading import Matcher, TradingDesk, local_desk, rpc_desk
 from aggregator.trading import router as trading_router
+from aggregator.trading.service import relay_allowlist
 from aggregator.users.router import router as users_router
 
 log = logging.getLogger("aggregator.app")
@@ -49,11 +52,13 @@ def create_app(
     chain: MintChain | None = None,
     chain_handle: Chain | None = None,
     trading_desk: TradingDesk | None = None,
+    certificate_desk: CertificateDesk | None = None,
 ) -> FastAPI:
     """Build the app. ``pool``: use this pool (caller owns it); ``chain``: mint through this
     instead of the chain the settings name; ``chain_handle``: use this opened chain (caller
     owns it; an in-process chain then outlives the app, as a cluster outlives a restart);
-    ``trading_desk``: serve these markets instead of creating or loading them."""
+    ``trading_desk``: serve these markets instead of creating or loading them;
+    ``certificate_desk``: serve certificates with this issuer instead of initialising or loading one."""
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
@@ -68,6 +73,7 @@ def create_app(
                     log.info("migrations applied", extra={"fields": {"versions": applied}})
             minter = await _start_minter(app, settings, stack, chain_handle)
             await _open_trading_desk(app, settings, trading_desk)
+            await _open_certificate_desk(app, settings, certificate_desk)
             _start_indexer(app, settings, stack)
             _start_matcher(app, settings, stack)
             ingest = IngestService(app.state.pool, settings.ingest, metrics=app.state.metrics, hub=app.state.hub,
@@ -97,6 +103,8 @@ def create_app(
     app.state.indexer = None
     app.state.trading_desk = None  # markets served (TradingDesk) when a chain is open
     app.state.matcher = None
+    app.state.certificate_desk = None  # the certificates program and issuer key (CertificateDesk)
+    app.state.relay_allowlist = {}  # programs and instructions POST /api/transactions passes
     app.state.mqtt = None
     install_error_handlers(app)
     app.include_router(readings_router)
@@ -104,6 +112,7 @@ def create_app(
     app.include_router(users_router)
     app.include_router(indexer_router)
     app.include_router(trading_router)
+    app.include_router(certificates_router)
     _install_ops_routes(app)
     return app
 
@@ -154,6 +163,8 @@ def _start_indexer(app: FastAPI, settings: Settings, stack: contextlib.AsyncExit
     programs = [handle.registry.program, handle.registry.token.program]
     if app.state.trading_desk is not None:
         programs.append(app.state.trading_desk.trading.program)
+    if app.state.certificate_desk is not None:
+        programs.append(app.state.certificate_desk.certificates.program)
     indexer = Indexer(app.state.pool, handle.backend, programs, hub=app.state.hub, poll_s=settings.indexer_poll_s)
     app.state.indexer = indexer
     task = asyncio.create_task(indexer.run(), name="gtx-chain-indexer")
@@ -170,6 +181,23 @@ async def _open_trading_desk(app: FastAPI, settings: Settings, desk: TradingDesk
     app.state.trading_desk = desk
     log.info("trading markets", extra={"fields": {"markets": [str(m.address) for m in desk.markets],
                                                    "matched": [str(m.address) for m in desk.matched_markets()]}})
+
+
+async def _open_certificate_desk(app: FastAPI, settings: Settings, desk: CertificateDesk | None) -> None:
+    """The certificates program and issuer key (given, initialised in-process, or checked on the
+    cluster), then what the relay lets users send to the programs served."""
+    handle = app.state.chain_handle
+    if handle is None:
+        return
+    if desk is None:
+        desk = local_certificate_desk(handle) if handle.local is not None else await rpc_certificate_desk(
+            handle, settings.chain)
+    app.state.certificate_desk = desk
+    trading = app.state.trading_desk.trading if app.state.trading_desk is not None else None
+    app.state.relay_allowlist = relay_allowlist(trading, desk.certificates if desk is not None else None)
+    if desk is not None:
+        log.info("certificates", extra={"fields": {"program": str(desk.certificates.program_id),
+                                                   "issuer": str(desk.issuer.pubkey()) if desk.issuer else None}})
 
 
 def _start_matcher(app: FastAPI, settings: Settings, stack: contextlib.AsyncExitStack) -> None:

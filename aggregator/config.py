@@ -83,6 +83,9 @@ class ChainSettings(BaseSettings):
     matcher_keypair: Path | None = Field(
         None, description="Solana JSON keypair file of the trading markets' matcher (rpc; LiteSVM makes its own)"
     )
+    issuer_keypair: Path | None = Field(
+        None, description="Solana JSON keypair file of the certificates program's issuer (rpc; LiteSVM makes its own)"
+    )
     markets: list[str] = Field(
         default_factory=list, description="trading market addresses to serve and match (rpc; JSON list)"
     )
@@ -120,6 +123,9 @@ class Settings(BaseSettings):
     indexer_poll_s: float = Field(2.0, gt=0, description="how often the indexer asks the chain for new transactions")
     matcher_enabled: bool = Field(True, description="match orders of markets whose matcher key this service holds")
     matcher_sweep_s: float = Field(30.0, gt=0, description="periodic sweep; indexed new orders wake the matcher at once")
+    certificate_validate_on_issue: bool = Field(
+        True, description="the issuer co-signs validation into each issuance it prepares (else they stay PENDING)"
+    )
     chain: ChainSettings = Field(default_factory=ChainSettings)
     ingest: IngestPolicy = Field(default_factory=IngestPolicy)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)

@@ -8,7 +8,9 @@ instructions and decodes the same accounts, events and errors.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
 import tomllib
 from dataclasses import dataclass
 from functools import cached_property
@@ -76,6 +78,16 @@ class GtxProgram:
     def decode_account(self, data: bytes) -> Any:
         return self.client.coder.accounts.decode(data)
 
+    @cached_property
+    def instruction_names(self) -> dict[bytes, str]:
+        """Anchor discriminator (sha256("global:<snake_name>")[:8]) -> snake_case name, from the IDL."""
+        names = [_snake(i["name"]) for i in self.idl_json["instructions"]]
+        return {hashlib.sha256(f"global:{n}".encode()).digest()[:8]: n for n in names}
+
+    def instruction_name(self, data: bytes) -> str | None:
+        """Which of this program's instructions `data` encodes (None when none of them)."""
+        return self.instruction_names.get(bytes(data[:8]))
+
     def account_name(self, data: bytes) -> str | None:
         for name, disc in self.client.coder.accounts.acc_name_to_discriminator.items():
             if data[:8] == disc:
@@ -111,6 +123,11 @@ def data_lines(logs: Sequence[str]) -> Iterator[tuple[str | None, str]]:
                 stack.pop()
         elif line.startswith(DATA_PREFIX):
             yield (stack[-1] if stack else None), line[len(DATA_PREFIX):]
+
+
+def _snake(name: str) -> str:
+    """An IDL's camelCase instruction name in the snake_case its discriminator hashes."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def meter_id_bytes(meter_id: str) -> bytes:

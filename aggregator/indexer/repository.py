@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 from solders.pubkey import Pubkey
 
-from aggregator.indexer import trading_effects
+from aggregator.indexer import certificate_effects, trading_effects
 from aggregator.indexer.decode import MINTED, SETTLED
 
 DEACTIVATED = "MeterDeactivated"
@@ -66,12 +66,15 @@ async def apply_effects(conn: asyncpg.Connection, events: Sequence[asyncpg.Recor
     * MeterKeyRotated: the meter's device key becomes the chain's.
     * NetGenerationSettled / TokensMinted: the meter's chain-confirmed totals grow.
     * trading events: orders and trades (:mod:`aggregator.indexer.trading_effects`).
+    * certificate events: certificates (:mod:`aggregator.indexer.certificate_effects`).
     Meters unknown to this database are left alone; other events have no effect.
     """
     for e in events:
         data = json.loads(e["data"])
         if e["program"] == "trading" and e["name"] in trading_effects.TRADING_EVENTS:
             await trading_effects.apply(conn, e, data)
+        elif e["program"] == "certificates" and e["name"] in certificate_effects.CERTIFICATE_EVENTS:
+            await certificate_effects.apply(conn, e, data)
         elif e["name"] == DEACTIVATED:
             await conn.execute("UPDATE meters SET status = 'revoked' WHERE meter_id = $1", e["meter_id"])
         elif e["name"] == KEY_ROTATED:

@@ -35,9 +35,12 @@ async def list_markets(request: Request) -> list[Market]:
 
 @router.post("/api/transactions", response_model=RelayResult, status_code=201)
 async def relay_transaction(body: RelayRequest, request: Request) -> RelayResult:
-    """Send a transaction the user signed (place/cancel/expire orders, refunds) to the chain."""
-    desk = _desk(request)
-    return await service.relay(request.app.state.chain_handle.backend, desk.trading, body.transaction)
+    """Send a transaction the user signed (orders: place/cancel/expire, refunds; certificates:
+    issue, transfer, retire, expire) to the chain."""
+    allowed = request.app.state.relay_allowlist
+    if not allowed:
+        raise Conflict("no_chain", "this service runs without a chain: nothing can be relayed")
+    return await service.relay(request.app.state.chain_handle.backend, allowed, body.transaction)
 
 
 @router.get("/api/orders", response_model=list[Order])

@@ -1,4 +1,5 @@
-"""The relay of users' own signed transactions, and markets as the chain has them.
+"""The relay of users' own signed transactions (trading and certificates), and markets as
+the chain has them.
 
 Relay checks, in order, each with its reason code (the service signs nothing and pays
 nothing; the user's wallet is the fee payer):
@@ -8,8 +9,8 @@ nothing; the user's wallet is the fee payer):
 | `malformed_transaction` | 422 | not base64 of a legacy (wire-format) transaction |
 | `transaction_too_large` | 413 | over 1,232 bytes, the most a cluster accepts |
 | `no_instructions` | 422 | nothing to do |
-| `program_not_allowed` | 422 | an instruction of any program but trading (compute-budget excepted) |
-| `instruction_not_allowed` | 422 | a trading instruction a user does not sign (`settle_fills`, `initialize_market`) |
+| `program_not_allowed` | 422 | an instruction of a program not in :func:`relay_allowlist` (compute-budget excepted) |
+| `instruction_not_allowed` | 422 | one a user does not sign (`settle_fills`, `initialize_market`, `revoke`, ...) |
 | `bad_signature` | 401 | a required signature missing or not valid for the message |
 | `program_error` | 409 | the chain ran it and a program refused it (detail: program, code, name) |
 | `transaction_failed` | 409 | the chain refused it otherwise (stale blockhash, already processed, fees) |
@@ -19,13 +20,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from solders.compute_budget import ID as COMPUTE_BUDGET_PROGRAM
+from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
 from aggregator.chain.backend import ChainBackend
+from aggregator.chain.certificates import Certificates
 from aggregator.chain.litesvm import decompile
-from aggregator.chain.trading import USER_INSTRUCTIONS, Trading, instruction_name
+from aggregator.chain.programs import GtxProgram
+from aggregator.chain.trading import USER_INSTRUCTIONS, Trading
 from aggregator.errors import AuthError, Conflict, PayloadTooLarge, ValidationFailed
 from aggregator.trading.desk import TradingDesk
 from aggregator.trading.schemas import Market, RelayResult
@@ -55,8 +61,33 @@ def parse_transaction(encoded: str) -> Transaction:
     return tx
 
 
-def check_instructions(tx: Transaction, trading: Trading) -> list[str]:
-    """Names of the transaction's trading instructions; refuses anything else."""
+@dataclass(frozen=True)
+class Allowed:
+    """A program users may call through the relay, and which of its instructions."""
+
+    program: GtxProgram
+    instructions: tuple[str, ...]
+
+
+#: Certificate instructions a user's transaction may carry: the holder's `transfer` and
+#: `retire`, the meter owner's `issue`, the permissionless `expire`, and `validate`, which
+#: the chain runs only with the issuer's signature: this service adds it to issuances it
+#: prepared (``POST /api/certificates``), so a user can never validate on their own.
+CERTIFICATE_USER_INSTRUCTIONS = ("issue", "validate", "transfer", "retire", "expire")
+
+
+def relay_allowlist(trading: Trading | None, certificates: Certificates | None) -> dict[Pubkey, Allowed]:
+    """The one list of (program, instructions) the relay passes, for the programs served."""
+    allowed = {}
+    if trading is not None:
+        allowed[trading.program_id] = Allowed(trading.program, USER_INSTRUCTIONS)
+    if certificates is not None:
+        allowed[certificates.program_id] = Allowed(certificates.program, CERTIFICATE_USER_INSTRUCTIONS)
+    return allowed
+
+
+def check_instructions(tx: Transaction, allowed: Mapping[Pubkey, Allowed]) -> list[str]:
+    """Names of the transaction's instructions; refuses any the allowlist does not name."""
     names = []
     instructions = decompile(tx.message)
     if not instructions:
@@ -64,13 +95,15 @@ def check_instructions(tx: Transaction, trading: Trading) -> list[str]:
     for i, ix in enumerate(instructions):
         if ix.program_id == COMPUTE_BUDGET_PROGRAM:
             continue  # a priority fee or compute limit the user chose to pay for
-        if ix.program_id != trading.program_id:
-            raise ValidationFailed("program_not_allowed", f"instruction {i} calls {ix.program_id}, not the "
-                                   f"trading program", instruction=i, program=str(ix.program_id))
-        name = instruction_name(ix.data)
-        if name not in USER_INSTRUCTIONS:
+        entry = allowed.get(ix.program_id)
+        if entry is None:
+            raise ValidationFailed("program_not_allowed", f"instruction {i} calls {ix.program_id}, not a program "
+                                   f"users may call here", instruction=i, program=str(ix.program_id))
+        name = entry.program.instruction_name(ix.data)
+        if name not in entry.instructions:
             raise ValidationFailed("instruction_not_allowed", f"instruction {i} is {name or 'unknown'}; users may send "
-                                   f"{', '.join(USER_INSTRUCTIONS)}", instruction=i, name=name)
+                                   f"{', '.join(entry.instructions)} to {entry.program.name}", instruction=i,
+                                   name=name)
         names.append(name)
     return names
 
@@ -80,20 +113,29 @@ def check_signatures(tx: Transaction) -> None:
         raise AuthError("bad_signature", "a required signature is missing or does not sign this message")
 
 
-async def relay(backend: ChainBackend, trading: Trading, encoded: str) -> RelayResult:
+async def relay(backend: ChainBackend, allowed: Mapping[Pubkey, Allowed], encoded: str) -> RelayResult:
     tx = parse_transaction(encoded)
-    names = check_instructions(tx, trading)
+    names = check_instructions(tx, allowed)
     check_signatures(tx)
     result = await backend.send_signed(tx)
     if result.ok:
         return RelayResult(signature=result.signature, instructions=names, compute_units=result.compute_units)
     if result.custom_code is not None:
-        program = trading.program if result.custom_code in trading.program.errors else None
+        program = _failed_program(tx, allowed, result.instruction_index, result.custom_code)
         raise Conflict("program_error", result.error or "program error", signature=result.signature,
                        program=program.name if program else None, code=result.custom_code, name=result.error_name,
                        instruction=result.instruction_index)
     raise Conflict("transaction_failed", result.error or "transaction failed", signature=result.signature,
                    name=result.error_name)
+
+
+def _failed_program(tx: Transaction, allowed: Mapping[Pubkey, Allowed], index: int | None,
+                    code: int) -> GtxProgram | None:
+    """The allowed program whose instruction failed, when its IDL knows the error code."""
+    if index is None:
+        return None
+    entry = allowed.get(decompile(tx.message)[index].program_id)
+    return entry.program if entry is not None and code in entry.program.errors else None
 
 
 async def markets(backend: ChainBackend, desk: TradingDesk) -> list[Market]:

@@ -25,7 +25,7 @@ from solders.signature import Signature
 
 from aggregator.errors import AuthError, ValidationFailed
 
-PURPOSES = frozenset({"register_user", "register_meter", "set_meter_status"})
+PURPOSES = frozenset({"register_user", "register_meter", "set_meter_status", "request_certificate"})
 
 
 def parse_wallet(wallet: str) -> Pubkey:
