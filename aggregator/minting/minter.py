@@ -97,6 +97,9 @@ class Minter:
         for batch in open_batches:
             if batch["meter_id"] in states:
                 await self.ledger.reconcile(batch["id"], states[batch["meter_id"]])
+            else:  # e.g. a fresh in-process chain under a database that outlived the last one
+                log.error("mint batch in flight for a meter the chain does not know; an operator must look",
+                          extra={"fields": {"batch_id": batch["id"], "meter_id": batch["meter_id"]}})
 
     async def _attempt(self, batches: list[asyncpg.Record]) -> None:
         """One transaction for these batches (distinct meters)."""
