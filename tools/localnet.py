@@ -18,14 +18,12 @@ import argparse
 import base64
 import json
 import threading
-from collections import deque
 from typing import Any, Callable
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from solders.account import Account
-from solders.hash import Hash
 from solders.pubkey import Pubkey
 from solders.rpc.responses import (
     GetAccountInfoResp,
@@ -50,11 +48,10 @@ from solders.transaction_status import (
     UiTransactionStatusMeta,
 )
 
-from aggregator.chain.litesvm import LocalChain
+from aggregator.chain.litesvm import RECENT_BLOCKHASHES, LocalChain
 from aggregator.chain.connect import deployed_programs
 
 JSONRPC_INVALID_PARAMS = -32602
-MAX_RECENT_BLOCKHASHES = 150  # a cluster's blockhash stays valid for 150 slots
 JSONRPC_METHOD_NOT_FOUND = -32601
 FEE_LAMPORTS = 5_000
 MAX_SIGNATURES_LIMIT = 1_000  # a cluster's cap for getSignaturesForAddress
@@ -66,11 +63,6 @@ class Localnet:
     def __init__(self, chain: LocalChain) -> None:
         self.chain = chain
         self.svm = chain.svm
-        # As on a cluster, a transaction may use any of the recent blockhashes, not only
-        # the newest: clients sending concurrently share one. LiteSVM itself accepts only
-        # its newest, so the check is done here instead.
-        self.svm.with_blockhash_check(False)
-        self.recent_blockhashes: deque[Hash] = deque([self.svm.latest_blockhash()], maxlen=MAX_RECENT_BLOCKHASHES)
         self.lock = threading.Lock()
         self.slot = 1
         self.executed: dict[str, tuple[int, VersionedTransaction, Any]] = {}
@@ -102,10 +94,10 @@ class Localnet:
         return json.loads(resp.to_json())["result"]
 
     def latest_blockhash(self, params: list) -> Any:
-        latest = self.svm.latest_blockhash()  # also moved by in-process senders of the same chain
-        if latest not in self.recent_blockhashes:
-            self.recent_blockhashes.append(latest)
-        return self._result(GetLatestBlockhashResp(RpcBlockhash(latest, self.slot + MAX_RECENT_BLOCKHASHES),
+        # As on a cluster, a transaction may use any recent blockhash handed out, not only the
+        # newest: clients sending concurrently share one (LocalChain keeps the window).
+        latest = self.chain.recent_blockhash()
+        return self._result(GetLatestBlockhashResp(RpcBlockhash(latest, self.slot + RECENT_BLOCKHASHES),
                                                    self._context()))
 
     def send_transaction(self, params: list) -> Any:
@@ -116,13 +108,12 @@ class Localnet:
         signature = str(tx.signatures[0])
         if signature in self.executed:
             return signature  # a resend of a processed transaction: a cluster ignores it too
-        if tx.message.recent_blockhash not in self.recent_blockhashes:
+        if not self.chain.knows_blockhash(tx.message.recent_blockhash):
             raise ValueError("Blockhash not found")
         outcome = self.svm.send_transaction(tx)
         self.slot += 1
         self.svm.warp_to_slot(self.slot)
         self.svm.expire_blockhash()
-        self.recent_blockhashes.append(self.svm.latest_blockhash())
         if signature not in self.executed:
             self.executed[signature] = (self.slot, tx, outcome)
             for key in dict.fromkeys(str(k) for k in tx.message.account_keys):

@@ -220,13 +220,17 @@ class LocalChain:
             self._served_blockhashes.popitem(last=False)
         return blockhash
 
+    def knows_blockhash(self, blockhash: Hash) -> bool:
+        """Whether a transaction signed over `blockhash` may run: the latest one, or one
+        handed out by :meth:`recent_blockhash` within the window."""
+        return blockhash == self.svm.latest_blockhash() or blockhash in self._served_blockhashes
+
     def send_signed(self, tx: Transaction) -> TxResult:
         """Execute a transaction signed elsewhere; its outcome is returned, never raised.
 
         A blockhash never handed out by :meth:`recent_blockhash` (or too old) is refused as a
         cluster refuses an unknown one, without executing anything."""
-        blockhash = tx.message.recent_blockhash
-        if blockhash != self.svm.latest_blockhash() and blockhash not in self._served_blockhashes:
+        if not self.knows_blockhash(tx.message.recent_blockhash):
             return TxResult(str(tx.signatures[0]), False, [], 0, error="BlockhashNotFound",
                             error_name="BlockhashNotFound")
         outcome = self.svm.send_transaction(tx)
