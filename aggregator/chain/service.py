@@ -11,7 +11,7 @@ the oracle) the first time it is missing.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from solders.hash import Hash
@@ -47,7 +47,8 @@ class ChainService:
         return {m: self.registry.decode(a.data) for m, a in zip(meter_ids, accounts) if a is not None}
 
     async def meter_states(self, meter_ids: Sequence[str]) -> dict[str, ChainMeterState]:
-        return {m: ChainMeterState(a.total_production_wh, a.total_consumption_wh, a.settled_net_generation_wh)
+        return {m: ChainMeterState(a.total_production_wh, a.total_consumption_wh, a.settled_net_generation_wh,
+                                   str(a.owner), a.last_reading_at)
                 for m, a in (await self._meters(meter_ids)).items()}
 
     async def meter_state(self, meter_id: str) -> ChainMeterState:
@@ -63,32 +64,35 @@ class ChainService:
         """One meter: :meth:`settle_many` with a single delta."""
         return (await self.settle_many([MeterDelta(meter_id, production_wh, consumption_wh)]))[meter_id]
 
-    async def settle_many(self, deltas: Sequence[MeterDelta]) -> dict[str, MintResult]:
+    async def settle_many(self, deltas: Sequence[MeterDelta],
+                          states: Mapping[str, ChainMeterState] | None = None) -> dict[str, MintResult]:
         if not 1 <= len(deltas) <= self.max_meters_per_tx:
             raise ValueError(f"a mint transaction carries 1-{self.max_meters_per_tx} meters, got {len(deltas)}")
         if len({d.meter_id for d in deltas}) != len(deltas):
             raise ValueError("each meter may appear once per mint transaction")
         if any(d.production_wh < 0 or d.consumption_wh < 0 for d in deltas):
             raise ValueError("production and consumption deltas must be non-negative")
-        meters = await self._meters([d.meter_id for d in deltas])
+        if states is None or any(d.meter_id not in states or states[d.meter_id].owner is None for d in deltas):
+            states = await self.meter_states([d.meter_id for d in deltas])
         for d in deltas:
-            if d.meter_id not in meters:
+            if d.meter_id not in states:
                 raise MeterNotOnChain(d.meter_id)
+        owners = {d.meter_id: Pubkey.from_string(states[d.meter_id].owner) for d in deltas}
         now = int(time.time())
-        instructions = await self._token_account_ixs(list(dict.fromkeys(m.owner for m in meters.values())))
+        instructions = await self._token_account_ixs(list(dict.fromkeys(owners.values())))
         for d in deltas:
-            m = meters[d.meter_id]
+            m = states[d.meter_id]
             instructions.append(self.registry.submit_readings(
-                self.oracle.pubkey(), d.meter_id, m.total_production_wh + d.production_wh,
-                m.total_consumption_wh + d.consumption_wh, max(now, m.last_reading_at)))
-        instructions.append(self.registry.settle_and_mint([(d.meter_id, meters[d.meter_id].owner) for d in deltas]))
+                self.oracle.pubkey(), d.meter_id, m.production_wh + d.production_wh,
+                m.consumption_wh + d.consumption_wh, max(now, m.last_reading_at)))
+        instructions.append(self.registry.settle_and_mint([(d.meter_id, owners[d.meter_id]) for d in deltas]))
         if (size := self.transaction_bytes(instructions)) > PACKET_BYTES:
             raise ValueError(f"mint transaction of {len(deltas)} meters is {size} bytes (limit {PACKET_BYTES})")
         try:
             result = await self.backend.send(instructions, [self.oracle])
         except ChainError as exc:
             raise MintRejected(str(exc)) from exc
-        self._token_accounts.update(m.owner for m in meters.values())
+        self._token_accounts.update(owners.values())
         minted = {d.meter_id: 0 for d in deltas}
         for event in self.registry.program.decode_events(result.logs):
             if event.name == "NetGenerationSettled":

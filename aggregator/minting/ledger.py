@@ -14,10 +14,12 @@ Protocol for one batch, each step its own committed transaction:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 import asyncpg
 
+from aggregator.errors import Conflict
 from aggregator.events.hub import EventHub
 from aggregator.metrics import Metrics
 from aggregator.minting import repository as repo
@@ -65,39 +67,43 @@ class MintLedger:
             return await repo.get(conn, batch_id)
 
     async def record_intent(self, batch_id: int, before: ChainMeterState) -> asyncpg.Record:
+        """Record the chain's counters before submitting (durable before the transaction is sent)."""
+        recorded = await self.record_intents([(batch_id, before)])
+        if not recorded:
+            async with self.pool.acquire() as conn:
+                current = await repo.get(conn, batch_id)
+            raise Conflict("bad_batch_state", f"batch {batch_id} is {current['state']}, expected ['claimed']")
+        return recorded[0]
+
+    async def record_intents(self, intents: Sequence[tuple[int, ChainMeterState]]) -> list[asyncpg.Record]:
+        """:meth:`record_intent` for several batches in one statement; batches that are no
+        longer ``claimed`` (another cycle took them) are left out of the result."""
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow("SELECT attempts FROM mint_batches WHERE id = $1", batch_id)
-            attempts = (row["attempts"] if row else 0) + 1
-            batch = await repo.transition(
-                conn, batch_id, ["claimed"], "intent",
-                chain_production_before_wh=before.production_wh,
-                chain_consumption_before_wh=before.consumption_wh,
-                chain_settled_before_wh=before.settled_net_wh,
-                attempts=attempts,
-            )
-        self._count("intent")
-        return batch
+            rows = await repo.record_intents(conn, [
+                (batch_id, s.production_wh, s.consumption_wh, s.settled_net_wh) for batch_id, s in intents])
+        for _ in rows:
+            self._count("intent")
+        return rows
 
     async def confirm(self, batch_id: int, result: MintResult) -> asyncpg.Record:
         """Record the landed transaction's signature and minted energy."""
-        return await self._confirm(batch_id, result.signature, result.minted_wh, None)
+        return (await self.confirm_many([(batch_id, result)]))[0]
 
-    async def _confirm(
-        self, batch_id: int, signature: str | None, minted_wh: int, note: str | None
-    ) -> asyncpg.Record:
+    async def confirm_many(self, results: Sequence[tuple[int, MintResult]]) -> list[asyncpg.Record]:
+        """:meth:`confirm` for the batches of one transaction, in one database transaction."""
+        return await self._confirm([(batch_id, r.signature, r.minted_wh, None) for batch_id, r in results])
+
+    async def _confirm(self, outcomes: Sequence[tuple[int, str | None, int, str | None]]) -> list[asyncpg.Record]:
         async with self.pool.acquire() as conn, conn.transaction():
-            batch = await repo.transition(
-                conn, batch_id, ["intent"], "confirmed",
-                tx_signature=signature, minted_wh=minted_wh, last_error=note,
-            )
-            await repo.mark_readings_minted(conn, batch_id, signature)
-        self._count("confirmed")
-        if self.hub is not None:
-            self.hub.publish({
-                "type": "mint_confirmed", "batch_id": batch_id, "meter_id": batch["meter_id"],
-                "minted_wh": minted_wh, "tx_signature": signature,
-            })
-        return batch
+            batches = await repo.confirm_many(conn, outcomes)
+        for batch in batches:
+            self._count("confirmed")
+            if self.hub is not None:
+                self.hub.publish({
+                    "type": "mint_confirmed", "batch_id": batch["id"], "meter_id": batch["meter_id"],
+                    "minted_wh": batch["minted_wh"], "tx_signature": batch["tx_signature"],
+                })
+        return batches
 
     async def fail(self, batch_id: int, error: str) -> asyncpg.Record:
         """A submission failed (or could not start): retry later with backoff, or give up and alert.
@@ -151,9 +157,7 @@ class MintLedger:
         verdict = decide(before, now, batch["production_wh"], batch["consumption_wh"])
         if verdict is Verdict.LANDED:
             # Landed before the crash; its signature was never recorded.
-            await self._confirm(
-                batch_id, None, now.settled_net_wh - before.settled_net_wh, "reconciled: landed"
-            )
+            await self._confirm([(batch_id, None, now.settled_net_wh - before.settled_net_wh, "reconciled: landed")])
         elif verdict is Verdict.NOT_LANDED:
             async with self.pool.acquire() as conn:
                 await repo.transition(

@@ -32,7 +32,6 @@ import logging
 
 import asyncpg
 
-from aggregator.errors import Conflict
 from aggregator.minting.ledger import MintLedger
 from aggregator.minting.protocol import ChainMeterState, MeterDelta, MintChain, MintRejected
 from aggregator.minting.reconcile import Verdict, decide
@@ -115,28 +114,23 @@ class Minter:
             for b in batches:
                 await self.ledger.fail(b["id"], f"reading chain state: {exc!r}")
             return None
-        ready = []
         for b in batches:
             if b["meter_id"] not in states:
                 await self.ledger.fail(b["id"], f"meter {b['meter_id']} is not registered on chain")
-                continue
-            try:
-                await self.ledger.record_intent(b["id"], states[b["meter_id"]])
-            except Conflict:
-                continue  # another cycle took it
-            ready.append(b)
+        # Batches another cycle took are left out of the recorded intents.
+        ready = await self.ledger.record_intents([(b["id"], states[b["meter_id"]])
+                                                  for b in batches if b["meter_id"] in states])
         if not ready:
             return None
         try:
             results = await self.chain.settle_many(
-                [MeterDelta(b["meter_id"], b["production_wh"], b["consumption_wh"]) for b in ready])
+                [MeterDelta(b["meter_id"], b["production_wh"], b["consumption_wh"]) for b in ready], states)
         except MintRejected as exc:  # executed and failed: nothing changed on chain
             return ready, exc
         except Exception as exc:  # noqa: BLE001 - outcome unknown: ask the chain
             await self._settle_unknown(ready, states, exc)
             return None
-        for b in ready:
-            await self.ledger.confirm(b["id"], results[b["meter_id"]])
+        await self.ledger.confirm_many([(b["id"], results[b["meter_id"]]) for b in ready])
         return None
 
     async def _rejected(self, batches: list[asyncpg.Record], exc: MintRejected) -> None:

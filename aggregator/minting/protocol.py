@@ -5,8 +5,8 @@ Units: watt-hours; 1 kWh = 1 GRID, the token amount is derived on-chain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 
@@ -35,11 +35,17 @@ class MintResult:
 
 @dataclass(frozen=True, slots=True)
 class ChainMeterState:
-    """A meter's cumulative counters as recorded on chain."""
+    """A meter's cumulative counters as recorded on chain.
+
+    Equality compares the counters only (that is what tells whether a mint landed);
+    ``owner`` (base58) and ``last_reading_at`` ride along when read from the chain so a
+    mint can be built on exactly the state its intent recorded."""
 
     production_wh: int
     consumption_wh: int
     settled_net_wh: int
+    owner: str | None = field(default=None, compare=False)
+    last_reading_at: int = field(default=0, compare=False)
 
 
 @runtime_checkable
@@ -47,9 +53,12 @@ class MintChain(Protocol):
     #: most meters one :meth:`settle_many` call (one transaction) may carry
     max_meters_per_tx: int
 
-    async def settle_many(self, deltas: Sequence[MeterDelta]) -> dict[str, MintResult]:
+    async def settle_many(self, deltas: Sequence[MeterDelta],
+                          states: Mapping[str, ChainMeterState] | None = None) -> dict[str, MintResult]:
         """Add each meter's deltas to its on-chain totals and mint its unsettled net, in one
-        transaction: all meters land or none.
+        transaction: all meters land or none. ``states``, when given, are the counters just
+        read by :meth:`meter_states` (and recorded as the intent): the totals are built on
+        them, so a landed mint moves the counters by exactly the deltas.
 
         Raises :class:`MintRejected` when the transaction failed on chain and
         :class:`MeterNotOnChain` for an unknown meter; any other error leaves the outcome

@@ -137,14 +137,37 @@ async def release(conn: asyncpg.Connection, batch_id: int, note: str) -> asyncpg
     return row
 
 
-async def mark_readings_minted(conn: asyncpg.Connection, batch_id: int, signature: str | None) -> None:
-    await conn.execute(
-        "UPDATE readings SET minted = true, mint_tx_signature = $2 WHERE mint_batch_id = $1",
-        batch_id, signature,
-    )
+async def record_intents(conn: asyncpg.Connection, intents: Sequence[tuple[int, int, int, int]]) -> list[asyncpg.Record]:
+    """``claimed`` -> ``intent`` for each (batch id, chain production, consumption, settled
+    before), counting the attempt; batches no longer ``claimed`` are left out of the result."""
+    return await conn.fetch(
+        f"""UPDATE mint_batches b SET state = 'intent', updated_at = now(), attempts = b.attempts + 1,
+                chain_production_before_wh = u.p, chain_consumption_before_wh = u.c, chain_settled_before_wh = u.s
+            FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(id, p, c, s)
+            WHERE b.id = u.id AND b.state = 'claimed'
+            RETURNING {', '.join('b.' + c.strip() for c in BATCH_COLUMNS.split(','))}""",
+        *map(list, zip(*intents)))
 
 
-async def release_readings(conn: asyncpg.Connection, batch_id: int) -> None:
+async def confirm_many(conn: asyncpg.Connection, outcomes: Sequence[tuple[int, str | None, int, str | None]]
+                       ) -> list[asyncpg.Record]:
+    """``intent`` -> ``confirmed`` for each (batch id, signature, minted Wh, note), and their
+    readings marked minted; must run inside a transaction. Raises if any batch was not in ``intent``."""
+    ids, signatures, minted, notes = map(list, zip(*outcomes))
+    rows = await conn.fetch(
+        f"""UPDATE mint_batches b SET state = 'confirmed', updated_at = now(), tx_signature = u.sig,
+                minted_wh = u.minted, last_error = u.note
+            FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[]) AS u(id, sig, minted, note)
+            WHERE b.id = u.id AND b.state = 'intent'
+            RETURNING {', '.join('b.' + c.strip() for c in BATCH_COLUMNS.split(','))}""",
+        ids, signatures, minted, notes)
+    if len(rows) != len(ids):
+        done = {r["id"] for r in rows}
+        missing = next(i for i in ids if i not in done)
+        current = await get(conn, missing)
+        raise Conflict("bad_batch_state", f"batch {missing} is {current['state']}, expected ['intent']")
     await conn.execute(
-        "UPDATE readings SET mint_batch_id = NULL WHERE mint_batch_id = $1 AND NOT minted", batch_id
-    )
+        """UPDATE readings r SET minted = true, mint_tx_signature = u.sig
+           FROM unnest($1::bigint[], $2::text[]) AS u(id, sig) WHERE r.mint_batch_id = u.id""",
+        ids, signatures)
+    return rows

@@ -144,11 +144,11 @@ class FlakyChain:
     async def meter_states(self, meter_ids):
         return await self.real.meter_states(meter_ids)
 
-    async def settle_many(self, deltas):
+    async def settle_many(self, deltas, states=None):
         if self.fail_before_send:
             self.fail_before_send -= 1
             raise ConnectionResetError("connection reset before the transaction was sent")
-        results = await self.real.settle_many(deltas)
+        results = await self.real.settle_many(deltas, states)
         if self.land_then_fail:
             self.land_then_fail -= 1
             raise TimeoutError("confirmation timed out")

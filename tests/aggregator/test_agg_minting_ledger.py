@@ -6,7 +6,7 @@ decides for each counter observation, not how the chain is reached.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import httpx
 import pytest
@@ -134,7 +134,8 @@ def test_chain_protocol_shape() -> None:
     class Conforming:
         max_meters_per_tx = 5
 
-        async def settle_many(self, deltas: Sequence[MeterDelta]) -> dict[str, MintResult]:
+        async def settle_many(self, deltas: Sequence[MeterDelta],
+                              states: Mapping[str, ChainMeterState] | None = None) -> dict[str, MintResult]:
             raise RuntimeError("not called")
 
         async def meter_states(self, meter_ids: Sequence[str]) -> dict[str, ChainMeterState]:
