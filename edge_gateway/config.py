@@ -16,14 +16,18 @@ import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from edge_gateway.errors import ConfigError
+from hardware.registers import MeterModel, load_model, model_names
 
-__all__ = ["GatewayConfig", "LocalBroker", "UpstreamBroker", "load_config", "load_meter_keys"]
+__all__ = [
+    "DirectMeter", "GatewayConfig", "LocalBroker", "RtuMeter", "TcpMeter", "UpstreamBroker", "load_config",
+    "load_meter_keys",
+]
 
 ENV_PREFIX = "GTX_GW_"
 _ID_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
@@ -87,6 +91,81 @@ class UpstreamBroker(_Broker):
         return self
 
 
+class _DirectMeterBase(BaseModel):
+    """A meter the gateway polls itself; its readings are signed with the gateway's key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    meter_id: str = Field(pattern=_ID_PATTERN, description="the id registered with the aggregator")
+    model: str = Field(description="a register map in hardware/registers (sdm120, sdm630)")
+    slave_id: int | None = Field(None, ge=1, le=247, description="Modbus unit id; default: the model's")
+    interval_s: int = Field(ge=1, le=86_400, description="seconds between readings (the envelope's int_s)")
+    timeout_s: float = Field(1.0, gt=0, le=30, description="answer timeout of one block read")
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in model_names():
+            raise ValueError(f"no register map for {value!r} (known: {', '.join(model_names())})")
+        return value
+
+    @model_validator(mode="after")
+    def _timeout_fits(self) -> _DirectMeterBase:
+        if self.timeout_s >= self.interval_s:
+            raise ValueError("timeout_s must be shorter than interval_s")
+        return self
+
+    @property
+    def register_map(self) -> MeterModel:
+        return load_model(self.model)
+
+    @property
+    def unit_id(self) -> int:
+        return self.register_map.unit_id if self.slave_id is None else self.slave_id
+
+
+class TcpMeter(_DirectMeterBase):
+    """A meter behind Modbus TCP (a TCP meter, or an RS-485 to TCP converter)."""
+
+    transport: Literal["tcp"]
+    host: str = Field(min_length=1)
+    port: int = Field(502, gt=0, lt=65536)
+
+    @property
+    def line(self) -> tuple[str, ...]:
+        return ("tcp", self.host, str(self.port))
+
+
+class RtuMeter(_DirectMeterBase):
+    """A meter on an RS-485 line of the Pi (Modbus RTU); serial settings default to the model's."""
+
+    transport: Literal["rtu"]
+    device: str = Field(min_length=1, description="serial device, e.g. /dev/serial/by-id/usb-FTDI_...")
+    baud: int | None = Field(None, description="default: the model's")
+    parity: Literal["N", "E", "O"] | None = None
+    stopbits: Literal[1, 2] | None = None
+
+    @model_validator(mode="after")
+    def _baud_supported(self) -> RtuMeter:
+        codes = self.register_map.baud_codes
+        if self.baud is not None and self.baud not in codes:
+            raise ValueError(f"baud {self.baud} is not one {self.model} supports ({', '.join(map(str, sorted(codes)))})")
+        return self
+
+    @property
+    def line(self) -> tuple[str, ...]:
+        return ("rtu", self.device)
+
+    @property
+    def serial(self) -> tuple[int, str, int]:
+        """(baud, parity, stopbits), the model's where not set."""
+        m = self.register_map
+        return (self.baud or m.baud, self.parity or m.parity, self.stopbits or m.stopbits)
+
+
+DirectMeter = Annotated[TcpMeter | RtuMeter, Field(discriminator="transport")]
+
+
 _toml_path: ContextVar[Path | None] = ContextVar("gtx_gw_toml_path", default=None)
 
 
@@ -107,6 +186,31 @@ class GatewayConfig(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(9480, ge=0, lt=65536, description="/metrics and /healthz; 0 = any free port")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    direct_meters: list[DirectMeter] = Field(
+        default_factory=list, description="meters the gateway polls itself (TOML [[direct_meters]])")
+    signing_key_file: Path | None = Field(
+        None, description="the gateway's 32-byte Ed25519 seed; created (mode 0600) if missing")
+
+    @model_validator(mode="after")
+    def _direct_meters_consistent(self) -> GatewayConfig:
+        if self.direct_meters and self.signing_key_file is None:
+            raise ValueError("direct_meters need signing_key_file (the gateway signs their readings)")
+        ids = [m.meter_id for m in self.direct_meters]
+        if dupes := sorted({i for i in ids if ids.count(i) > 1}):
+            raise ValueError(f"direct_meters: meter_id used twice: {', '.join(dupes)}")
+        lines: dict[tuple[str, ...], list[TcpMeter | RtuMeter]] = {}
+        for meter in self.direct_meters:
+            lines.setdefault(meter.line, []).append(meter)
+        for line, members in lines.items():
+            # Meters on one line share one Modbus client (one request at a time on the bus).
+            units = [m.unit_id for m in members]
+            if len(set(units)) != len(units):
+                raise ValueError(f"direct_meters on {':'.join(line[1:])}: two meters with the same slave_id")
+            if len({m.timeout_s for m in members}) > 1:
+                raise ValueError(f"direct_meters on {':'.join(line[1:])}: timeout_s must be the same")
+            if len({m.serial for m in members if isinstance(m, RtuMeter)}) > 1:
+                raise ValueError(f"direct_meters on {line[1]}: baud, parity and stopbits must be the same")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -139,10 +243,18 @@ def _env_name(loc: tuple[object, ...]) -> str:
     return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
 
 
+def _dotted(loc: tuple[str, ...]) -> str:
+    """``direct_meters[0].tcp.host``: list indices in brackets."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out
+
+
 def _describe(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if isinstance(p, str))
+        loc = tuple(str(p) for p in err["loc"])
         missing = [loc]
         # A whole missing section is reported as the keys it needs, e.g. upstream.host.
         field = GatewayConfig.model_fields.get(loc[0]) if len(loc) == 1 else None
@@ -151,8 +263,10 @@ def _describe(exc: ValidationError) -> str:
             missing = [loc + (name,) for name, f in field.annotation.model_fields.items() if f.is_required()]
         for where in missing:
             # A rule across several keys (value_error) has no single variable to name.
-            hint = f" (env {_env_name(where)})" if where and err["type"] != "value_error" else ""
-            lines.append(f"  {'.'.join(where) or '(settings)'}: {err['msg']}{hint}")
+            # Nor does an item of a list (the whole list is one JSON variable).
+            hint = f" (env {_env_name(where)})" if where and err["type"] != "value_error" \
+                and not any(p.isdigit() for p in where) else ""
+            lines.append(f"  {_dotted(where) or '(settings)'}: {err['msg']}{hint}")
     return "invalid gateway configuration:\n" + "\n".join(lines)
 
 
@@ -171,6 +285,12 @@ def load_config(toml_file: Path | None = None, **overrides: object) -> GatewayCo
         _toml_path.reset(token)
     if config.meter_keys_file is not None:
         load_meter_keys(config.meter_keys_file)  # fail now, not at the first reading
+    if config.signing_key_file is not None:
+        # An existing key must be sound now; a missing one is created when the gateway
+        # starts. Imported here because edge_gateway.meters imports this module.
+        from edge_gateway.meters.signing_key import check_signing_key
+
+        check_signing_key(config.signing_key_file)
     return config
 
 

@@ -14,11 +14,19 @@ Hierarchy::
                                      ``unknown_meter``)
         UpstreamError                the upstream connection failed or was lost before
                                      every PUBACK arrived (the relay reconnects)
+        MeterError                   one poll of a directly wired meter produced no
+                                     reading; ``.reason`` is a stable code
+                                     (``connect_failed``, ``no_response``,
+                                     ``modbus_exception``, ``short_block``,
+                                     ``not_a_number``, ``out_of_range``,
+                                     ``outbox_full``); the poller retries next interval
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "GatewayError", "IngressReject", "OutboxError", "OutboxFull", "UpstreamError"]
+__all__ = [
+    "ConfigError", "GatewayError", "IngressReject", "MeterError", "OutboxError", "OutboxFull", "UpstreamError",
+]
 
 
 class GatewayError(Exception):
@@ -48,3 +56,12 @@ class IngressReject(GatewayError):
 
 class UpstreamError(GatewayError):
     """The upstream broker could not be reached or dropped the connection."""
+
+
+class MeterError(GatewayError):
+    """A poll of a directly wired meter failed; nothing was stored for that interval."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)

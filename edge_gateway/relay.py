@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from edge_gateway.config import GatewayConfig
 from edge_gateway.egress.publisher import UpstreamRelay
 from edge_gateway.ingress.subscriber import LocalIngress
+from edge_gateway.meters.poller import DirectMeterPoller
 from edge_gateway.ops.http import serve_ops
 from edge_gateway.ops.logs import fields
 from edge_gateway.ops.metrics import Telemetry
@@ -32,7 +33,7 @@ class Gateway:
     """Runs until ``stop`` is set; raises if a component fails for good (e.g. the disk)."""
 
     def __init__(self, config: GatewayConfig, outbox: Outbox, telemetry: Telemetry,
-                 keys: Mapping[str, bytes] | None = None) -> None:
+                 keys: Mapping[str, bytes] | None = None, signing_seed: bytes | None = None) -> None:
         self.config = config
         self.outbox = outbox
         self.telemetry = telemetry
@@ -40,6 +41,12 @@ class Gateway:
         wake.set()  # relay whatever a previous run left in the outbox
         self.ingress = LocalIngress(config, outbox, telemetry, keys=keys, stored=wake.set, space=space)
         self.egress = UpstreamRelay(config, outbox, telemetry, wake=wake, space=space)
+        self.poller: DirectMeterPoller | None = None
+        if config.direct_meters:
+            if signing_seed is None:
+                raise ValueError("direct meters need the gateway's signing key")
+            self.poller = DirectMeterPoller(config.direct_meters, outbox, telemetry,
+                                            signing_seed=signing_seed, stored=wake.set)
         self.http_port: int | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -48,16 +55,22 @@ class Gateway:
         log.info("gateway started", extra=fields(
             gateway_id=self.config.gateway_id, http=f"{self.config.http_host}:{self.http_port}",
             outbox=str(self.outbox.path), queued=self.outbox.depth,
-            verify_signatures=self.ingress.keys is not None))
+            verify_signatures=self.ingress.keys is not None,
+            direct_meters=[m.meter_id for m in self.config.direct_meters]))
         ingress = asyncio.create_task(self.ingress.run(), name="ingress")
         egress = asyncio.create_task(self.egress.run(), name="egress")
+        producers = [ingress]
+        if self.poller is not None:
+            producers.append(asyncio.create_task(self.poller.run(), name="direct-meters"))
         stopper = asyncio.create_task(stop.wait(), name="stop")
         try:
-            await asyncio.wait({ingress, egress, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({*producers, egress, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            # Ingress first: nothing new is acknowledged locally (the broker keeps it).
-            ingress.cancel()
-            await _settle(ingress)
+            # Producers first: nothing new is acknowledged locally (the broker keeps it)
+            # and no new reading is polled while the last window goes upstream.
+            for task in producers:
+                task.cancel()
+                await _settle(task)
             self.egress.stop()
             await asyncio.wait({egress}, timeout=SHUTDOWN_GRACE_S)
             egress.cancel()
@@ -66,9 +79,13 @@ class Gateway:
             await _settle(stopper)
             server.close()
             await server.wait_closed()
-        for task in (ingress, egress):
+        for task in (*producers, egress):
             if task.done() and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+                error = task.exception()
+                # The poller's TaskGroup wraps a failure (e.g. the outbox disk) in a group.
+                if isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+                    error = error.exceptions[0]
+                raise error  # type: ignore[misc]
         log.info("gateway stopped", extra=fields(queued=self.outbox.depth))
 
 

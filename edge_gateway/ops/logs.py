@@ -29,3 +29,6 @@ def configure_logging(level: str = "INFO") -> None:
     root.addHandler(handler)
     root.setLevel(logging.WARNING)  # libraries: warnings and errors only
     logging.getLogger("edge_gateway").setLevel(level.upper())
+    # pymodbus logs every unanswered request as an error; the direct-meter poller
+    # already logs each failed poll once, with its reason code.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)

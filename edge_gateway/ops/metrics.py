@@ -9,10 +9,23 @@ from __future__ import annotations
 import time
 from collections import Counter as Tally
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-__all__ = ["Telemetry"]
+__all__ = ["DirectStats", "Telemetry"]
+
+
+@dataclass
+class DirectStats:
+    """Poll outcomes of one directly wired meter."""
+
+    readings: int = 0
+    errors: Tally[str] = field(default_factory=Tally)
+    last_error: str | None = None
+
+    def view(self) -> dict[str, object]:
+        return {"readings": self.readings, "errors": dict(self.errors), "last_error": self.last_error}
 
 
 class Telemetry:
@@ -30,6 +43,7 @@ class Telemetry:
         self.forwarded_total = 0
         self.rejects: Tally[str] = Tally()
         self.meter_last_seen: dict[str, float] = {}
+        self.direct: dict[str, DirectStats] = {}
 
         r = self.registry = CollectorRegistry()
         self._accepted = Counter("gtx_gw_readings_accepted", "Readings that passed the checks", registry=r)
@@ -48,6 +62,10 @@ class Telemetry:
         self._upstream = Gauge("gtx_gw_upstream_connected", "1 while connected upstream", registry=r)
         self._seen = Gauge("gtx_gw_meter_last_seen_timestamp_seconds",
                            "Unix time of each meter's last accepted reading", ["meter"], registry=r)
+        self._direct_readings = Counter("gtx_gw_direct_readings", "Readings of directly polled meters stored",
+                                        ["meter"], registry=r)
+        self._direct_errors = Counter("gtx_gw_direct_read_errors", "Polls of directly wired meters that gave "
+                                      "no reading, by reason", ["meter", "reason"], registry=r)
 
     # ------------------------------------------------------------ updates
 
@@ -57,6 +75,24 @@ class Telemetry:
         self._accepted.inc()
         self.meter_last_seen[meter] = now
         self._seen.labels(meter=meter).set(now)
+
+    def direct_meter(self, meter: str) -> None:
+        """Register a directly polled meter so it shows with zero counts before its first poll."""
+        self.direct[meter] = DirectStats()
+        self._direct_readings.labels(meter=meter)
+
+    def direct_reading(self, meter: str) -> None:
+        now = time.time()
+        self.direct[meter].readings += 1
+        self._direct_readings.labels(meter=meter).inc()
+        self.meter_last_seen[meter] = now
+        self._seen.labels(meter=meter).set(now)
+
+    def direct_error(self, meter: str, reason: str, detail: str) -> None:
+        stats = self.direct[meter]
+        stats.errors[reason] += 1
+        stats.last_error = f"{reason}: {detail}" if detail else reason
+        self._direct_errors.labels(meter=meter, reason=reason).inc()
 
     def rejected(self, reason: str) -> None:
         self.rejects[reason] += 1
@@ -104,6 +140,7 @@ class Telemetry:
             "forwarded_total": self.forwarded_total,
             "rejects": dict(self.rejects),
             "meter_last_seen": dict(self.meter_last_seen),
+            "direct_meters": {m: d.view() for m, d in self.direct.items()},
             "uptime_s": round(time.time() - self.started_at, 3),
         }
 

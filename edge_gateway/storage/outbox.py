@@ -13,6 +13,10 @@
   while the first copy is still queued, the second is not stored again.
 * Rejected messages are kept in a small ``rejects`` table (the newest
   ``rejects_keep``) for an operator to inspect; they are never relayed.
+* Readings of meters the gateway polls itself get their sequence numbers here
+  (``own_seq``): :meth:`append_own` takes the next number and stores the reading in
+  one transaction, so a number survives restarts, is never handed out twice, and is
+  not spent on a reading that was never stored.
 
 The outbox is single-writer: one gateway process, one connection, used from the
 event loop thread.
@@ -23,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +50,10 @@ CREATE TABLE IF NOT EXISTS rejects (
     detail      TEXT    NOT NULL,
     payload     BLOB    NOT NULL,
     received_at REAL    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS own_seq (
+    meter       TEXT    PRIMARY KEY,
+    last_seq    INTEGER NOT NULL     -- highest seq stored for a directly polled meter
 );
 """
 #: Longest stored copy of a rejected message (a reject may be arbitrarily large).
@@ -150,6 +158,41 @@ class Outbox:
             raise OutboxError(f"outbox append failed: {exc}") from exc
         self._depth += added
         return added
+
+    def append_own(self, meter: str, topic: str, build: Callable[[int], bytes]) -> int:
+        """Store ``build(seq)`` with ``meter``'s next sequence number; returns that seq.
+
+        The number and the reading commit together: if ``build`` raises or the commit
+        fails, neither is written. Raises :class:`OutboxFull` without writing when full.
+        """
+        if self.full:
+            raise OutboxFull(f"outbox full ({self._depth}/{self.max_messages} queued)")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT last_seq FROM own_seq WHERE meter = ?", (meter,)).fetchone()
+                seq = 1 if row is None else int(row[0]) + 1
+                payload = build(seq)
+                self._db.execute(
+                    "INSERT INTO outbox (topic, payload, digest, received_at) VALUES (?, ?, ?, ?)",
+                    (topic, payload, _digest(topic, payload), time.time()),
+                )
+                self._db.execute(
+                    "INSERT INTO own_seq (meter, last_seq) VALUES (?, ?) "
+                    "ON CONFLICT (meter) DO UPDATE SET last_seq = excluded.last_seq", (meter, seq))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox append failed: {exc}") from exc
+        self._depth += 1
+        return seq
+
+    def last_own_seq(self, meter: str) -> int:
+        """Highest sequence number stored for a directly polled meter (0: none yet)."""
+        row = self._db.execute("SELECT last_seq FROM own_seq WHERE meter = ?", (meter,)).fetchone()
+        return 0 if row is None else int(row[0])
 
     def delete_through(self, last_id: int) -> int:
         """Delete every queued reading with ``id <= last_id`` (all acknowledged upstream)."""
