@@ -4,7 +4,6 @@ the real gateway process, readings signed with its own key, relayed through two 
 from __future__ import annotations
 
 import json
-import random
 import re
 import stat
 import struct
@@ -18,10 +17,9 @@ import pytest
 
 from common.envelope import Envelope, parse_envelope, reading_topic, verify
 from edge_gateway.config import load_config
-from edge_gateway.errors import ConfigError
-from edge_gateway.meters.convert import decode_block, scaled_f32
+from edge_gateway.errors import ConfigError, MeterError
+from edge_gateway.meters.convert import decode_block
 from edge_gateway.storage.outbox import Outbox
-from firmware.meter import reading as fw_reading
 from hardware.emulators import ManualClock
 from hardware.registers import load_model
 from tests.edge_gateway.gw_helpers import ROOT, GatewayProc, wait_until
@@ -235,19 +233,29 @@ def test_print_public_key_needs_a_key_file(tmp_path):
 # --------------------------------------------------------------------------- conversion
 
 
-def test_conversion_is_the_firmware_rule_bit_for_bit():
-    rng = random.Random(20240611)
-    patterns = [0, 0x80000000, 0x00000001, 0x007FFFFF, 0x7F7FFFFF, 0xFF7FFFFF, 0x3F000000, 0xBF000000]
-    patterns += [struct.unpack(">I", struct.pack(">f", x))[0] for x in (0.0005, 0.0015, 1234.5678, -0.9995, 49.995)]
-    patterns += [rng.getrandbits(32) for _ in range(3000)]
-    for bits in patterns:
-        if (bits >> 23) & 0xFF == 0xFF:
-            continue  # NaN / infinity: both refuse, checked below
-        for scale in (1, 10, 100, 1000):
-            assert scaled_f32(bits, scale) == fw_reading.scaled_f32(bits, scale), (hex(bits), scale)
-    with pytest.raises(ValueError):
-        scaled_f32(0x7FC00000, 1000)
-    for model in ("sdm120", "sdm630"):
-        block = load_model(model).firmware_block
-        raw = bytes(rng.getrandbits(8) & 0x3F for _ in range(block.count * 2))  # small positive floats
-        assert decode_block(raw, block.offsets) == firmware_values(raw, block.offsets)
+def test_conversion_gives_exact_integers_and_refuses_what_is_not_a_reading():
+    """The gateway decodes with the firmware's own rule; its refusals carry the reasons."""
+    block = load_model("sdm120").firmware_block
+    values = {"import_energy_kwh": 12345.678, "export_energy_kwh": 0.0015, "voltage_v": 230.1,
+              "current_a": -4.2, "active_power_w": -966.0, "power_factor": -1.0000001, "frequency_hz": 49.995}
+
+    def raw(**override: float) -> bytes:
+        words = bytearray(block.count * 2)
+        for name, value in {**values, **override}.items():
+            struct.pack_into(">f", words, block.offsets[name] * 2, value)
+        return bytes(words)
+
+    decoded = decode_block(raw(), block.offsets)
+    exact = {k: round(struct.unpack(">f", struct.pack(">f", v))[0] * s) for k, (v, s) in {
+        "imp_wh": (values["import_energy_kwh"], 1000), "v_dv": (values["voltage_v"], 10)}.items()}
+    assert (decoded["imp_wh"], decoded["v_dv"]) == (exact["imp_wh"], exact["v_dv"])
+    assert (decoded["exp_wh"], decoded["pf_milli"], decoded["i_ma"]) == (2, -1000, -4200)
+    for override, reason in (({"export_energy_kwh": -1.0}, "out_of_range"),
+                             ({"voltage_v": float("nan")}, "not_a_number"),
+                             ({"frequency_hz": float("inf")}, "not_a_number")):
+        with pytest.raises(MeterError) as info:
+            decode_block(raw(**override), block.offsets)
+        assert info.value.reason == reason
+    with pytest.raises(MeterError) as info:
+        decode_block(raw()[:4], block.offsets)
+    assert info.value.reason == "short_block"
