@@ -24,10 +24,11 @@ event loop thread.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,30 +133,22 @@ class Outbox:
             raise OutboxFull(f"{len(accepted)} readings do not fit ({self._depth}/{self.max_messages} queued)")
         now = time.time()
         added = 0
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for topic, payload in accepted:
-                    cur = self._db.execute(
-                        "INSERT OR IGNORE INTO outbox (topic, payload, digest, received_at) VALUES (?, ?, ?, ?)",
-                        (topic, bytes(payload), _digest(topic, payload), now),
-                    )
-                    added += cur.rowcount
-                if rejects:
-                    self._db.executemany(
-                        "INSERT INTO rejects (topic, reason, detail, payload, received_at) VALUES (?, ?, ?, ?, ?)",
-                        [(r.topic, r.reason, r.detail[:500], bytes(r.payload[:_REJECT_PAYLOAD_BYTES]), now)
-                         for r in rejects],
-                    )
-                    self._db.execute(
-                        "DELETE FROM rejects WHERE id <= (SELECT max(id) FROM rejects) - ?", (self.rejects_keep,)
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise OutboxError(f"outbox append failed: {exc}") from exc
+        with self._write():
+            for topic, payload in accepted:
+                cur = self._db.execute(
+                    "INSERT OR IGNORE INTO outbox (topic, payload, digest, received_at) VALUES (?, ?, ?, ?)",
+                    (topic, bytes(payload), _digest(topic, payload), now),
+                )
+                added += cur.rowcount
+            if rejects:
+                self._db.executemany(
+                    "INSERT INTO rejects (topic, reason, detail, payload, received_at) VALUES (?, ?, ?, ?, ?)",
+                    [(r.topic, r.reason, r.detail[:500], bytes(r.payload[:_REJECT_PAYLOAD_BYTES]), now)
+                     for r in rejects],
+                )
+                self._db.execute(
+                    "DELETE FROM rejects WHERE id <= (SELECT max(id) FROM rejects) - ?", (self.rejects_keep,)
+                )
         self._depth += added
         return added
 
@@ -167,27 +160,34 @@ class Outbox:
         """
         if self.full:
             raise OutboxFull(f"outbox full ({self._depth}/{self.max_messages} queued)")
+        with self._write():
+            row = self._db.execute("SELECT last_seq FROM own_seq WHERE meter = ?", (meter,)).fetchone()
+            seq = 1 if row is None else int(row[0]) + 1
+            payload = build(seq)
+            self._db.execute(
+                "INSERT INTO outbox (topic, payload, digest, received_at) VALUES (?, ?, ?, ?)",
+                (topic, payload, _digest(topic, payload), time.time()),
+            )
+            self._db.execute(
+                "INSERT INTO own_seq (meter, last_seq) VALUES (?, ?) "
+                "ON CONFLICT (meter) DO UPDATE SET last_seq = excluded.last_seq", (meter, seq))
+        self._depth += 1
+        return seq
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction: committed whole, or rolled back whole (also when the body
+        raises something other than a database error); database errors become OutboxError."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute("SELECT last_seq FROM own_seq WHERE meter = ?", (meter,)).fetchone()
-                seq = 1 if row is None else int(row[0]) + 1
-                payload = build(seq)
-                self._db.execute(
-                    "INSERT INTO outbox (topic, payload, digest, received_at) VALUES (?, ?, ?, ?)",
-                    (topic, payload, _digest(topic, payload), time.time()),
-                )
-                self._db.execute(
-                    "INSERT INTO own_seq (meter, last_seq) VALUES (?, ?) "
-                    "ON CONFLICT (meter) DO UPDATE SET last_seq = excluded.last_seq", (meter, seq))
+                yield
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise OutboxError(f"outbox append failed: {exc}") from exc
-        self._depth += 1
-        return seq
 
     def last_own_seq(self, meter: str) -> int:
         """Highest sequence number stored for a directly polled meter (0: none yet)."""
