@@ -21,7 +21,7 @@ from aggregator.certificates import CertificateDesk, local_certificate_desk
 from aggregator.certificates import client as cert_client
 from aggregator.chain.connect import Chain, local_chain
 from aggregator.trading import TradingDesk, local_desk
-from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings
+from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings, running
 from tests.aggregator.test_agg_minter import all_minted, register_on_chain, submit, wait_for
 from tools.wallet import signed_challenge
 
@@ -38,9 +38,8 @@ async def running_app(dsn: str, chain: Chain, desk: TradingDesk, certificates: C
     settings.mint_sweep_s = 3600
     settings.matcher_enabled = False
     app = create_app(settings, chain_handle=chain, trading_desk=desk, certificate_desk=certificates)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aggregator") as http:
-            yield app, http
+    async with running(app) as served:
+        yield served
 
 
 @dataclass

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from solders.keypair import Keypair
 
 from aggregator.config import ChainSettings, IngestPolicy, Settings
 from common.envelope import public_key_from_seed, sign_envelope
 from tools import wallet
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app with its lifespan started, and an in-process HTTP client to it."""
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aggregator") as http:
+            yield app, http
 
 
 def make_settings(dsn: str, *, chain: str = "none", **ingest: Any) -> Settings:

@@ -26,7 +26,7 @@ from aggregator.chain import token_amount
 from aggregator.chain.connect import Chain, local_chain
 from aggregator.trading import TradingDesk, local_desk
 from aggregator.trading import client as trading_client
-from tests.aggregator.agg_helpers import Actors, make_settings
+from tests.aggregator.agg_helpers import Actors, make_settings, running
 from tests.aggregator.test_agg_minter import register_on_chain, submit, wait_for
 
 PAYMENT_UNITS = 10_000_000  # each consumer's payment tokens (10 tokens at 6 decimals)
@@ -41,9 +41,8 @@ async def running_app(dsn: str, chain: Chain, desk: TradingDesk, *,
     settings.indexer_poll_s = 0.02  # new orders reach the matcher through the indexer
     settings.mint_sweep_s = 3600
     app = create_app(settings, chain_handle=chain, trading_desk=desk)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aggregator") as http:
-            yield app, http
+    async with running(app) as served:
+        yield served
 
 
 @dataclass

@@ -29,7 +29,7 @@ from aggregator.chain.trading import fee_of, value_of
 from aggregator.config import ChainSettings, Settings
 from aggregator.trading import TradingDesk, local_desk
 from aggregator.trading import client as trading_client
-from tests.aggregator.agg_helpers import Actors
+from tests.aggregator.agg_helpers import Actors, running
 from tests.aggregator.test_agg_minter import submit, wait_for
 from tests.chain.chain_world import serve_localnet
 
@@ -50,9 +50,8 @@ def rpc_settings(dsn: str, rpc_url: str, oracle: Path, matcher: Path | None, mar
 @contextlib.asynccontextmanager
 async def rpc_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aggregator") as http:
-            yield app, http
+    async with running(app) as served:
+        yield served
 
 
 class RpcTraders:
