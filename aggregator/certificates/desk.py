@@ -40,12 +40,8 @@ def local_certificate_desk(chain: Chain, certificates: Certificates | None = Non
     An in-process chain that outlives an app (a test restarting the app on it) is already
     initialised, with an issuer key that died with the earlier app: its certificates are
     then served without issuance, unless the caller hands the earlier desk to the app."""
-    local = chain.local
-    if local is None:
-        raise ChainSetupError("local_certificate_desk needs the in-process LiteSVM chain")
     certificates = certificates or Certificates(registry_program_id=chain.registry.program_id)
-    if certificates.program_id not in local.programs:
-        raise ChainSetupError(f"{certificates.program.so_path} is missing: build the programs with `./gtx build`")
+    local = chain.local_with(certificates.program, "local_certificate_desk")
     if local.account(certificates.config_address()) is not None:
         return CertificateDesk(certificates)
     authority, issuer = local.new_funded_keypair(), local.new_funded_keypair()

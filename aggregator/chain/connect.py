@@ -38,6 +38,15 @@ class Chain:
     async def close(self) -> None:
         await self.backend.close()
 
+    def local_with(self, program: GtxProgram, who: str) -> LocalChain:
+        """The in-process chain with `program` deployed, for `who` to set up on; a setup
+        error names what is missing."""
+        if self.local is None:
+            raise ChainSetupError(f"{who} needs the in-process LiteSVM chain")
+        if program.program_id not in self.local.programs:
+            raise ChainSetupError(f"{program.so_path} is missing: build the programs with `./gtx build`")
+        return self.local
+
 
 def deployed_programs() -> list[GtxProgram]:
     """Every program of Anchor.toml whose IDL and build are present."""

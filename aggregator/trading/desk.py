@@ -66,12 +66,8 @@ def local_desk(chain: Chain, trading: Trading | None = None, *,
     """A payment token and one continuous market on the in-process chain, then one
     uniform-price auction market per entry of `auction_slot_secs` (same token, fee and
     matcher), in that order."""
-    local = chain.local
-    if local is None:
-        raise ChainSetupError("local_desk needs the in-process LiteSVM chain")
     trading = trading or Trading(token=chain.registry.token)
-    if trading.program_id not in local.programs:
-        raise ChainSetupError(f"{trading.program.so_path} is missing: build the programs with `./gtx build`")
+    local = chain.local_with(trading.program, "local_desk")
     authority, matcher, mint = local.new_funded_keypair(), local.new_funded_keypair(), Keypair()
     rent = local.svm.minimum_balance_for_rent_exemption(MINT_BYTES)
     local.send([
