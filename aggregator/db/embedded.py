@@ -96,7 +96,10 @@ class EmbeddedPostgres:
     def _initdb(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._user is not None:
+            # The server user must reach both its data and its binaries (which live in the
+            # project's environment, possibly under a private directory such as /root).
             _ensure_traversable(self.data_dir)
+            _ensure_traversable(POSTGRES_BIN_PATH / "postgres")
             os.chown(self.data_dir, self._user.pw_uid, self._user.pw_gid)
         self.data_dir.chmod(0o700)
         if (self.data_dir / "PG_VERSION").exists():
