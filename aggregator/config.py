@@ -25,6 +25,10 @@ class IngestPolicy(BaseSettings):
         15 * 60, ge=0, description="same counters within this window = replayed measurement"
     )
     max_energy_wh: int = Field(100_000, gt=0, description="max import+export delta per reading")
+    max_power_w: int = Field(
+        100_000, gt=0,
+        description="rated power of a meter without its own: import+export may not exceed it over the elapsed time",
+    )
     # Seed 004 says 1 reading per 5 min (300 s); the firmware's default interval is 60 s,
     # so the default admits one reading per minute. Set 300 to enforce the seed's limit.
     rate_limit_interval_s: int = Field(

@@ -61,7 +61,7 @@ def print_accounts(chain: Chain, meter_id: str, owners: list[Keypair], device_ke
           f"location {from_label(meter.location)}, status {'active' if meter.status == 1 else meter.status}")
     print(f"           device key {bytes(meter.device_key).hex()}")
     print(f"           production {meter.total_production_wh:,} Wh, consumption {meter.total_consumption_wh:,} Wh, "
-          f"settled net generation {meter.settled_net_generation_wh:,} Wh")
+          f"settled production {meter.settled_production_wh:,} Wh")
     if bytes(meter.device_key) != device_key or meter.owner != prosumer.pubkey():
         problems.append("the meter's device key or owner on chain is not what was registered")
     return problems

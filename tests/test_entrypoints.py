@@ -62,7 +62,7 @@ def test_demo_mints_the_firmwares_readings_and_trades_them():
     net = _wh(r"= net ([\d,]+) Wh", out)
     on_chain = _wh(r"GRID on chain\s+([\d,]+) Wh", out)
     by_aggregator = _wh(r"GRID by aggregator\s+([\d,]+) Wh", out)
-    settled = _wh(r"settled net generation ([\d,]+) Wh", out)
+    settled = _wh(r"settled production ([\d,]+) Wh", out)
     assert net > 0 and on_chain == by_aggregator == settled == net
     assert f"ok: 4 readings ingested over MQTT; chain balance = aggregator balance = net export = {net:,} Wh" in out
 

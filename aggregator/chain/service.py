@@ -47,7 +47,7 @@ class ChainService:
         return {m: self.registry.decode(a.data) for m, a in zip(meter_ids, accounts) if a is not None}
 
     async def meter_states(self, meter_ids: Sequence[str]) -> dict[str, ChainMeterState]:
-        return {m: ChainMeterState(a.total_production_wh, a.total_consumption_wh, a.settled_net_generation_wh,
+        return {m: ChainMeterState(a.total_production_wh, a.total_consumption_wh, a.settled_production_wh,
                                    str(a.owner), a.last_reading_at)
                 for m, a in (await self._meters(meter_ids)).items()}
 
@@ -57,8 +57,8 @@ class ChainService:
             raise MeterNotOnChain(meter_id)
         return states[meter_id]
 
-    async def settled_net_wh(self, meter_id: str) -> int:
-        return (await self.meter_state(meter_id)).settled_net_wh
+    async def settled_production_wh(self, meter_id: str) -> int:
+        return (await self.meter_state(meter_id)).settled_production_wh
 
     async def settle_and_mint(self, meter_id: str, production_wh: int, consumption_wh: int) -> MintResult:
         """One meter: :meth:`settle_many` with a single delta."""
@@ -95,7 +95,7 @@ class ChainService:
         self._token_accounts.update(owners.values())
         minted = {d.meter_id: 0 for d in deltas}
         for event in self.registry.program.decode_events(result.logs):
-            if event.name == "NetGenerationSettled":
+            if event.name == "ProductionSettled":
                 minted[from_label(event.data.meter_id)] = event.data.minted_wh
         return {m: MintResult(result.signature, wh) for m, wh in minted.items()}
 

@@ -8,7 +8,7 @@ depend on which programs are indexed, so adding a program later never renumbers 
 events already stored, and ``(signature, idx)`` identifies an event for good.
 
 It also attributes ``TokensMinted`` (which names only a token account) to a meter:
-``settle_and_mint`` emits one ``NetGenerationSettled`` per meter that mints, then
+``settle_and_mint`` emits one ``ProductionSettled`` per meter that mints, then
 energy_token emits one ``TokensMinted`` per destination in the same order, so the k-th
 mint of a transaction belongs to the k-th settlement's meter.
 """
@@ -26,7 +26,7 @@ from solders.pubkey import Pubkey
 
 from aggregator.chain.programs import GtxProgram, data_lines
 
-SETTLED = "NetGenerationSettled"
+SETTLED = "ProductionSettled"
 MINTED = "TokensMinted"
 
 

@@ -8,6 +8,7 @@ stores twice nor applies twice.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,8 @@ from solders.pubkey import Pubkey
 
 from aggregator.indexer import certificate_effects, trading_effects
 from aggregator.indexer.decode import MINTED, SETTLED
+
+log = logging.getLogger("aggregator.indexer")
 
 DEACTIVATED = "MeterDeactivated"
 KEY_ROTATED = "MeterKeyRotated"
@@ -64,7 +67,10 @@ async def apply_effects(conn: asyncpg.Connection, events: Sequence[asyncpg.Recor
 
     * MeterDeactivated: the meter is revoked (ingest then refuses its readings).
     * MeterKeyRotated: the meter's device key becomes the chain's.
-    * NetGenerationSettled / TokensMinted: the meter's chain-confirmed totals grow.
+      Both only when the chain's owner of the meter (its ``MeterRegistered`` event) is the
+      database's owner: a meter id registered on chain by someone else is another meter,
+      and its events never touch this database's meter (logged as ``owner_mismatch``).
+    * ProductionSettled / TokensMinted: the meter's chain-confirmed totals grow.
     * trading events: orders and trades (:mod:`aggregator.indexer.trading_effects`).
     * certificate events: certificates (:mod:`aggregator.indexer.certificate_effects`).
     Meters unknown to this database are left alone; other events have no effect.
@@ -76,21 +82,20 @@ async def apply_effects(conn: asyncpg.Connection, events: Sequence[asyncpg.Recor
         elif e["program"] == "certificates" and e["name"] in certificate_effects.CERTIFICATE_EVENTS:
             await certificate_effects.apply(conn, e, data)
         elif e["name"] == DEACTIVATED:
-            await conn.execute("UPDATE meters SET status = 'revoked' WHERE meter_id = $1", e["meter_id"])
+            await _update_owned_meter(conn, e, "status = 'revoked'")
         elif e["name"] == KEY_ROTATED:
-            await conn.execute("UPDATE meters SET device_pubkey = $2 WHERE meter_id = $1",
-                               e["meter_id"], bytes(Pubkey.from_string(data["device_key"])))
+            await _update_owned_meter(conn, e, "device_pubkey = $2", bytes(Pubkey.from_string(data["device_key"])))
         elif e["name"] == SETTLED:
             await conn.execute(
-                """INSERT INTO chain_meter_totals AS t (meter_id, owner_wallet, settled_net_generation_wh,
+                """INSERT INTO chain_meter_totals AS t (meter_id, owner_wallet, settled_production_wh,
                        settled_wh, settlements, last_signature, last_slot)
                    VALUES ($1, $2, $3, $4, 1, $5, $6)
                    ON CONFLICT (meter_id) DO UPDATE SET
                        owner_wallet = $2,
-                       settled_net_generation_wh = GREATEST(t.settled_net_generation_wh, $3),
+                       settled_production_wh = GREATEST(t.settled_production_wh, $3),
                        settled_wh = t.settled_wh + $4, settlements = t.settlements + 1,
                        last_signature = $5, last_slot = $6, updated_at = now()""",
-                e["meter_id"], data["owner"], data["settled_net_generation_wh"], data["minted_wh"],
+                e["meter_id"], data["owner"], data["settled_production_wh"], data["minted_wh"],
                 e["signature"], e["slot"],
             )
         elif e["name"] == MINTED and e["meter_id"] is not None:
@@ -101,6 +106,22 @@ async def apply_effects(conn: asyncpg.Connection, events: Sequence[asyncpg.Recor
                        last_signature = $3, last_slot = $4, updated_at = now()""",
                 e["meter_id"], data["amount_wh"], e["signature"], e["slot"],
             )
+
+
+_SAME_OWNER = """
+    m.meter_id = $1 AND u.id = m.owner_id
+    AND u.wallet = (SELECT c.data->>'owner' FROM chain_events c
+                    WHERE c.meter_id = $1 AND c.name = 'MeterRegistered' ORDER BY c.id DESC LIMIT 1)"""
+
+
+async def _update_owned_meter(conn: asyncpg.Connection, e: asyncpg.Record, assignment: str, *args: object) -> None:
+    """Apply a chain event's change to the database meter of the same id and owner only."""
+    done = await conn.fetchval(
+        f"UPDATE meters m SET {assignment} FROM users u WHERE {_SAME_OWNER} RETURNING m.meter_id",
+        e["meter_id"], *args)
+    if done is None and await conn.fetchval("SELECT 1 FROM meters WHERE meter_id = $1", e["meter_id"]):
+        log.warning("chain event for a meter of another owner ignored", extra={"fields": {
+            "reason": "owner_mismatch", "event": e["name"], "meter_id": e["meter_id"], "signature": e["signature"]}})
 
 
 async def list_events(conn: asyncpg.Connection, meter_id: str | None, name: str | None, before_id: int | None,
@@ -117,7 +138,7 @@ async def list_events(conn: asyncpg.Connection, meter_id: str | None, name: str 
 
 async def meter_totals(conn: asyncpg.Connection, meter_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        """SELECT meter_id, owner_wallet, settled_net_generation_wh, settled_wh, minted_wh, settlements,
+        """SELECT meter_id, owner_wallet, settled_production_wh, settled_wh, minted_wh, settlements,
                   last_signature, last_slot, updated_at
            FROM chain_meter_totals WHERE meter_id = $1""",
         meter_id,

@@ -26,7 +26,7 @@ class ChainMeterTotals(BaseModel):
 
     meter_id: str
     owner_wallet: str | None
-    settled_net_generation_wh: int
+    settled_production_wh: int
     settled_wh: int
     minted_wh: int
     settlements: int

@@ -76,3 +76,24 @@ async def gaps(conn: asyncpg.Connection, meter_id: str, limit: int) -> list[asyn
            WHERE meter_id = $1 ORDER BY to_seq DESC LIMIT $2""",
         meter_id, limit,
     )
+
+
+async def reconciliation(conn: asyncpg.Connection, meter_id: str) -> asyncpg.Record:
+    """Signed totals from the accepted readings against what was minted (docs/mint-rule.md)."""
+    await get(conn, meter_id)
+    return await conn.fetchrow(
+        """SELECT m.meter_id, m.first_seq, m.last_seq, m.accepted_count AS accepted_readings,
+                  coalesce(m.last_exp_wh - m.first_exp_wh, 0) AS signed_export_wh,
+                  coalesce(m.last_imp_wh - m.first_imp_wh, 0) AS signed_import_wh,
+                  coalesce((SELECT sum(b.minted_wh) FROM mint_batches b
+                            WHERE b.meter_id = m.meter_id AND b.state = 'confirmed'), 0)::bigint AS minted_wh,
+                  coalesce((SELECT sum(r.production_wh) FROM readings r
+                            WHERE r.meter_id = m.meter_id AND NOT r.minted), 0)::bigint AS pending_wh,
+                  coalesce((SELECT sum(r.production_wh) FROM readings r
+                            WHERE r.meter_id = m.meter_id), 0)::bigint AS counted_wh,
+                  (SELECT t.minted_wh FROM chain_meter_totals t WHERE t.meter_id = m.meter_id) AS chain_minted_wh,
+                  (SELECT count(*) FROM mint_batches b
+                   WHERE b.meter_id = m.meter_id AND b.state IN ('failed', 'conflict')) AS stuck_batches
+           FROM meters m WHERE m.meter_id = $1""",
+        meter_id,
+    )

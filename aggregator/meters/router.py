@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 
-from aggregator.errors import AuthError
+from aggregator.errors import AuthError, Forbidden
 from aggregator.meters import repository as repo
-from aggregator.meters.schemas import Gap, Meter, MintBatch, Reading, RegisterMeter, Rejection, SetMeterStatus
+from aggregator.meters.schemas import (
+    Gap, Meter, MintBatch, Reading, Reconciliation, RegisterMeter, Rejection, SetMeterStatus,
+)
 from aggregator.users import challenge
 from aggregator.users import repository as users_repo
 
@@ -22,6 +24,9 @@ async def register_meter(body: RegisterMeter, request: Request) -> Meter:
             fields={"meter_id": body.meter_id, "device_public_key": body.device_public_key},
         )
         owner = await users_repo.get(conn, body.owner_wallet)
+        if owner["role"] != "prosumer":
+            # GRID is minted for exported energy: only prosumers own minting meters (as on chain).
+            raise Forbidden("not_prosumer", "only a prosumer may register a meter")
         await repo.create(conn, body.meter_id, owner["id"], bytes.fromhex(body.device_public_key))
         return Meter(**dict(await repo.get(conn, body.meter_id)))
 
@@ -64,6 +69,17 @@ async def list_readings(
     async with request.app.state.pool.acquire() as conn:
         await repo.get(conn, meter_id)
         return [Reading(**dict(r)) for r in await repo.readings(conn, meter_id, before_seq, limit)]
+
+
+@router.get("/api/meters/{meter_id}/reconciliation", response_model=Reconciliation)
+async def reconcile_meter(meter_id: str, request: Request) -> Reconciliation:
+    """Signed energy against GRID for one meter: what an auditor checks (docs/mint-rule.md)."""
+    async with request.app.state.pool.acquire() as conn:
+        r = dict(await repo.reconciliation(conn, meter_id))
+    counted = r.pop("counted_wh")
+    due = r["signed_export_wh"]
+    return Reconciliation(**r, due_wh=due, difference_wh=due - r["minted_wh"],
+                          consistent=counted == due and due == r["minted_wh"] + r["pending_wh"])
 
 
 @router.get("/api/meters/{meter_id}/rejections", response_model=list[Rejection])

@@ -38,6 +38,25 @@ class Meter(BaseModel):
     accepted_count: int
 
 
+class Reconciliation(BaseModel):
+    """A meter's audit under the mint rule (docs/mint-rule.md): GRID due = signed export
+    from its first to its last accepted reading; ``difference_wh`` is 0 once settled."""
+
+    meter_id: str
+    first_seq: int | None = Field(description="the accepted reading GRID is measured from")
+    last_seq: int | None
+    accepted_readings: int
+    signed_export_wh: int = Field(description="export counter, last minus first accepted reading")
+    signed_import_wh: int = Field(description="import counter, last minus first (never netted)")
+    due_wh: int = Field(description="GRID due under the mint rule, in Wh (= signed_export_wh)")
+    minted_wh: int = Field(description="confirmed by mint transactions")
+    pending_wh: int = Field(description="accepted, not yet minted (in a batch waiting or in flight)")
+    chain_minted_wh: int | None = Field(description="minted according to the indexed chain events")
+    stuck_batches: int = Field(description="mint batches failed or in conflict: an operator must look")
+    difference_wh: int = Field(description="due - minted: equals pending_wh while minting, 0 once settled")
+    consistent: bool = Field(description="due == minted + pending (the stored contributions add up)")
+
+
 class Reading(BaseModel):
     id: int
     meter_id: str

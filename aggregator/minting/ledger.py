@@ -78,9 +78,11 @@ class MintLedger:
     async def record_intents(self, intents: Sequence[tuple[int, ChainMeterState]]) -> list[asyncpg.Record]:
         """:meth:`record_intent` for several batches in one statement; batches that are no
         longer ``claimed`` (another cycle took them) are left out of the result."""
+        if not intents:
+            return []
         async with self.pool.acquire() as conn:
             rows = await repo.record_intents(conn, [
-                (batch_id, s.production_wh, s.consumption_wh, s.settled_net_wh) for batch_id, s in intents])
+                (batch_id, s.production_wh, s.consumption_wh, s.settled_production_wh) for batch_id, s in intents])
         for _ in rows:
             self._count("intent")
         return rows
@@ -126,6 +128,19 @@ class MintLedger:
         self._count(batch["state"])
         return batch
 
+    async def owner_wallets(self, meter_ids: Sequence[str]) -> dict[str, str]:
+        async with self.pool.acquire() as conn:
+            return await repo.owner_wallets(conn, meter_ids)
+
+    async def refuse(self, batch_id: int, reason: str, error: str) -> asyncpg.Record:
+        """A batch that must not be attempted (e.g. the chain names another owner): ``failed``
+        at once, with an alert; an operator decides (requeue after fixing the cause)."""
+        async with self.pool.acquire() as conn:
+            batch = await repo.transition(conn, batch_id, ["claimed"], "failed", last_error=f"{reason}: {error}"[:1000])
+        self._count("failed")
+        self._alert(reason, batch)
+        return batch
+
     async def release(self, batch_id: int, note: str) -> asyncpg.Record:
         """The transaction carrying this batch failed because of another meter in it: back to
         ``claimed``, due now, and the attempt is not counted against this batch."""
@@ -157,7 +172,7 @@ class MintLedger:
         verdict = decide(before, now, batch["production_wh"], batch["consumption_wh"])
         if verdict is Verdict.LANDED:
             # Landed before the crash; its signature was never recorded.
-            await self._confirm([(batch_id, None, now.settled_net_wh - before.settled_net_wh, "reconciled: landed")])
+            await self._confirm([(batch_id, None, now.settled_production_wh - before.settled_production_wh, "reconciled: landed")])
         elif verdict is Verdict.NOT_LANDED:
             async with self.pool.acquire() as conn:
                 await repo.transition(

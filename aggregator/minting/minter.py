@@ -18,7 +18,9 @@ Outcomes, per batch (the ledger keeps the state durable between steps):
   when several meters shared the failed transaction, each is first retried alone at
   once (without counting that attempt), so one bad meter never holds up the others;
 * the outcome is unknown (timeout, lost connection) -> decide from the chain's counters
-  now; if they cannot be read the batch stays ``intent`` for the next cycle's reconcile.
+  now; if they cannot be read the batch stays ``intent`` for the next cycle's reconcile;
+* the chain names another owner for the meter than this database -> ``failed`` at once
+  with an ``owner_mismatch`` alert: GRID is only ever minted to the owner both agree on.
 
 Only one minter may run against a database: two would reconcile each other's batches
 while they are in flight.
@@ -114,12 +116,20 @@ class Minter:
             for b in batches:
                 await self.ledger.fail(b["id"], f"reading chain state: {exc!r}")
             return None
+        owners = await self.ledger.owner_wallets([b["meter_id"] for b in batches])
+        go = []
         for b in batches:
-            if b["meter_id"] not in states:
+            state = states.get(b["meter_id"])
+            if state is None:
                 await self.ledger.fail(b["id"], f"meter {b['meter_id']} is not registered on chain")
+            elif state.owner != owners.get(b["meter_id"]):
+                # GRID goes to the chain's owner: never mint a database owner's readings to another wallet.
+                await self.ledger.refuse(b["id"], "owner_mismatch", (
+                    f"meter {b['meter_id']} belongs to {owners.get(b['meter_id'])} here and to {state.owner} on chain"))
+            else:
+                go.append(b)
         # Batches another cycle took are left out of the recorded intents.
-        ready = await self.ledger.record_intents([(b["id"], states[b["meter_id"]])
-                                                  for b in batches if b["meter_id"] in states])
+        ready = await self.ledger.record_intents([(b["id"], states[b["meter_id"]]) for b in go])
         if not ready:
             return None
         try:

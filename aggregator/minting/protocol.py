@@ -30,7 +30,7 @@ class MeterDelta:
 @dataclass(frozen=True, slots=True)
 class MintResult:
     signature: str  # base58 transaction signature
-    minted_wh: int  # energy minted as tokens for the meter (0 if net generation did not grow)
+    minted_wh: int  # energy minted as tokens for the meter (0 if its production counter did not grow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ class ChainMeterState:
 
     production_wh: int
     consumption_wh: int
-    settled_net_wh: int
+    settled_production_wh: int
     owner: str | None = field(default=None, compare=False)
     last_reading_at: int = field(default=0, compare=False)
 

@@ -30,7 +30,7 @@ def decide(
     if (
         now.production_wh == before.production_wh + production_wh
         and now.consumption_wh == before.consumption_wh + consumption_wh
-        and now.settled_net_wh >= before.settled_net_wh
+        and now.settled_production_wh >= before.settled_production_wh
     ):
         return Verdict.LANDED
     return Verdict.CONFLICT

@@ -171,3 +171,11 @@ async def confirm_many(conn: asyncpg.Connection, outcomes: Sequence[tuple[int, s
            FROM unnest($1::bigint[], $2::text[]) AS u(id, sig) WHERE r.mint_batch_id = u.id""",
         ids, signatures)
     return rows
+
+
+async def owner_wallets(conn: asyncpg.Connection, meter_ids: Sequence[str]) -> dict[str, str]:
+    """The database owner's wallet (base58) of each meter: the one the chain's must match."""
+    rows = await conn.fetch(
+        """SELECT m.meter_id, u.wallet FROM meters m JOIN users u ON u.id = m.owner_id
+           WHERE m.meter_id = ANY($1::text[])""", list(meter_ids))
+    return {r["meter_id"]: r["wallet"] for r in rows}

@@ -18,12 +18,12 @@ class Reason(StrEnum):
     TOO_OLD = "too_old"                          # older than max_age_s
     FUTURE_TIMESTAMP = "future_timestamp"        # ahead of server time beyond clock skew
     DUPLICATE_SEQUENCE = "duplicate_sequence"    # (meter, seq) already stored
-    SEQUENCE_REGRESSED = "sequence_regressed"    # seq below the last accepted, never stored
     DUPLICATE_WINDOW = "duplicate_window"        # same counters re-sent within the window
+    TIME_REGRESSED = "time_regressed"            # device time not between the neighbouring readings
     RATE_LIMITED = "rate_limited"                # closer than the per-meter minimum spacing
-    COUNTER_DECREASED = "counter_decreased"      # imp_wh or exp_wh went backwards
+    COUNTER_DECREASED = "counter_decreased"      # counters below the previous or above the next reading
     ENERGY_NOT_POSITIVE = "energy_not_positive"  # no energy moved since the last reading
-    ENERGY_TOO_LARGE = "energy_too_large"        # more than max_energy_wh per interval
+    ENERGY_TOO_LARGE = "energy_too_large"        # above max_energy_wh per interval or the rated power
 
 
 _STATUS: dict[str, int] = {
@@ -31,7 +31,6 @@ _STATUS: dict[str, int] = {
     Reason.METER_INACTIVE: 403,
     Reason.DUPLICATE_SEQUENCE: 409,
     Reason.DUPLICATE_WINDOW: 409,
-    Reason.SEQUENCE_REGRESSED: 409,
     Reason.RATE_LIMITED: 429,
     "bad_signature": 401,
     "bad_public_key": 401,

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from aggregator.readings.rules import MeterState
+from aggregator.readings.rules import MeterState, Neighbours, Point
 
 STAGE_TABLE = "readings_stage"
 STAGE_COLUMNS = (
@@ -59,8 +59,9 @@ async def fetch_keys(conn: asyncpg.Connection, meter_ids: Sequence[str]) -> dict
 async def lock_states(conn: asyncpg.Connection, meter_ids: Sequence[str]) -> dict[str, MeterState]:
     """Lock the meters' rows (in id order, so concurrent batches cannot deadlock)."""
     rows = await conn.fetch(
-        """SELECT meter_id, device_pubkey, status, last_seq,
-                  extract(epoch FROM last_ts)::bigint AS last_ts_s, last_imp_wh, last_exp_wh
+        """SELECT meter_id, device_pubkey, status, max_power_w,
+                  first_seq, extract(epoch FROM first_ts)::bigint AS first_ts_s, first_imp_wh, first_exp_wh,
+                  last_seq, extract(epoch FROM last_ts)::bigint AS last_ts_s, last_imp_wh, last_exp_wh
            FROM meters WHERE meter_id = ANY($1::text[]) ORDER BY meter_id FOR UPDATE""",
         sorted(meter_ids),
     )
@@ -69,32 +70,45 @@ async def lock_states(conn: asyncpg.Connection, meter_ids: Sequence[str]) -> dic
             meter_id=r["meter_id"],
             device_pubkey=bytes(r["device_pubkey"]),
             status=r["status"],
-            last_seq=r["last_seq"],
-            last_ts_s=r["last_ts_s"],
-            last_imp_wh=r["last_imp_wh"],
-            last_exp_wh=r["last_exp_wh"],
+            max_power_w=r["max_power_w"],
+            first=_point(r, "first"),
+            last=_point(r, "last"),
         )
         for r in rows
     }
 
 
-async def stored_seqs(
+def _point(r: asyncpg.Record, prefix: str) -> Point | None:
+    if r[f"{prefix}_seq"] is None:
+        return None
+    return Point(r[f"{prefix}_seq"], r[f"{prefix}_ts_s"], r[f"{prefix}_imp_wh"], r[f"{prefix}_exp_wh"])
+
+
+_NEIGHBOURS = """
+SELECT q.meter_id, q.seq,
+       b.seq AS b_seq, b.ts_s AS b_ts_s, b.imp_wh AS b_imp_wh, b.exp_wh AS b_exp_wh,
+       a.seq AS a_seq, a.ts_s AS a_ts_s, a.imp_wh AS a_imp_wh, a.exp_wh AS a_exp_wh
+FROM unnest($1::text[], $2::bigint[]) AS q(meter_id, seq)
+LEFT JOIN LATERAL (
+    SELECT r.seq, extract(epoch FROM r.reading_ts)::bigint AS ts_s, r.imp_wh, r.exp_wh FROM readings r
+    WHERE r.meter_id = q.meter_id AND r.seq < q.seq ORDER BY r.seq DESC LIMIT 1) b ON true
+LEFT JOIN LATERAL (
+    SELECT r.seq, extract(epoch FROM r.reading_ts)::bigint AS ts_s, r.imp_wh, r.exp_wh FROM readings r
+    WHERE r.meter_id = q.meter_id AND r.seq >= q.seq ORDER BY r.seq LIMIT 1) a ON true
+"""
+
+
+async def neighbours(
     conn: asyncpg.Connection, pairs: Sequence[tuple[str, int]]
-) -> dict[str, set[int]]:
-    """Which of these (meter, seq) pairs are already stored (only asked for seq <= last)."""
+) -> dict[tuple[str, int], Neighbours]:
+    """For late readings (meter, seq below its last): the stored readings around each.
+
+    ``after`` is the stored reading with the same or the next higher sequence number, so
+    a stored duplicate shows as ``after.seq == seq``. One round trip, index range scans."""
     if not pairs:
         return {}
-    rows = await conn.fetch(
-        """SELECT r.meter_id, r.seq FROM readings r
-           JOIN unnest($1::text[], $2::bigint[]) AS q(meter_id, seq)
-             ON r.meter_id = q.meter_id AND r.seq = q.seq""",
-        [p[0] for p in pairs],
-        [p[1] for p in pairs],
-    )
-    found: dict[str, set[int]] = {}
-    for r in rows:
-        found.setdefault(r["meter_id"], set()).add(r["seq"])
-    return found
+    rows = await conn.fetch(_NEIGHBOURS, [p[0] for p in pairs], [p[1] for p in pairs])
+    return {(r["meter_id"], r["seq"]): Neighbours(_point(r, "b"), _point(r, "a")) for r in rows}
 
 
 async def insert_readings(
@@ -108,22 +122,31 @@ async def insert_readings(
 
 
 async def update_states(conn: asyncpg.Connection, states: Sequence[MeterState]) -> None:
-    """Persist the advanced last-accepted state of every meter that accepted readings."""
+    """Persist the first and last accepted readings of every meter that accepted readings."""
     if not states:
         return
+    firsts = [s.first for s in states]
+    lasts = [s.last for s in states]
     await conn.execute(
-        """UPDATE meters m SET last_seq = u.seq, last_ts = to_timestamp(u.ts_s),
+        """UPDATE meters m SET first_seq = u.first_seq, first_ts = to_timestamp(u.first_ts_s),
+                  first_imp_wh = u.first_imp_wh, first_exp_wh = u.first_exp_wh,
+                  last_seq = u.seq, last_ts = to_timestamp(u.ts_s),
                   last_imp_wh = u.imp_wh, last_exp_wh = u.exp_wh,
                   accepted_count = m.accepted_count + u.n
-           FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
-                AS u(meter_id, seq, ts_s, imp_wh, exp_wh, n)
+           FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
+                       $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])
+                AS u(meter_id, seq, ts_s, imp_wh, exp_wh, n, first_seq, first_ts_s, first_imp_wh, first_exp_wh)
            WHERE m.meter_id = u.meter_id""",
         [s.meter_id for s in states],
-        [s.last_seq for s in states],
-        [s.last_ts_s for s in states],
-        [s.last_imp_wh for s in states],
-        [s.last_exp_wh for s in states],
+        [p.seq if p else None for p in lasts],
+        [p.ts_s if p else None for p in lasts],
+        [p.imp_wh if p else None for p in lasts],
+        [p.exp_wh if p else None for p in lasts],
         [s.accepted_in_batch for s in states],
+        [p.seq if p else None for p in firsts],
+        [p.ts_s if p else None for p in firsts],
+        [p.imp_wh if p else None for p in firsts],
+        [p.exp_wh if p else None for p in firsts],
     )
 
 

@@ -202,15 +202,15 @@ class IngestService:
         states = await repo.lock_states(conn, sorted({w.env.meter for w in candidates if w.env}))
         await self._recheck_rotated_keys(candidates, states)
         candidates = [w for w in candidates if w.outcome.reason is None]
-        # Sequence numbers at or below a meter's last accepted one: stored or regressed?
-        old = [
+        # Late readings (seq at or below the meter's last): look up their stored neighbours.
+        late = [
             (w.env.meter, w.env.seq)
             for w in candidates
             if w.env is not None and w.env.kind == "reading"
             and (s := states.get(w.env.meter)) is not None
             and s.last_seq is not None and w.env.seq < s.last_seq
         ]
-        stored = await repo.stored_seqs(conn, old)
+        around = await repo.neighbours(conn, late)
         now_s = int(time.time())
         # Judge each meter's readings in sequence order, as if they arrived one by one.
         candidates.sort(key=lambda w: (w.env.meter, w.env.seq) if w.env else ("", 0))
@@ -224,11 +224,11 @@ class IngestService:
                 self._reject(w, Reason.UNKNOWN_METER, env.meter)
                 continue
             if env.kind == "gap":
-                self._judge_gap(w, state, gaps)
+                self._judge_gap(w, state, gaps, now_s)
                 continue
             verdict = evaluate(
                 state, env.reading, now_s=now_s, policy=self.policy,
-                stored_seqs=stored.get(env.meter, set()),
+                neighbours=around.get((env.meter, env.seq)),
             )
             if isinstance(verdict, Rejected):
                 self._reject(w, verdict.reason, verdict.detail)
@@ -271,13 +271,20 @@ class IngestService:
             if err is not None:
                 self._reject(w, err.reason, err.detail)
 
-    def _judge_gap(self, w: _Work, state: MeterState, gaps: list) -> None:
+    def _judge_gap(self, w: _Work, state: MeterState, gaps: list, now_s: int) -> None:
         env = w.env
         assert env is not None
         if state.status != "active":
             self._reject(w, Reason.METER_INACTIVE, state.status)
             return
         r = env.reading
+        # Bounded before any conversion: a signer-chosen ts must never reach to_timestamp.
+        if r["ts"] != 0 and now_s - r["ts"] > self.policy.max_age_s:
+            self._reject(w, Reason.TOO_OLD, f"gap reported at {r['ts']}")
+            return
+        if r["ts"] - now_s > self.policy.clock_skew_s:
+            self._reject(w, Reason.FUTURE_TIMESTAMP, f"gap reported {r['ts'] - now_s} s ahead")
+            return
         gaps.append((env.meter, r["from_seq"], r["to_seq"], r["ts"], w.sub.raw))
         w.outcome.status = "gap"
 

@@ -70,7 +70,7 @@ async def test_events_stored_once_even_when_resynced_or_cursor_reset(pool, backe
     assert stored == len(events)
     assert [(name, meter) for _, _, name, meter in await _events(pool, settle.signature)] == [
         ("ReadingsSubmitted", "M-1"), ("ReadingsSubmitted", "M-2"),
-        ("NetGenerationSettled", "M-1"), ("NetGenerationSettled", "M-2"),
+        ("ProductionSettled", "M-1"), ("ProductionSettled", "M-2"),
         ("TokensMinted", "M-1"), ("TokensMinted", "M-2")]
     assert [e[1] for e in await _events(pool, settle.signature)] == list(range(6))
     names = [name for _, _, name, _ in events]
@@ -140,11 +140,11 @@ async def test_minted_totals_match_the_chain(pool, backend):
     total_wh = 0
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://agg") as client:
         for meter_id in ("A-1", "A-2", "B-1"):
-            chain_wh = (await world.meter_account(meter_id)).settled_net_generation_wh
+            chain_wh = (await world.meter_account(meter_id)).settled_production_wh
             resp = await client.get(f"/api/chain/meters/{meter_id}/totals")
             assert resp.status_code == 200, resp.text
             t = resp.json()
-            assert t["minted_wh"] == t["settled_wh"] == t["settled_net_generation_wh"] == chain_wh > 0
+            assert t["minted_wh"] == t["settled_wh"] == t["settled_production_wh"] == chain_wh > 0
             total_wh += t["minted_wh"]
         assert (await client.get("/api/chain/meters/NOPE/totals")).json()["error"]["reason"] == "no_chain_settlement"
     assert total_wh == 3_500 + 2_501 + 5_900
@@ -275,7 +275,7 @@ async def test_events_endpoint_filters_and_pages(pool, svm):
         assert mints[0]["data"]["destination"] == str(REGISTRY.token.token_account(owner.pubkey()))
 
         e1 = (await client.get("/api/chain/events", params={"meter_id": "E-1", "limit": 2})).json()
-        assert [e["name"] for e in e1] == ["TokensMinted", "NetGenerationSettled"]
+        assert [e["name"] for e in e1] == ["TokensMinted", "ProductionSettled"]
         older = (await client.get("/api/chain/events",
                                   params={"meter_id": "E-1", "limit": 2, "before_id": e1[-1]["id"]})).json()
         assert [e["name"] for e in older] == ["ReadingsSubmitted", "TokensMinted"]
@@ -294,7 +294,7 @@ async def test_event_indexes_do_not_depend_on_which_programs_are_indexed(svm):
     both = decode_transaction({p.program_id: p for p in PROGRAMS}, settle.logs)
     token_only = decode_transaction({REGISTRY.token.program_id: REGISTRY.token.program}, settle.logs)
     assert [(e.idx, e.name, e.meter_id) for e in both] == [
-        (0, "ReadingsSubmitted", "D-1"), (1, "NetGenerationSettled", "D-1"), (2, "TokensMinted", "D-1")]
+        (0, "ReadingsSubmitted", "D-1"), (1, "ProductionSettled", "D-1"), (2, "TokensMinted", "D-1")]
     # Without the registry's settlement there is nothing to attribute the mint to.
     assert [(e.idx, e.name, e.meter_id) for e in token_only] == [(2, "TokensMinted", None)]
     assert token_only[0].data == {"destination": str(REGISTRY.token.token_account(owner.pubkey())),

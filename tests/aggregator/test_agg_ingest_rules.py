@@ -129,11 +129,57 @@ async def test_duplicate_sequence_redelivery(client: httpx.AsyncClient, app: Fas
     assert await stored_seqs(app, meter.meter_id) == [1, 2, 5]
 
 
-async def test_sequence_regressed(client: httpx.AsyncClient, app: FastAPI, meter: SimMeter) -> None:
-    meter.seq = 9
-    assert (await submit(client, meter.next())).status_code == 201  # seq 10
-    meter.seq = 4
-    await assert_rejected(client, app, meter.next(), 409, "sequence_regressed")  # seq 5, never stored
+async def stored_contributions(app: FastAPI, meter_id: str) -> dict[int, tuple[int, int]]:
+    async with app.state.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT seq, production_wh, consumption_wh FROM readings WHERE meter_id = $1", meter_id)
+    return {r["seq"]: (r["production_wh"], r["consumption_wh"]) for r in rows}
+
+
+async def test_late_reading_between_neighbours_is_accepted_once(
+        client: httpx.AsyncClient, app: FastAPI, meter: SimMeter) -> None:
+    late = [meter.next(exp_delta=300, imp_delta=10) for _ in range(4)]  # seq 2..5, held back
+    assert (await submit(client, meter.next(exp_delta=300, imp_delta=10))).status_code == 201  # seq 6
+    for raw in reversed(late):  # the backlog arrives newest first
+        resp = await submit(client, raw)
+        assert resp.status_code == 201, resp.text
+    await assert_rejected(client, app, late[1], 409, "duplicate_sequence")
+    assert await stored_seqs(app, meter.meter_id) == [1, 2, 3, 4, 5, 6]
+    # Seq 6 spans 2..5 already: the late ones add nothing, the sum is last minus first.
+    contributions = await stored_contributions(app, meter.meter_id)
+    assert sum(c[0] for c in contributions.values()) == 5 * 300
+    assert sum(c[1] for c in contributions.values()) == 5 * 10
+
+
+async def test_late_reading_inconsistent_with_its_neighbours(
+        client: httpx.AsyncClient, app: FastAPI, meter: SimMeter) -> None:
+    held = meter.seq, meter.ts, meter.imp_wh, meter.exp_wh
+    meter.seq += 2
+    assert (await submit(client, meter.next(dt_s=900, exp_delta=600))).status_code == 201  # seq 4
+    meter.seq, meter.ts, meter.imp_wh, meter.exp_wh = held
+    # seq 2 claims more export than the stored seq 4 already has.
+    await assert_rejected(client, app, meter.next(exp_delta=601), 422, "counter_decreased")
+    meter.seq, meter.ts, meter.imp_wh, meter.exp_wh = held
+    # seq 2 stamped after seq 4.
+    await assert_rejected(client, app, meter.next(dt_s=1200, exp_delta=100), 422, "time_regressed")
+    meter.seq, meter.ts, meter.imp_wh, meter.exp_wh = held
+    assert (await submit(client, meter.next(dt_s=300, exp_delta=200))).status_code == 201
+    assert await stored_seqs(app, meter.meter_id) == [1, 2, 4]
+
+
+async def test_late_reading_before_the_first_becomes_the_baseline(
+        client: httpx.AsyncClient, app: FastAPI, actors: Actors) -> None:
+    owner = await actors.user("early")
+    m = await actors.meter(owner, "mtr-early")
+    early = [m.next(exp_delta=400, imp_delta=20) for _ in range(3)]  # seq 1..3
+    assert (await submit(client, m.next(exp_delta=400, imp_delta=20))).status_code == 201  # seq 4: baseline
+    for raw in early:
+        assert (await submit(client, raw)).status_code == 201
+    contributions = await stored_contributions(app, m.meter_id)
+    assert sum(c[0] for c in contributions.values()) == 3 * 400  # seq 4 minus seq 1
+    async with app.state.pool.acquire() as conn:
+        first = await conn.fetchval("SELECT first_seq FROM meters WHERE meter_id = $1", m.meter_id)
+    assert first == 1
 
 
 async def test_duplicate_window_same_counters_resent(client: httpx.AsyncClient, app: FastAPI, meter: SimMeter) -> None:
@@ -156,12 +202,28 @@ async def test_counter_decreased(client: httpx.AsyncClient, app: FastAPI, meter:
 
 
 async def test_energy_bounds(client: httpx.AsyncClient, app: FastAPI, meter: SimMeter) -> None:
-    await assert_rejected(client, app, meter.next(imp_delta=1, exp_delta=100_000), 422, "energy_too_large")
+    await assert_rejected(client, app, meter.next(imp_delta=1, exp_delta=100_000, dt_s=3600), 422, "energy_too_large")
     meter.exp_wh -= 100_000
     meter.imp_wh -= 1
-    resp = await submit(client, meter.next(imp_delta=0, exp_delta=100_000))  # exactly 100 kWh
+    meter.ts -= 3600
+    resp = await submit(client, meter.next(imp_delta=0, exp_delta=100_000, dt_s=3600))  # exactly 100 kWh
     assert resp.status_code == 201, resp.text
     assert (await submit(client, meter.next(imp_delta=1, exp_delta=0))).status_code == 201  # 1 Wh
+
+
+async def test_energy_cap_ignores_the_device_chosen_interval(
+        client: httpx.AsyncClient, app: FastAPI, meter: SimMeter) -> None:
+    # One hour later, claiming a 1 s interval: 3,600 "intervals" must not unlock 300 MWh.
+    await assert_rejected(client, app, meter.next(exp_delta=300_000_000, dt_s=3600, int_s=1), 422, "energy_too_large")
+    meter.exp_wh -= 300_000_000
+    meter.imp_wh -= 100
+    meter.ts -= 3600
+    # More than the rated power (100 kW by default) over five minutes: 8,333 Wh at most.
+    await assert_rejected(client, app, meter.next(exp_delta=8_400, dt_s=300), 422, "energy_too_large")
+    meter.exp_wh -= 8_400
+    meter.imp_wh -= 100
+    meter.ts -= 300
+    assert (await submit(client, meter.next(imp_delta=0, exp_delta=8_300, dt_s=300))).status_code == 201
 
 
 async def test_energy_cap_scales_over_a_declared_gap(client: httpx.AsyncClient, app: FastAPI, meter: SimMeter) -> None:
@@ -171,13 +233,21 @@ async def test_energy_cap_scales_over_a_declared_gap(client: httpx.AsyncClient, 
     resp = await submit(client, gap)
     assert resp.status_code == 201 and resp.json()["status"] == "gap"
     meter.seq = 4
-    resp = await submit(client, meter.next(imp_delta=0, exp_delta=250_000, dt_s=1200))  # 4 intervals
+    resp = await submit(client, meter.next(imp_delta=0, exp_delta=250_000, dt_s=3 * 3600))  # 4 intervals
     assert resp.status_code == 201, resp.text
     gaps = (await client.get(f"/api/meters/{meter.meter_id}/gaps")).json()
     assert [(g["from_seq"], g["to_seq"]) for g in gaps] == [(2, 4)]
-    # A jump in seq alone does not widen the cap: only 2 intervals of device time passed.
+    # A jump in seq alone does not widen the cap: only 2 intervals of server spacing passed.
     meter.seq += 50
-    await assert_rejected(client, app, meter.next(imp_delta=0, exp_delta=200_001, dt_s=600), 422, "energy_too_large")
+    await assert_rejected(client, app, meter.next(imp_delta=0, exp_delta=200_001, dt_s=120), 422, "energy_too_large")
+
+
+async def test_gap_record_with_an_absurd_timestamp_is_refused(
+        client: httpx.AsyncClient, app: FastAPI, meter: SimMeter) -> None:
+    gap = meter.sign({"kind": "gap", "meter": meter.meter_id, "seq": 4, "ts": 2**62, "clk": 1,
+                      "from_seq": 2, "to_seq": 4, "fw": "1.0.0"})
+    await assert_rejected(client, app, gap, 422, "future_timestamp")
+    assert (await submit(client, meter.next())).status_code == 201  # ingest goes on
 
 
 async def test_nothing_rejected_reaches_readings(client: httpx.AsyncClient, app: FastAPI, meter: SimMeter) -> None:

@@ -175,7 +175,7 @@ async def test_unknown_outcomes_are_settled_from_chain_counters(
     assert (flaky.land_then_fail, flaky.fail_before_send) == (0, 0)  # the fault fired
     assert grid_balance(chain, owner) == 3 * 500  # never minted twice, nothing left out
     state = await chain.service.meter_state("MTR-FLAKY")
-    assert (state.production_wh, state.settled_net_wh) == (1500, 1500)
+    assert (state.production_wh, state.settled_production_wh) == (1500, 1500)
     mints = [b for b in (await chain_client.get("/api/mints")).json() if b["production_wh"]]
     assert [b["state"] for b in mints] == ["confirmed"]
     if fault == "land_then_fail":

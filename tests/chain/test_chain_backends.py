@@ -25,10 +25,10 @@ async def test_mint_through_either_backend(backend):
     first = await service.settle_and_mint("RPC-1", 5_000, 1_000)
     assert first.minted_wh == 4_000 and len(first.signature) > 60
     state = await service.meter_state("RPC-1")
-    assert (state.production_wh, state.consumption_wh, state.settled_net_wh) == (5_000, 1_000, 4_000)
+    assert (state.production_wh, state.consumption_wh, state.settled_production_wh) == (5_000, 1_000, 4_000)
     assert (await service.settle_and_mint("RPC-1", 0, 0)).minted_wh == 0
     assert (await service.settle_and_mint("RPC-1", 500, 0)).minted_wh == 500
-    assert await service.settled_net_wh("RPC-1") == 4_500
+    assert await service.settled_production_wh("RPC-1") == 4_500
     account = await backend.account(REGISTRY.token.token_account(owner.pubkey()))
     assert token_amount(account.data) == 4_500
 

@@ -235,7 +235,7 @@ def test_settlement_meter_and_destination_checks(initialized, registry, oracle):
     expect_error(initialized.send([not_a_meter], [payer], check=False), 6110, "UnknownMeter")
     missing_ata = with_account(ix, 7, Keypair().pubkey())
     expect_error(initialized.send([missing_ata], [payer], check=False), 6107, "InvalidTokenAccount")
-    assert meter(initialized, registry, "Z2").settled_net_generation_wh == 0
+    assert meter(initialized, registry, "Z2").settled_production_wh == 0
     assert balance(initialized, registry, owner) == 0
 
 
@@ -267,7 +267,7 @@ def test_a_failing_meter_undoes_the_whole_batch(initialized, registry, oracle):
     ix = registry.settle_and_mint([("Z4", good.pubkey()), ("Z5", bad.pubkey())])
     broken = with_account(ix, 9, registry.token.token_account(good.pubkey()))  # Z5's GRID to Z4's owner
     expect_error(initialized.send([broken], [good], check=False), 6107, "InvalidTokenAccount")
-    assert meter(initialized, registry, "Z4").settled_net_generation_wh == 0
+    assert meter(initialized, registry, "Z4").settled_production_wh == 0
     assert balance(initialized, registry, good) == 0
 
 
@@ -275,9 +275,9 @@ def test_a_meter_listed_twice_in_one_batch_mints_once(initialized, registry, tok
     owner = prosumer_with_meter(initialized, registry, "Z6")
     assert submit(initialized, registry, oracle, "Z6", 6_000, 1_000).ok
     result = initialized.send([registry.settle_and_mint([("Z6", owner.pubkey())] * 2)], [owner])
-    assert balance(initialized, registry, owner) == 5_000
-    assert mint_supply(initialized.account(token.mint_address()).data) == 5_000
-    assert [e.data.amount_wh for e in token.program.decode_events(result.logs)] == [5_000]
+    assert balance(initialized, registry, owner) == 6_000
+    assert mint_supply(initialized.account(token.mint_address()).data) == 6_000
+    assert [e.data.amount_wh for e in token.program.decode_events(result.logs)] == [6_000]
 
 
 @pytest.mark.parametrize(("index", "code", "name"), [
@@ -291,7 +291,7 @@ def test_forwarded_accounts_are_checked_by_energy_token(initialized, registry, t
     assert submit(initialized, registry, oracle, "F1", 4_000, 0).ok
     ix = with_account(registry.settle_and_mint([("F1", owner.pubkey())]), index, Keypair().pubkey())
     expect_token_error(initialized.send([ix], [owner], check=False), registry, code, name)
-    assert meter(initialized, registry, "F1").settled_net_generation_wh == 0
+    assert meter(initialized, registry, "F1").settled_production_wh == 0
     assert mint_supply(initialized.account(token.mint_address()).data) == 0
 
 

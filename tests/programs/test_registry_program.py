@@ -142,7 +142,7 @@ def test_register_meter_stores_the_device_key(initialized, registry):
     assert bytes(meter.meter_id) == meter_id_bytes("MTR-001")
     assert (meter.owner, meter.device_key) == (owner.pubkey(), device.pubkey())
     assert (from_label(meter.location), meter.status, meter.registered_at) == ("TH-BKK-01", 1, CHAIN_TIME)
-    assert (meter.total_production_wh, meter.settled_net_generation_wh) == (0, 0)
+    assert (meter.total_production_wh, meter.settled_production_wh) == (0, 0)
     user = registry.decode(initialized.account(registry.user_address(owner.pubkey())).data)
     assert user.meter_count == 1
     assert config(initialized, registry).meter_count == 1
@@ -162,6 +162,14 @@ def test_register_meter_needs_a_registered_owner(initialized, registry):
     stranger = initialized.new_funded_keypair()
     ix = registry.register_meter(stranger.pubkey(), "MTR-003", bytes(32), "roof")
     expect_error(initialized.send([ix], [stranger], check=False), 6101, "UserNotRegistered")
+
+
+def test_a_consumer_cannot_register_a_minting_meter(initialized, registry):
+    consumer = initialized.new_funded_keypair()
+    initialized.send([registry.register_user(consumer.pubkey(), CONSUMER)], [consumer])
+    ix = registry.register_meter(consumer.pubkey(), "MTR-C01", bytes(32), "flat")
+    expect_error(initialized.send([ix], [consumer], check=False), 6111, "NotProsumer")
+    assert initialized.account(registry.meter_address("MTR-C01")) is None
 
 
 def test_register_meter_with_another_users_account_is_refused(initialized, registry):

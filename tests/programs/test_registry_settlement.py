@@ -73,16 +73,16 @@ def test_readings_for_a_non_meter_account_are_refused(initialized, registry, ora
 
 # --- settle_and_mint --------------------------------------------------------------------------
 
-def test_settlement_mints_net_generation_once(initialized, registry, token, oracle):
+def test_settlement_mints_exported_energy_once(initialized, registry, token, oracle):
     owner = prosumer_with_meter(initialized, registry, "S1")
-    assert submit(initialized, registry, oracle, "S1", 25_000, 10_000).ok
+    assert submit(initialized, registry, oracle, "S1", 15_000, 10_000).ok  # imports are not netted
     payer = initialized.new_funded_keypair()
     result = initialized.send([registry.settle_and_mint([("S1", owner.pubkey())])], [payer])
     assert balance(initialized, registry, owner) == 15_000  # 15 kWh = 15 GRID (3 decimals)
-    assert meter(initialized, registry, "S1").settled_net_generation_wh == 15_000
+    assert meter(initialized, registry, "S1").settled_production_wh == 15_000
     assert mint_supply(initialized.account(token.mint_address()).data) == 15_000
     assert token.decode(initialized.account(token.config_address()).data).total_minted_wh == 15_000
-    assert [e.name for e in registry.program.decode_events(result.logs)] == ["NetGenerationSettled"]
+    assert [e.name for e in registry.program.decode_events(result.logs)] == ["ProductionSettled"]
     (minted,) = token.program.decode_events(result.logs)
     assert (minted.name, minted.data.amount_wh) == ("TokensMinted", 15_000)
 
@@ -91,19 +91,24 @@ def test_settlement_mints_net_generation_once(initialized, registry, token, orac
     assert balance(initialized, registry, owner) == 15_000
 
 
-def test_only_new_surplus_is_minted(initialized, registry, oracle):
+def test_only_new_production_is_minted_whatever_the_grouping(initialized, registry, oracle):
     owner = prosumer_with_meter(initialized, registry, "S2")
     settle = registry.settle_and_mint([("S2", owner.pubkey())])
     payer = initialized.new_funded_keypair()
     assert submit(initialized, registry, oracle, "S2", 8_000, 3_000).ok
     initialized.send([settle], [payer])
-    assert submit(initialized, registry, oracle, "S2", 8_000, 9_000, T0 + 1).ok  # net negative
+    assert submit(initialized, registry, oracle, "S2", 8_000, 9_000, T0 + 1).ok  # an evening import
     initialized.send([settle], [payer])
-    assert balance(initialized, registry, owner) == 5_000
-    assert submit(initialized, registry, oracle, "S2", 20_000, 9_000, T0 + 2).ok  # net 11 kWh
+    assert balance(initialized, registry, owner) == 8_000
+    assert submit(initialized, registry, oracle, "S2", 20_000, 9_000, T0 + 2).ok
     initialized.send([settle], [payer])
-    assert balance(initialized, registry, owner) == 11_000
-    assert meter(initialized, registry, "S2").settled_net_generation_wh == 11_000
+    assert balance(initialized, registry, owner) == 20_000
+    assert meter(initialized, registry, "S2").settled_production_wh == 20_000
+    # The same counters settled once, on a twin meter: the same GRID.
+    twin = prosumer_with_meter(initialized, registry, "S2-twin")
+    assert submit(initialized, registry, oracle, "S2-twin", 20_000, 9_000, T0 + 2).ok
+    initialized.send([registry.settle_and_mint([("S2-twin", twin.pubkey())])], [payer])
+    assert balance(initialized, registry, twin) == 20_000
 
 
 def test_a_batch_settles_several_meters(initialized, registry, oracle):

@@ -142,7 +142,7 @@ pub mod state {
         pub const REGISTERED_AT: usize = 137;
         pub const TOTAL_PRODUCTION_WH: usize = 145;
         pub const TOTAL_CONSUMPTION_WH: usize = 153;
-        pub const SETTLED_NET_GENERATION_WH: usize = 161;
+        pub const SETTLED_PRODUCTION_WH: usize = 161;
         pub const LAST_READING_AT: usize = 169;
         pub const BUMP: usize = 177;
         pub const LEN: usize = 178;
@@ -170,12 +170,12 @@ pub mod events {
         pub const READING_AT: usize = 56;
         pub const LEN: usize = 64;
     }
-    pub mod net_generation_settled {
-        pub const DISCRIMINATOR: [u8; 8] = [249, 57, 29, 46, 182, 94, 64, 50];
+    pub mod production_settled {
+        pub const DISCRIMINATOR: [u8; 8] = [155, 105, 88, 90, 120, 190, 145, 238];
         pub const METER_ID: usize = 8;
         pub const OWNER: usize = 40;
         pub const MINTED_WH: usize = 72;
-        pub const SETTLED_NET_GENERATION_WH: usize = 80;
+        pub const SETTLED_PRODUCTION_WH: usize = 80;
         pub const LEN: usize = 88;
     }
     pub mod registry_initialized {
@@ -227,4 +227,6 @@ pub enum Error {
     TooManyMeters = 6109,
     /// Account is not a meter of this registry
     UnknownMeter = 6110,
+    /// Only a prosumer may register a meter
+    NotProsumer = 6111,
 }

@@ -1,10 +1,12 @@
 //! `register_meter(meter_id, device_key, location)`: create the meter PDA
-//! `["meter", meter_id]` owned by a registered user, holding the device's Ed25519 key.
+//! `["meter", meter_id]` owned by a registered prosumer, holding the device's Ed25519 key.
+//! Consumers own no minting meter: GRID is minted for exported energy only.
 
 use gtx_common::{Context, bytes, checks, event, pda::{self, NewAccount}, sysvar, CommonError};
 use pinocchio::{cpi::Seed, ProgramResult};
 
 use super::meter_state::METER_ACTIVE;
+use super::register_user::PROSUMER;
 use crate::interface::{
     events::meter_registered as ev, ix::register_meter as ixd, seeds, state::meter as mtr,
     state::registry_config as cfg, state::user as usr, Error,
@@ -46,6 +48,9 @@ pub fn process(ctx: Context) -> ProgramResult {
         let d = unsafe { user.borrow_unchecked() };
         if d[usr::WALLET..usr::WALLET + 32] != owner_key.as_ref()[..] {
             return Err(Error::UserNotRegistered.into());
+        }
+        if d[usr::USER_TYPE] != PROSUMER {
+            return Err(Error::NotProsumer.into());
         }
     }
     let bump = pda::canonical(meter, &[seeds::METER, &meter_id], program_id)?;

@@ -1,10 +1,16 @@
-//! `settle_and_mint`: settle up to 16 meters and mint their new net generation as GRID.
+//! `settle_and_mint`: settle up to 16 meters and mint their exported energy as GRID.
+//!
+//! The mint rule (docs/mint-rule.md): a meter's GRID is its signed export since its
+//! first reading, 1 Wh = 0.001 GRID; imports are the owner's consumption, bought on the
+//! market, and are never netted against it. So the GRID of a meter is a function of its
+//! counters alone, not of how readings were grouped into settlements.
 //!
 //! Accounts after the fixed six come in pairs: (meter, the owner's GRID token account).
-//! For each meter, `net = production - consumption` (zero when negative); the amount
-//! minted is `net - settled_net_generation_wh` when positive, and the meter's watermark
-//! becomes `net`. Because the watermark only rises, a repeated call (a retry after a
-//! crash, say) mints nothing new: settlement is idempotent and double minting impossible.
+//! For each meter the amount minted is `total_production_wh - settled_production_wh`
+//! when positive, and `settled_production_wh` becomes `total_production_wh`. Both only
+//! rise, so a repeated call (a retry after a crash, say) mints nothing new: settlement is
+//! idempotent and double minting impossible; the oracle can never have minted more than
+//! the production counter it recorded.
 //! All mints go to energy_token in one CPI signed by this program's `["minter"]` PDA.
 
 use gtx_common::{Context, bytes, checks, event, ids, token, CommonError};
@@ -15,7 +21,7 @@ use pinocchio::{
 };
 
 use super::meter_state::writable_meter;
-use crate::interface::{events::net_generation_settled as ev, ix::settle_and_mint as ixd, seeds, state::meter as mtr, Error};
+use crate::interface::{events::production_settled as ev, ix::settle_and_mint as ixd, seeds, state::meter as mtr, Error};
 use crate::energy_token_interface::ix::mint_from_production as mint_ix;
 
 pub const MAX_METERS: usize = 16;
@@ -59,19 +65,19 @@ pub fn process(ctx: Context) -> ProgramResult {
         if token::account_of(token_account, &ids::energy_token::GRID_MINT, &owner).is_err() {
             return Err(Error::InvalidTokenAccount.into());
         }
-        let net = bytes::read_u64(&d, mtr::TOTAL_PRODUCTION_WH).saturating_sub(bytes::read_u64(&d, mtr::TOTAL_CONSUMPTION_WH));
-        let settled = bytes::read_u64(&d, mtr::SETTLED_NET_GENERATION_WH);
-        if net <= settled {
+        let production = bytes::read_u64(&d, mtr::TOTAL_PRODUCTION_WH);
+        let settled = bytes::read_u64(&d, mtr::SETTLED_PRODUCTION_WH);
+        if production <= settled {
             continue;
         }
-        bytes::write_u64(&mut d, mtr::SETTLED_NET_GENERATION_WH, net);
-        amounts[minted] = net - settled;
+        bytes::write_u64(&mut d, mtr::SETTLED_PRODUCTION_WH, production);
+        amounts[minted] = production - settled;
         destinations[minted] = meter_index + 1;
         minted += 1;
         bytes::write(&mut e, ev::METER_ID, &d[mtr::METER_ID..mtr::METER_ID + 32]);
         bytes::write(&mut e, ev::OWNER, &owner);
-        bytes::write_u64(&mut e, ev::MINTED_WH, net - settled);
-        bytes::write_u64(&mut e, ev::SETTLED_NET_GENERATION_WH, net);
+        bytes::write_u64(&mut e, ev::MINTED_WH, production - settled);
+        bytes::write_u64(&mut e, ev::SETTLED_PRODUCTION_WH, production);
         event::emit(&e);
     }
     if minted == 0 {
