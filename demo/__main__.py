@@ -9,7 +9,7 @@ pass in seconds, and the real MicroPython firmware reads it over a pty (Modbus R
 each reading and publishes it to the broker; the aggregator ingests over MQTT and its
 minter mints 1 GRID per exported kWh. The demo reads back what happened: the readings
 stored, the registry accounts, and the prosumer's GRID balance from chain state next to the
-aggregator's balance and the net export of the accepted readings.
+aggregator's balance and the signed export of the accepted readings (the mint rule).
 
 Then the two trade on the aggregator's market (created at start-up on LiteSVM): the
 prosumer offers part of the GRID just minted (an ask signed with the prosumer's own key,
@@ -68,20 +68,28 @@ def show_tx(registry: Registry, result: TxResult) -> None:
         print(f"   event {event.name}")
 
 
-def demo_settings(dsn: str, broker_host: str, broker_port: int) -> Settings:
+def demo_settings(dsn: str, broker_host: str, broker_port: int, acceleration: float) -> Settings:
     """The aggregator on the embedded database, consuming the local broker, minting on LiteSVM.
 
     The firmware reads every second of wall time while the meter lives hours of simulated
-    time, so the per-meter rate limit (one reading a minute of device time) is off here.
+    time, so the per-meter rate limit (one reading a minute of device time) is off here,
+    and the rated-power allowance is scaled by the acceleration (energy of ``acceleration``
+    seconds moves in one second of device time).
     The indexer polls the in-process chain often, so relayed orders reach the matcher at once.
     """
+    rated_w = IngestPolicy().max_power_w
     return Settings(
         database_url=dsn, log_level="WARNING", log_json=False,
         chain=ChainSettings(backend="litesvm"),
-        ingest=IngestPolicy(rate_limit_interval_s=0),
+        ingest=IngestPolicy(rate_limit_interval_s=0, max_power_w=int(rated_w * max(1.0, acceleration))),
         mqtt=MqttSettings(enabled=True, host=broker_host, port=broker_port, client_id="gtx-demo-aggregator"),
         mint_backoff_base_s=0.2, indexer_poll_s=0.1,
     )
+
+
+def demo_acceleration(args: argparse.Namespace) -> float:
+    """Simulated seconds per wall-clock second of the meter's day."""
+    return float(args.sim_hours * 3600 / (args.readings * INTERVAL_S))
 
 
 async def expect(request: Awaitable[httpx.Response], what: str) -> dict[str, Any]:
@@ -122,7 +130,7 @@ async def register(agg: Aggregator, meter_id: str, location: str, device_key: by
 async def run_meter(stack: contextlib.AsyncExitStack, agg: Aggregator, args: argparse.Namespace, workdir: Path,
                     build_dir: Path, flash_dir: Path, broker_port: int) -> None:
     """The emulated meter and the firmware until ``args.readings`` readings are ingested and minted."""
-    acceleration = args.sim_hours * 3600 / (args.readings * INTERVAL_S)
+    acceleration = demo_acceleration(args)
     meter = EmulatedMeter(model="sdm120", seed=args.seed, acceleration=acceleration, start_s=DAY_START_S,
                           link_dir=str(workdir / "pty"), name="sdm120")
     (workdir / "pty").mkdir()
@@ -209,7 +217,7 @@ async def demo(stack: contextlib.AsyncExitStack, args: argparse.Namespace) -> in
     print(f"   postgres   {pg.dsn()}")
     broker = start_broker(stack, workdir / "mosquitto")
     print(f"   mosquitto  mqtt://{broker.host}:{broker.port}")
-    agg = await serve_aggregator(stack, demo_settings(pg.dsn(), broker.host, broker.port))
+    agg = await serve_aggregator(stack, demo_settings(pg.dsn(), broker.host, broker.port, demo_acceleration(args)))
     print(f"   aggregator {agg.url}  (MQTT subscribed, minter on LiteSVM, docs at {agg.url}/docs)")
 
     step("2. firmware: compiled with mpy-cross; the device key is generated on first boot")
@@ -235,11 +243,11 @@ async def demo(stack: contextlib.AsyncExitStack, args: argparse.Namespace) -> in
         problems.append(f"{outcome.accepted} of {args.readings} readings accepted, {outcome.rejected} rejected")
     if not outcome.agrees:
         problems.append(f"balances disagree: chain {outcome.chain_balance_wh:,} Wh, aggregator "
-                        f"{outcome.aggregator_minted_wh:,} Wh, net export of the readings {outcome.net_wh:,} Wh")
+                        f"{outcome.aggregator_minted_wh:,} Wh, signed export of the readings {outcome.due_wh:,} Wh")
     if problems:
         return report(problems)
     print(f"\nok: {outcome.accepted} readings ingested over MQTT; chain balance = aggregator balance = "
-          f"net export = {outcome.net_wh:,} Wh ({grid(outcome.net_wh)})", flush=True)
+          f"signed export = {outcome.due_wh:,} Wh ({grid(outcome.due_wh)})", flush=True)
     return await trade(agg, args, prosumer, consumer, outcome.chain_balance_wh)
 
 

@@ -89,7 +89,7 @@ class Progress:
         minted, tx = b["minted_wh"] or 0, b["tx_signature"]
         n = f"{b['reading_count']} reading{'s' if b['reading_count'] != 1 else ''}"
         if not minted and not tx:
-            print(f"   mint     batch {b['id']} ({n}): nothing to mint (baseline, no surplus)", flush=True)
+            print(f"   mint     batch {b['id']} ({n}): nothing to mint (baseline, no export)", flush=True)
             return
         sig = f"  tx {str(tx)[:24]}..." if tx else ""
         print(f"   mint     batch {b['id']} ({n}): {minted:,} Wh -> {grid(minted)} to the owner{sig}", flush=True)

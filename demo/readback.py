@@ -23,13 +23,13 @@ __all__ = ["Outcome", "print_accounts", "settle_report"]
 class Outcome:
     accepted: int
     rejected: int
-    net_wh: int  # sum over accepted readings of exported minus imported energy
+    due_wh: int  # GRID due under the mint rule: signed export of the accepted readings
     chain_balance_wh: int  # the owner's GRID token account, in base units (Wh)
     aggregator_minted_wh: int  # /api/users/{wallet}/balance
 
     @property
     def agrees(self) -> bool:
-        return self.chain_balance_wh == self.aggregator_minted_wh == self.net_wh
+        return self.chain_balance_wh == self.aggregator_minted_wh == self.due_wh
 
 
 def print_accounts(chain: Chain, meter_id: str, owners: list[Keypair], device_key: bytes, prosumer: Keypair) -> list[str]:
@@ -82,8 +82,10 @@ async def settle_report(client: httpx.AsyncClient, chain: Chain, meter_id: str, 
     print(f"   readings stored     {len(readings)} accepted, {len(rejections)} rejected{span}")
     for rej in rejections:
         print(f"                       rejected seq {rej['seq']}: {rej['reason']} {rej['detail'] or ''}")
-    print(f"   energy              exported {exported:,} Wh - imported {imported:,} Wh = net {exported - imported:,} Wh "
-          "(first reading is the baseline)")
+    audit = (await client.get(f"/api/meters/{meter_id}/reconciliation")).json()
+    print(f"   energy              exported {exported:,} Wh, imported {imported:,} Wh (first reading is the baseline)")
+    print(f"   mint rule           GRID due {audit['due_wh']:,} Wh = signed export, imports never netted "
+          f"(/api/meters/{meter_id}/reconciliation: minted {audit['minted_wh']:,}, difference {audit['difference_wh']:,})")
     txs = {b["tx_signature"] for b in mints if b["tx_signature"]}
     states = sorted({b["state"] for b in mints})
     print(f"   mint batches        {len(mints)} ({', '.join(states) or 'none'}), {len(txs)} chain transactions")
@@ -96,4 +98,4 @@ async def settle_report(client: httpx.AsyncClient, chain: Chain, meter_id: str, 
     print(f"   GRID by aggregator  {balance['minted_wh']:,} Wh = {grid(balance['minted_wh'])}  "
           f"(/api/users/{wallet}/balance; pending production {balance['pending_production_wh']:,} Wh, "
           f"consumption {balance['pending_consumption_wh']:,} Wh)")
-    return Outcome(len(readings), len(rejections), exported - imported, on_chain, balance["minted_wh"])
+    return Outcome(len(readings), len(rejections), audit["due_wh"], on_chain, balance["minted_wh"])

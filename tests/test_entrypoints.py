@@ -59,12 +59,12 @@ def test_demo_mints_the_firmwares_readings_and_trades_them():
     assert len(re.findall(r"reading  seq \d+ .*\[mqtt\]", out)) == 4
     assert re.search(r"readings stored\s+4 accepted, 0 rejected \(seq 1\.\.4, 4 minted\)", out)
     assert "GRID to the owner  tx " in out
-    net = _wh(r"= net ([\d,]+) Wh", out)
+    net = _wh(r"GRID due ([\d,]+) Wh", out)
     on_chain = _wh(r"GRID on chain\s+([\d,]+) Wh", out)
     by_aggregator = _wh(r"GRID by aggregator\s+([\d,]+) Wh", out)
     settled = _wh(r"settled production ([\d,]+) Wh", out)
     assert net > 0 and on_chain == by_aggregator == settled == net
-    assert f"ok: 4 readings ingested over MQTT; chain balance = aggregator balance = net export = {net:,} Wh" in out
+    assert f"ok: 4 readings ingested over MQTT; chain balance = aggregator balance = signed export = {net:,} Wh" in out
 
     # The trade: half the minted GRID offered at 0.095 per kWh, a crossing bid at the default 0.12.
     assert "fee 25 bps" in out and "lot 1 Wh" in out and "stands in for a stablecoin deposit" in out

@@ -80,7 +80,7 @@ async def test_events_stored_once_even_when_resynced_or_cursor_reset(pool, backe
     assert [(p["type"], p["signature"], p["idx"]) for p in published] == [
         ("chain_event", s, i) for s, i, _, _ in events]
     minted = next(p for p in published if p["name"] == "TokensMinted")
-    assert minted["meter_id"] == "M-1" and minted["data"]["amount_wh"] == 4_000
+    assert minted["meter_id"] == "M-1" and minted["data"]["amount_wh"] == 5_000
 
     assert await indexer.sync_once() == 0
     async with pool.acquire() as conn:
@@ -91,7 +91,7 @@ async def test_events_stored_once_even_when_resynced_or_cursor_reset(pool, backe
     assert sub.queue.empty()
     async with pool.acquire() as conn:
         totals = await repo.meter_totals(conn, "M-1")
-    assert (totals["minted_wh"], totals["settled_wh"], totals["settlements"]) == (4_000, 4_000, 1)
+    assert (totals["minted_wh"], totals["settled_wh"], totals["settlements"]) == (5_000, 5_000, 1)
 
 
 async def test_chain_wins_on_deactivation_and_key_rotation(pool, svm):
@@ -128,7 +128,7 @@ async def test_minted_totals_match_the_chain(pool, backend):
     await world.settle([("A-1", 3_000, 500)])
     await world.settle([("A-1", 1_000, 0), ("A-2", 2_500, 0), ("B-1", 900, 100)])
     await world.settle([("A-1", 0, 0)])                      # nothing new: no mint, no events of mints
-    await world.settle([("B-1", 100, 5_000)])                # consumption now exceeds production
+    await world.settle([("B-1", 100, 5_000)])                # imports are never netted: 100 Wh more export
     await world.settle([("A-2", 1, 0), ("B-1", 10_000, 0)])
     indexer = Indexer(pool, backend, PROGRAMS)
     await indexer.sync_once()
@@ -147,7 +147,7 @@ async def test_minted_totals_match_the_chain(pool, backend):
             assert t["minted_wh"] == t["settled_wh"] == t["settled_production_wh"] == chain_wh > 0
             total_wh += t["minted_wh"]
         assert (await client.get("/api/chain/meters/NOPE/totals")).json()["error"]["reason"] == "no_chain_settlement"
-    assert total_wh == 3_500 + 2_501 + 5_900
+    assert total_wh == 4_000 + 2_501 + 11_000
     mint = await backend.account(REGISTRY.token.mint_address())
     assert mint is not None and mint_supply(mint.data) == total_wh
 

@@ -5,7 +5,7 @@ minting over JSON-RPC into tools/localnet (the real programs in LiteSVM), served
 this test process so the test can hold one RPC call: the aggregator's mint transaction
 has been sent (and landed, or been dropped on the way) but its outcome is not recorded
 when the process is killed. After a restart, and more readings, every signed watt-hour
-of surplus is minted exactly once.
+of export is minted exactly once (docs/mint-rule.md).
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ async def register(url: str, chain: LocalChain, n: int, prefix: str) -> tuple[li
 
 
 async def assert_minted_exactly(dsn: str, chain: LocalChain, owners: list[Keypair], expected: list[int]) -> None:
-    """Each owner holds exactly its signed surplus; the supply and the ledger agree; every
+    """Each owner holds exactly its signed export; the supply and the ledger agree; every
     reading is minted, in a confirmed batch."""
     assert [token_amount(chain.account(REGISTRY.token.token_account(o.pubkey())).data) for o in owners] == expected
     assert mint_supply(chain.account(REGISTRY.token.mint_address()).data) == sum(expected)
@@ -183,8 +183,8 @@ async def test_sigkill_between_submit_and_record_neither_loses_nor_duplicates(
             await submit(url, [m.next(imp_delta=0, exp_delta=1_000) for m in meters for _ in range(5)])
             await wait_all_minted(pg_dsn)
 
-    # Each meter: 19 intervals of (300 + 50 i - 100) Wh, then 5 of 1,000 Wh (the first reading is the baseline).
-    await assert_minted_exactly(pg_dsn, chain, owners, [19 * (200 + 50 * i) + 5 * 1_000 for i in range(METERS)])
+    # Each meter: 19 intervals exporting (300 + 50 i) Wh, then 5 of 1,000 Wh (the first reading is the baseline).
+    await assert_minted_exactly(pg_dsn, chain, owners, [19 * (300 + 50 * i) + 5 * 1_000 for i in range(METERS)])
     conn = await asyncpg.connect(pg_dsn)
     try:
         notes = {r["last_error"] for r in await conn.fetch("SELECT last_error FROM mint_batches")}
@@ -210,7 +210,7 @@ async def test_sigkills_at_random_moments_of_ingest_and_minting(pg_dsn: str, tmp
                 for _ in range(rng.randrange(3, 12)):
                     imp, exp = rng.randrange(0, 100), rng.randrange(100, 600)
                     batch.append(m.next(imp_delta=imp, exp_delta=exp))
-                    surplus[i] += (exp - imp) if m.seq > 1 else 0
+                    surplus[i] += exp if m.seq > 1 else 0
             unconfirmed += batch
             with aggregator(pg_dsn, rpc_url, oracle_path) as (proc, url):
                 sending = asyncio.create_task(post(url, unconfirmed))

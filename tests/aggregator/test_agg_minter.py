@@ -76,33 +76,33 @@ async def test_new_readings_are_minted_at_once_and_exactly(chain_app: FastAPI, c
     meters = [await actors.meter(o, f"MTR-{i}") for i, o in enumerate(owners)]
     for o, m in zip(owners, meters):
         register_on_chain(chain, o, m)
-    # 120 readings for MTR-0: more than one 50-reading batch; net export 150 Wh per interval.
+    # 120 readings for MTR-0: more than one 50-reading batch; 250 Wh exported per interval.
     await submit(chain_client, [meters[0].next(imp_delta=100, exp_delta=250) for _ in range(120)])
     await submit(chain_client, [m.next(imp_delta=10, exp_delta=30) for m in meters[1:] for _ in range(5)])
     await wait_for(lambda: all_minted(chain_app))
 
-    # First reading of each meter is its baseline; each later one adds exp - imp.
-    assert grid_balance(chain, owners[0]) == 119 * 150
-    assert [grid_balance(chain, o) for o in owners[1:]] == [4 * 20, 4 * 20]
+    # First reading of each meter is its baseline; each later one adds its export (the mint rule).
+    assert grid_balance(chain, owners[0]) == 119 * 250
+    assert [grid_balance(chain, o) for o in owners[1:]] == [4 * 30, 4 * 30]
     mints = (await chain_client.get("/api/mints", params={"meter_id": "MTR-0"})).json()
-    assert sum(b["minted_wh"] for b in mints) == 119 * 150 and {b["state"] for b in mints} == {"confirmed"}
+    assert sum(b["minted_wh"] for b in mints) == 119 * 250 and {b["state"] for b in mints} == {"confirmed"}
     assert all(b["tx_signature"] for b in mints if b["minted_wh"])
     balance = (await chain_client.get(f"/api/users/{owners[0].pubkey()}/balance")).json()
-    assert (balance["minted_wh"], balance["pending_production_wh"]) == (119 * 150, 0)
+    assert (balance["minted_wh"], balance["pending_production_wh"]) == (119 * 250, 0)
     events = []
     while not sub.queue.empty():
         events.append(sub.queue.get_nowait())
-    assert sum(e["minted_wh"] for e in events if e["type"] == "mint_confirmed") == 119 * 150 + 2 * 80
+    assert sum(e["minted_wh"] for e in events if e["type"] == "mint_confirmed") == 119 * 250 + 2 * 120
 
     # The indexer reads the same mints back from the chain's transaction history.
     await chain_app.state.indexer.sync_once()
     totals = (await chain_client.get("/api/chain/meters/MTR-0/totals")).json()
-    assert totals["minted_wh"] == 119 * 150
+    assert totals["minted_wh"] == 119 * 250
 
-    # A second wave mints only the new surplus.
+    # A second wave mints only the new export.
     await submit(chain_client, [meters[0].next(imp_delta=0, exp_delta=1000)])
     await wait_for(lambda: all_minted(chain_app))
-    assert grid_balance(chain, owners[0]) == 119 * 150 + 1000
+    assert grid_balance(chain, owners[0]) == 119 * 250 + 1000
     assert await chain_app.state.minter.ledger.seconds_until_due() is None  # idle: sleeps until woken
 
 
@@ -126,7 +126,7 @@ async def test_meter_missing_on_chain_backs_off_then_fails_and_mints_after_reque
     await chain_app.state.minter.ledger.requeue(batch["id"])
     chain_app.state.minter.wake()
     await wait_for(lambda: all_minted(chain_app))
-    assert grid_balance(chain, owner) == 2 * (250 - 100)
+    assert grid_balance(chain, owner) == 2 * 250
 
 
 class FlakyChain:

@@ -23,14 +23,14 @@ async def test_mint_through_either_backend(backend):
     service = ChainService(backend, oracle, REGISTRY)
 
     first = await service.settle_and_mint("RPC-1", 5_000, 1_000)
-    assert first.minted_wh == 4_000 and len(first.signature) > 60
+    assert first.minted_wh == 5_000 and len(first.signature) > 60
     state = await service.meter_state("RPC-1")
-    assert (state.production_wh, state.consumption_wh, state.settled_production_wh) == (5_000, 1_000, 4_000)
+    assert (state.production_wh, state.consumption_wh, state.settled_production_wh) == (5_000, 1_000, 5_000)
     assert (await service.settle_and_mint("RPC-1", 0, 0)).minted_wh == 0
     assert (await service.settle_and_mint("RPC-1", 500, 0)).minted_wh == 500
-    assert await service.settled_production_wh("RPC-1") == 4_500
+    assert await service.settled_production_wh("RPC-1") == 5_500
     account = await backend.account(REGISTRY.token.token_account(owner.pubkey()))
-    assert token_amount(account.data) == 4_500
+    assert token_amount(account.data) == 5_500
 
     with pytest.raises(ChainError) as info:
         await backend.send([REGISTRY.register_user(owner.pubkey(), 9)], [owner])
@@ -53,11 +53,11 @@ async def test_a_full_mint_transaction_fits_one_packet_and_lands_whole(backend):
     deltas = [MeterDelta(f"M-{i}", 1_000 * (i + 1), 200) for i in range(n)]
 
     results = await service.settle_many(deltas)
-    assert {m: r.minted_wh for m, r in results.items()} == {f"M-{i}": 1_000 * (i + 1) - 200 for i in range(n)}
+    assert {m: r.minted_wh for m, r in results.items()} == {f"M-{i}": 1_000 * (i + 1) for i in range(n)}
     assert len({r.signature for r in results.values()}) == 1  # one transaction
     for i, owner in enumerate(owners):
         account = await backend.account(REGISTRY.token.token_account(owner.pubkey()))
-        assert token_amount(account.data) == 1_000 * (i + 1) - 200
+        assert token_amount(account.data) == 1_000 * (i + 1)
 
     # One meter unknown on chain: refused before anything is sent.
     with pytest.raises(MeterNotOnChain):
