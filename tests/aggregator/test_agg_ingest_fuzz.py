@@ -83,18 +83,29 @@ async def assert_store_is_sound(app: FastAPI) -> None:
         rows = await conn.fetch("SELECT * FROM readings ORDER BY meter_id, seq")
         policy = app.state.settings.ingest
     prev: dict[str, Any] = {}
+    first: dict[str, Any] = {}
+    contributed: dict[str, list[int]] = {}
     for row in rows:
         env = parse_envelope(bytes(row["envelope"]))
         verify(env, keys[row["meter_id"]])
         r = env.reading
         assert (env.meter, r["seq"], r["imp_wh"], r["exp_wh"], r["clk"]) == (row["meter_id"], row["seq"], row["imp_wh"], row["exp_wh"], 1)
+        # Every interval between consecutive stored readings (by seq) passes the rules.
         p = prev.get(row["meter_id"])
         if p is not None:
-            assert row["consumption_wh"] == row["imp_wh"] - p["imp_wh"] >= 0
-            assert row["production_wh"] == row["exp_wh"] - p["exp_wh"] >= 0
-            assert 0 < row["production_wh"] + row["consumption_wh"] <= policy.max_energy_wh * (row["seq"] - p["seq"])
+            imp, exp = row["imp_wh"] - p["imp_wh"], row["exp_wh"] - p["exp_wh"]
+            assert imp >= 0 and exp >= 0
+            assert 0 < imp + exp <= policy.max_energy_wh * (row["seq"] - p["seq"])
             assert (row["reading_ts"] - p["reading_ts"]).total_seconds() >= policy.rate_limit_interval_s - policy.rate_limit_jitter_s
+        first.setdefault(row["meter_id"], row)
         prev[row["meter_id"]] = row
+        c = contributed.setdefault(row["meter_id"], [0, 0])
+        c[0] += row["production_wh"]
+        c[1] += row["consumption_wh"]
+    # The mint rule: contributions add up to the last counters minus the first.
+    for meter_id, (exp_sum, imp_sum) in contributed.items():
+        assert exp_sum == prev[meter_id]["exp_wh"] - first[meter_id]["exp_wh"]
+        assert imp_sum == prev[meter_id]["imp_wh"] - first[meter_id]["imp_wh"]
 
 
 @FUZZ
@@ -105,8 +116,9 @@ async def test_fuzz_signed_payloads(client: httpx.AsyncClient, app: FastAPI, fuz
     await assert_no_5xx(resp)
     if resp.status_code == 201 and resp.json()["status"] == "accepted":
         accepted = json.loads(base64.b64decode(json.loads(raw)["payload"]))
-        fuzz_meter.seq, fuzz_meter.ts = accepted["seq"], accepted["ts"]
-        fuzz_meter.imp_wh, fuzz_meter.exp_wh = accepted["imp_wh"], accepted["exp_wh"]
+        if accepted["seq"] > fuzz_meter.seq:  # a late reading leaves the last one in place
+            fuzz_meter.seq, fuzz_meter.ts = accepted["seq"], accepted["ts"]
+            fuzz_meter.imp_wh, fuzz_meter.exp_wh = accepted["imp_wh"], accepted["exp_wh"]
     await assert_store_is_sound(app)
 
 
