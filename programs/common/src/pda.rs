@@ -22,6 +22,19 @@ pub fn canonical(account: &AccountView, seeds: &[&[u8]], program_id: &Address) -
     Ok(bump)
 }
 
+/// Check that `account` is the PDA of `seeds`, whose last seed is a bump the caller
+/// supplied: one address derivation, no search.
+///
+/// Only for addresses whose uniqueness does not rest on the bump being canonical (for
+/// example when another seed is never reused): any bump that derives the address passes.
+#[inline(always)]
+pub fn with_bump(account: &AccountView, seeds: &[&[u8]], program_id: &Address) -> Result<(), ProgramError> {
+    match Address::create_program_address(seeds, program_id) {
+        Ok(expected) if account.address() == &expected => Ok(()),
+        _ => Err(CommonError::InvalidPda.into()),
+    }
+}
+
 /// A rent-exempt PDA to create: `target` (signed for by `seeds`) with `space` bytes owned
 /// by `owner`, funded by `payer`. (A struct because SBPF calls take at most 5 arguments.)
 pub struct NewAccount<'a, 'b> {
