@@ -47,12 +47,12 @@ pub fn holder(
     owner: &[u8; 32],
 ) -> Result<Holder, ProgramError> {
     if account.owned_by(&token::TOKEN_PROGRAM_ID) {
-        return match token::account_of(account, mint, owner) {
-            Ok(()) => Ok(Holder::Token),
-            Err(_) => Err(Error::InvalidTokenAccount.into()),
-        };
-    }
-    if is_balance_of(account, program_id, market_key, owner) {
+        // SAFETY: read-only peek; no mutable borrow of this account is live.
+        let d = unsafe { account.borrow_unchecked() };
+        if d.len() == token::ACCOUNT_LEN && d[0..32] == mint[..] && d[32..64] == owner[..] {
+            return Ok(Holder::Token);
+        }
+    } else if is_balance_of(account, program_id, market_key, owner) {
         return Ok(Holder::Balance);
     }
     Err(Error::InvalidTokenAccount.into())

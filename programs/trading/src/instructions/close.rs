@@ -72,7 +72,7 @@ impl Close<'_> {
         let rent = self.order.lamports();
         let total = self.owner.lamports().checked_add(rent).ok_or(CommonError::ArithmeticOverflow)?;
         self.owner.set_lamports(total);
-        self.order.set_lamports(0);
+        // close() zeroes the order's lamports, data length and owner.
         self.order.close()?;
 
         let mut e = [0u8; ev::LEN];
