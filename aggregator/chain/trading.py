@@ -178,13 +178,16 @@ class Trading:
             "destination": destination or self.token_account(owner, side, market), "vault": market.vault(side),
             "token_program": TOKEN_PROGRAM_ID})
 
-    def refund_improvement(self, market: MarketRef, bids: Sequence[tuple[Pubkey, Pubkey]]) -> Instruction:
+    def refund_improvement(self, market: MarketRef, bids: Sequence[tuple[Pubkey, Pubkey]], *,
+                           to_balance: bool = False) -> Instruction:
         """Pay each bid's price improvement so far to its owner; `bids` are (bid order,
-        owner wallet) pairs, refunded to the owner's associated payment token account."""
+        owner wallet) pairs, refunded to the owner's associated payment token account, or
+        with `to_balance` credited to the owner's balance account in the market."""
         remaining = []
         for order, owner in bids:
-            remaining += [AccountMeta(order, False, True),
-                          AccountMeta(get_associated_token_address(owner, market.payment_mint), False, True)]
+            to = (self.balance_address(market.address, owner) if to_balance
+                  else get_associated_token_address(owner, market.payment_mint))
+            remaining += [AccountMeta(order, False, True), AccountMeta(to, False, True)]
         return self.program.ix("refund_improvement", accounts={
             "market": market.address, "payment_vault": market.payment_vault, "token_program": TOKEN_PROGRAM_ID},
             remaining=remaining)
