@@ -288,7 +288,7 @@ def send_v0(chain: LocalChain, instructions: Sequence[Instruction], signers: Seq
 # --- reading instructions and the clock (the relay and the matcher) ----------------------
 
 #: Instructions a user's own wallet signs; the aggregator relays only these.
-USER_INSTRUCTIONS = ("place_order", "cancel_order", "expire_order", "refund_improvement")
+USER_INSTRUCTIONS = ("place_order", "cancel_order", "expire_order", "refund_improvement", "deposit", "withdraw")
 
 
 def instruction_discriminator(name: str) -> bytes:
@@ -298,7 +298,7 @@ def instruction_discriminator(name: str) -> bytes:
 
 _INSTRUCTION_NAMES = {instruction_discriminator(n): n for n in
                       ("initialize_market", "place_order", "cancel_order", "expire_order", "settle_fills",
-                       "refund_improvement")}
+                       "refund_improvement", "deposit", "withdraw")}
 
 
 def instruction_name(data: bytes) -> str | None:
