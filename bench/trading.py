@@ -46,9 +46,11 @@ GOALS = {
 }
 
 
-def run() -> dict[str, float]:
+def run(token_program: bytes | None = None) -> dict[str, float]:
+    """The metrics with LiteSVM's classic SPL Token, or with `token_program` (an SPL Token
+    ELF such as p-token) in its place."""
     out: dict[str, float] = {}
-    f = Floor.create()
+    f = Floor.create(token_program=token_program)
     ix = f.trading.initialize_market(f.authority.pubkey(), f.payment_mint, f.fee_account, matcher=f.matcher.pubkey(),
                                      fee_bps=25, lot_size_wh=1, tick_size=1_000)
     out["trading.initialize_market.cu"] = f.chain.send([ix], [f.authority]).compute_units
@@ -156,3 +158,23 @@ def _max_legacy(f: Floor, fills: list[Fill]) -> int:
             break
         best = n
     return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.trading --token-program PATH`: the same metrics with another SPL
+    Token build, e.g. p-token as written by `tools/p_token.py`."""
+    import argparse
+    from pathlib import Path
+
+    from bench.__main__ import fmt
+
+    p = argparse.ArgumentParser(prog="python -m bench.trading", description=main.__doc__)
+    p.add_argument("--token-program", type=Path, required=True, metavar="PATH", help="SPL Token program ELF")
+    args = p.parse_args(argv)
+    for key, value in run(args.token_program.read_bytes()).items():
+        print(f"{key:<52} {fmt(value):>8} {UNITS[key]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -61,10 +61,15 @@ class Floor:
 
     # --- set-up ------------------------------------------------------------------------
     @classmethod
-    def create(cls, *, trading: Trading | None = None, registry: Registry | None = None) -> "Floor":
+    def create(cls, *, trading: Trading | None = None, registry: Registry | None = None,
+               token_program: bytes | None = None) -> "Floor":
+        """`token_program`: an SPL Token build (ELF) to run instead of LiteSVM's own classic
+        one, e.g. p-token (SIMD-0266), for side-by-side measurements."""
         trading = trading or Trading()
         registry = registry or Registry(token=trading.token)
         chain = LocalChain([registry.program, registry.token.program, trading.program], unix_timestamp=CHAIN_TIME)
+        if token_program is not None:
+            chain.svm.add_program(TOKEN_PROGRAM_ID, token_program)
         authority, oracle, matcher = chain.new_funded_keypair(), Keypair(), chain.new_funded_keypair()
         chain.send([registry.initialize(authority.pubkey(), oracle.pubkey()),
                     registry.token.initialize(authority.pubkey())], [authority])
