@@ -69,7 +69,9 @@ class MarketRef:
 @dataclass(frozen=True)
 class Fill:
     """One fill of a batch: `energy_wh` from the ask to the bid. Proceeds go to the
-    owners' associated token accounts unless other token accounts are named."""
+    owners' associated token accounts unless other accounts are named: another token
+    account of the owner, or the owner's balance account in the market (`balance_address`),
+    which is credited in place instead of paid by a token transfer."""
 
     bid: Pubkey
     ask: Pubkey
@@ -100,7 +102,16 @@ class Trading:
         return self.program.pda(b"payment_vault", bytes(market))
 
     def order_address(self, market: Pubkey, order_id: int) -> Pubkey:
-        return self.program.pda(b"order", bytes(market), struct.pack("<Q", order_id))
+        return self.order_pda(market, order_id)[0]
+
+    def order_pda(self, market: Pubkey, order_id: int) -> tuple[Pubkey, int]:
+        """The order's address and canonical bump (place_order takes the bump, so the
+        program checks the address without searching for it)."""
+        return Pubkey.find_program_address([b"order", bytes(market), struct.pack("<Q", order_id)], self.program_id)
+
+    def balance_address(self, market: Pubkey, owner: Pubkey) -> Pubkey:
+        """The owner's balance account in `market` (funds held by the market outside orders)."""
+        return self.program.pda(b"balance", bytes(market), bytes(owner))
 
     def token_account(self, owner: Pubkey, side: int, market: MarketRef) -> Pubkey:
         """The owner's associated token account for what an order of `side` escrows."""
@@ -120,12 +131,37 @@ class Trading:
 
     def place_order(self, owner: Pubkey, market: MarketRef, order_id: int, *, side: int, price_per_kwh: int,
                     size_wh: int, expires_at: int = 0, source: Pubkey | None = None) -> Instruction:
-        """Place order `order_id`, which must be the market's `next_order_id`."""
+        """Place order `order_id`, which must be the market's `next_order_id`. The escrow
+        comes from `source`: by default the owner's associated token account; the owner's
+        balance account (`balance_address`) spends deposited funds without a transfer."""
+        order, bump = self.order_pda(market.address, order_id)
         return self.program.ix(
-            "place_order", side, price_per_kwh, size_wh, expires_at,
-            accounts={"owner": owner, "market": market.address, "order": self.order_address(market.address, order_id),
+            "place_order", side, price_per_kwh, size_wh, expires_at, bump,
+            accounts={"owner": owner, "market": market.address, "order": order,
                       "source": source or self.token_account(owner, side, market), "vault": market.vault(side),
                       "token_program": TOKEN_PROGRAM_ID, "system_program": SYSTEM_PROGRAM})
+
+    def deposit(self, owner: Pubkey, market: MarketRef, amount: int, *, side: int | None = None,
+                mint: Pubkey | None = None, source: Pubkey | None = None) -> Instruction:
+        """Move `amount` of GRID (`side=ASK`, what asks escrow) or of the payment token
+        (`side=BID`) from the owner's token account into the owner's balance account."""
+        mint = mint or (self.token.mint_address() if side == ASK else market.payment_mint)
+        vault = market.grid_vault if mint == self.token.mint_address() else market.payment_vault
+        return self.program.ix("deposit", amount, accounts={
+            "owner": owner, "market": market.address, "balance": self.balance_address(market.address, owner),
+            "source": source or get_associated_token_address(owner, mint), "vault": vault,
+            "token_program": TOKEN_PROGRAM_ID, "system_program": SYSTEM_PROGRAM})
+
+    def withdraw(self, owner: Pubkey, market: MarketRef, amount: int, *, side: int | None = None,
+                 mint: Pubkey | None = None, destination: Pubkey | None = None) -> Instruction:
+        """Take `amount` of GRID (`side=ASK`) or of the payment token (`side=BID`) out of
+        the owner's balance account into the owner's token account."""
+        mint = mint or (self.token.mint_address() if side == ASK else market.payment_mint)
+        vault = market.grid_vault if mint == self.token.mint_address() else market.payment_vault
+        return self.program.ix("withdraw", amount, accounts={
+            "owner": owner, "market": market.address, "balance": self.balance_address(market.address, owner),
+            "destination": destination or get_associated_token_address(owner, mint), "vault": vault,
+            "token_program": TOKEN_PROGRAM_ID})
 
     def cancel_order(self, owner: Pubkey, market: MarketRef, order: Pubkey, side: int,
                      destination: Pubkey | None = None) -> Instruction:
@@ -142,13 +178,16 @@ class Trading:
             "destination": destination or self.token_account(owner, side, market), "vault": market.vault(side),
             "token_program": TOKEN_PROGRAM_ID})
 
-    def refund_improvement(self, market: MarketRef, bids: Sequence[tuple[Pubkey, Pubkey]]) -> Instruction:
+    def refund_improvement(self, market: MarketRef, bids: Sequence[tuple[Pubkey, Pubkey]], *,
+                           to_balance: bool = False) -> Instruction:
         """Pay each bid's price improvement so far to its owner; `bids` are (bid order,
-        owner wallet) pairs, refunded to the owner's associated payment token account."""
+        owner wallet) pairs, refunded to the owner's associated payment token account, or
+        with `to_balance` credited to the owner's balance account in the market."""
         remaining = []
         for order, owner in bids:
-            remaining += [AccountMeta(order, False, True),
-                          AccountMeta(get_associated_token_address(owner, market.payment_mint), False, True)]
+            to = (self.balance_address(market.address, owner) if to_balance
+                  else get_associated_token_address(owner, market.payment_mint))
+            remaining += [AccountMeta(order, False, True), AccountMeta(to, False, True)]
         return self.program.ix("refund_improvement", accounts={
             "market": market.address, "payment_vault": market.payment_vault, "token_program": TOKEN_PROGRAM_ID},
             remaining=remaining)
@@ -249,7 +288,7 @@ def send_v0(chain: LocalChain, instructions: Sequence[Instruction], signers: Seq
 # --- reading instructions and the clock (the relay and the matcher) ----------------------
 
 #: Instructions a user's own wallet signs; the aggregator relays only these.
-USER_INSTRUCTIONS = ("place_order", "cancel_order", "expire_order", "refund_improvement")
+USER_INSTRUCTIONS = ("place_order", "cancel_order", "expire_order", "refund_improvement", "deposit", "withdraw")
 
 
 def instruction_discriminator(name: str) -> bytes:
@@ -259,7 +298,7 @@ def instruction_discriminator(name: str) -> bytes:
 
 _INSTRUCTION_NAMES = {instruction_discriminator(n): n for n in
                       ("initialize_market", "place_order", "cancel_order", "expire_order", "settle_fills",
-                       "refund_improvement")}
+                       "refund_improvement", "deposit", "withdraw")}
 
 
 def instruction_name(data: bytes) -> str | None:

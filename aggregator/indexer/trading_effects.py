@@ -3,7 +3,8 @@
 Called from :func:`aggregator.indexer.repository.apply_effects` for newly stored events
 only, inside the indexer's transaction, so each event applies exactly once.
 
-* ``OrderPlaced``: an open order row (its address is the order PDA of market and id).
+* ``OrderPlaced``: an open order row at the address the event names (the order PDA of
+  market and id, derived with the bump the client passed).
 * ``FillSettled``: a trade row, and both orders' filled sizes set from the remainders the
   chain reports. Sizes only grow (``GREATEST``), so events applied in any order agree.
 * ``OrderCancelled`` / ``OrderExpired``: the order is closed with that status.
@@ -12,20 +13,13 @@ only, inside the indexer's transaction, so each event applies exactly once.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import asyncpg
-from solders.pubkey import Pubkey
 
 PLACED, FILLED, CANCELLED, EXPIRED, CLOSED = "OrderPlaced", "FillSettled", "OrderCancelled", "OrderExpired", "OrderClosed"
 TRADING_EVENTS = frozenset({PLACED, FILLED, CANCELLED, EXPIRED, CLOSED})
 SIDE_NAMES = {0: "buy", 1: "sell"}
-
-
-def order_address(program_id: str, market: str, order_id: int) -> str:
-    seeds = [b"order", bytes(Pubkey.from_string(market)), struct.pack("<Q", order_id)]
-    return str(Pubkey.find_program_address(seeds, Pubkey.from_string(program_id))[0])
 
 
 async def apply(conn: asyncpg.Connection, event: asyncpg.Record, data: dict[str, Any]) -> None:
@@ -38,7 +32,7 @@ async def apply(conn: asyncpg.Connection, event: asyncpg.Record, data: dict[str,
                        CASE WHEN $6::bigint = 0 THEN NULL ELSE to_timestamp($6::bigint) END,
                        $7, to_timestamp($8::bigint), $9, $10, $2)
                ON CONFLICT (market_address, chain_order_id) DO NOTHING""",
-            order_address(event["program_id"], data["market"], data["order_id"]), data["owner"],
+            data["order"], data["owner"],
             SIDE_NAMES[data["side"]], data["price_per_kwh"], data["size_wh"], data["expires_at"],
             event["signature"], data["placed_at"], data["market"], data["order_id"])
     elif name == FILLED:

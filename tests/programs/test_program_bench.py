@@ -1,7 +1,8 @@
 """The registry and trading benchmarks report every metric they declare, and the measured
-numbers meet the programs' goals: settle_and_mint <= 10,000 CU per meter with classic SPL
-Token; settle_fills <= 15,000 CU per fill and >= 8 fills in one transaction that fits a
-packet (the public GridTokenX Anchor programs: 103,363 CU and one fill per transaction)."""
+numbers meet the programs' goals with classic SPL Token: settle_and_mint <= 10,000 CU per
+meter; settle_fills <= 5,000 CU per fill between distinct traders and >= 8 fills in one
+transaction that fits a packet (the public GridTokenX Anchor programs: 103,363 CU and one
+fill per transaction); place_order <= 5,000 CU in the worst case measured."""
 
 from __future__ import annotations
 
@@ -40,8 +41,15 @@ def test_trading_bench_meets_the_fill_goals():
     assert set(result) == set(trading_bench.UNITS)
     for key in trading_bench.GOALS:
         assert key in trading_bench.UNITS, key
-    assert result["trading.settle_fills.cu_per_fill"] <= 15_000
+    # Distinct buyers and sellers, proceeds credited to their balance accounts in the market.
+    assert result["trading.settle_fills.cu_per_fill"] <= 5_000
+    assert result["trading.place_order.cu"] <= 5_000  # the worst of 96 orders funded from balances
     assert 8 <= result["trading.settle_fills.max_fills_per_tx"] <= MAX_FILLS
     assert result["trading.settle_fills.max_batch_tx_bytes"] <= PACKET_BYTES
     assert result["trading.settle_fills.cu_max_batch"] <= 1_400_000
-    assert result["trading.settle_fills.cu_per_fill_one_seller"] <= result["trading.settle_fills.cu_per_fill"]
+    # Paying token accounts stays within the former goal, and netting still pays off.
+    assert result["trading.settle_fills.cu_per_fill_token_accounts"] <= 15_000
+    assert 8 <= result["trading.settle_fills.max_fills_per_tx_token_accounts"] <= MAX_FILLS
+    assert result["trading.settle_fills.cu_per_fill_one_seller"] <= result["trading.settle_fills.cu_per_fill_token_accounts"]
+    # A token account as the order's source costs one token transfer more, and no bump search.
+    assert result["trading.place_order.cu"] < result["trading.place_order.cu_token_source"] <= 10_000

@@ -4,7 +4,8 @@ sent to the real program on one long-lived trading floor.
 Every failure must be a typed error (a code from the IDL, or SPL Token's own error when a
 transfer it was asked to make fails), never a panic or a runtime fault, and after every
 transaction — failed or not — the escrow invariants hold: per mint the total supply on the
-floor is constant, and each vault holds exactly what the open orders escrow.
+floor is constant, and each vault holds exactly what the open orders escrow plus what the
+traders' balance accounts hold.
 """
 
 from __future__ import annotations
@@ -23,17 +24,20 @@ from aggregator.chain.trading import ASK, BID, Fill
 from tests.programs.trading_helpers import CHAIN_TIME, Floor
 
 INSTRUCTIONS = ["initialize_market", "place_order", "cancel_order", "expire_order", "settle_fills",
-                "refund_improvement"]
+                "refund_improvement", "deposit", "withdraw"]
 DISCRIMINATORS = [hashlib.sha256(f"global:{n}".encode()).digest()[:8] for n in INSTRUCTIONS]
 GRID_WH, PAYMENT = 50_000, 50_000_000
 
 
 @pytest.fixture(scope="module")
 def fuzz_floor() -> Floor:
-    """A market with resting, partly filled and expiring orders of four traders."""
+    """A market with resting, partly filled and expiring orders of four traders, two of
+    whom hold balance accounts."""
     f = Floor.create()
     f.open_market()
     t = f.add_traders(4, grid_wh=GRID_WH, payment=PAYMENT)
+    f.deposit(t[0], ASK, 10_000)
+    f.deposit(t[2], BID, 10_000_000)
     asks = [f.ask(t[0], 100_000, 5_000), f.ask(t[1], 90_000, 5_000, expires_at=CHAIN_TIME + 30)]
     bids = [f.bid(t[2], 120_000, 5_000), f.bid(t[3], 110_000, 5_000, expires_at=CHAIN_TIME + 30)]
     f.settle([Fill(bids[0], asks[0], t[2].pubkey, t[0].pubkey, 1_000)])
@@ -44,7 +48,16 @@ def valid_instructions(f: Floor) -> list[Instruction]:
     """Correct instructions against the floor's current state, for mutation."""
     t, m, tr = f.traders, f.market, f.trading
     orders = [tr.order_address(m.address, i) for i in range(4)]
+    held = [f.balance_account(x) for x in t]
     return [
+        tr.deposit(t[1].pubkey, m, 1_000, side=ASK),
+        tr.withdraw(t[0].pubkey, m, 100, side=ASK),
+        tr.withdraw(t[2].pubkey, m, 100, side=BID),
+        tr.place_order(t[0].pubkey, m, f.next_order_id(), side=ASK, price_per_kwh=100_000, size_wh=100, source=held[0]),
+        tr.place_order(t[2].pubkey, m, f.next_order_id(), side=BID, price_per_kwh=100_000, size_wh=100, source=held[2]),
+        tr.cancel_order(t[0].pubkey, m, orders[0], ASK, held[0]),
+        tr.settle_fills(m, [Fill(orders[2], orders[0], t[2].pubkey, t[0].pubkey, 10, held[2], held[0])]),
+        tr.refund_improvement(m, [(orders[2], t[2].pubkey)], to_balance=True),
         tr.initialize_market(f.authority.pubkey(), f.payment_mint, f.fee_account, matcher=f.matcher.pubkey(),
                              fee_bps=10, lot_size_wh=1, tick_size=1_000, auction_slot_secs=60),
         tr.place_order(t[0].pubkey, m, f.next_order_id(), side=ASK, price_per_kwh=100_000, size_wh=100),
@@ -63,7 +76,7 @@ def account_pool(f: Floor) -> list:
     keys = [m.address, m.grid_vault, m.payment_vault, m.fee_account, f.payment_mint, f.trading.token.mint_address(),
             TOKEN_PROGRAM_ID, SYSTEM_PROGRAM, f.trading.program_id, Keypair().pubkey(), *orders]
     for trader in f.traders:
-        keys += [trader.pubkey, trader.grid_account, trader.payment_account]
+        keys += [trader.pubkey, trader.grid_account, trader.payment_account, f.balance_account(trader)]
     return keys
 
 
@@ -128,8 +141,9 @@ def check_invariants(f: Floor) -> None:
         if o is not None:
             escrow[o.side] += o.escrow_amount
             assert o.remaining_wh <= o.size_wh
-    assert f.balance(f.market.grid_vault) == escrow[ASK]
-    assert f.balance(f.market.payment_vault) == escrow[BID]
+    held = [f.held(t) for t in f.traders]
+    assert f.balance(f.market.grid_vault) == escrow[ASK] + sum(h[0] for h in held)
+    assert f.balance(f.market.payment_vault) == escrow[BID] + sum(h[1] for h in held)
 
 
 @settings(max_examples=400, deadline=None, derandomize=True,

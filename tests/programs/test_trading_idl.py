@@ -49,7 +49,8 @@ def test_idl_lists_the_shared_errors_then_the_trading_errors_from_6100(floor):
 def test_idl_instructions_and_accounts_match_the_interface(floor):
     idl = floor.trading.program.idl_json
     assert [i["name"] for i in idl["instructions"]] == [
-        "initializeMarket", "placeOrder", "cancelOrder", "expireOrder", "settleFills", "refundImprovement"]
+        "initializeMarket", "placeOrder", "cancelOrder", "expireOrder", "settleFills", "refundImprovement", "deposit",
+        "withdraw"]
     settle = next(i for i in idl["instructions"] if i["name"] == "settleFills")
     assert [(a["name"], a["isMut"], a["isSigner"]) for a in settle["accounts"]] == [
         ("matcher", False, True), ("market", True, False), ("gridVault", True, False), ("paymentVault", True, False),
@@ -59,8 +60,9 @@ def test_idl_instructions_and_accounts_match_the_interface(floor):
 
 def test_account_sizes_on_chain_match_the_idl_layouts(floor):
     order = floor.ask(floor.traders[0], 100_000, 1_000)
+    balance = floor.deposit(floor.traders[0], ASK, 1_000)
     layouts = floor.trading.program.client.coder.accounts._accounts_layout  # noqa: SLF001
-    for address, name in ((floor.market.address, "Market"), (order, "Order")):
+    for address, name in ((floor.market.address, "Market"), (order, "Order"), (balance, "Balance")):
         data = bytes(floor.chain.account(address).data)
         assert floor.trading.program.account_name(data) == name
         assert len(data) == 8 + layouts[name].sizeof()

@@ -61,10 +61,15 @@ class Floor:
 
     # --- set-up ------------------------------------------------------------------------
     @classmethod
-    def create(cls, *, trading: Trading | None = None, registry: Registry | None = None) -> "Floor":
+    def create(cls, *, trading: Trading | None = None, registry: Registry | None = None,
+               token_program: bytes | None = None) -> "Floor":
+        """`token_program`: an SPL Token build (ELF) to run instead of LiteSVM's own classic
+        one, e.g. p-token (SIMD-0266), for side-by-side measurements."""
         trading = trading or Trading()
         registry = registry or Registry(token=trading.token)
         chain = LocalChain([registry.program, registry.token.program, trading.program], unix_timestamp=CHAIN_TIME)
+        if token_program is not None:
+            chain.svm.add_program(TOKEN_PROGRAM_ID, token_program)
         authority, oracle, matcher = chain.new_funded_keypair(), Keypair(), chain.new_funded_keypair()
         chain.send([registry.initialize(authority.pubkey(), oracle.pubkey()),
                     registry.token.initialize(authority.pubkey())], [authority])
@@ -126,12 +131,29 @@ class Floor:
         return self.trading.read(self.chain, self.market.address).next_order_id
 
     def place(self, trader: Trader, side: int, price_per_kwh: int, size_wh: int, *, expires_at: int = 0,
-              check: bool = True) -> tuple[Pubkey, TxResult]:
+              check: bool = True, from_balance: bool = False) -> tuple[Pubkey, TxResult]:
+        """Place an order escrowed from the trader's token account, or from the trader's
+        balance account with `from_balance`."""
         order_id = self.next_order_id()
+        source = self.balance_account(trader) if from_balance else None
         ix = self.trading.place_order(trader.pubkey, self.market, order_id, side=side, price_per_kwh=price_per_kwh,
-                                      size_wh=size_wh, expires_at=expires_at)
+                                      size_wh=size_wh, expires_at=expires_at, source=source)
         result = self.chain.send([ix], [trader.wallet], check=check)
         return self.trading.order_address(self.market.address, order_id), result
+
+    def deposit(self, trader: Trader, side: int, amount: int) -> Pubkey:
+        """Move `amount` of what an order of `side` escrows into the trader's balance
+        account; its address."""
+        self.chain.send([self.trading.deposit(trader.pubkey, self.market, amount, side=side)], [trader.wallet])
+        return self.balance_account(trader)
+
+    def balance_account(self, trader: Trader) -> Pubkey:
+        return self.trading.balance_address(self.market.address, trader.pubkey)
+
+    def held(self, trader: Trader) -> tuple[int, int]:
+        """(GRID Wh, payment units) in the trader's balance account; zeros without one."""
+        acc = self.trading.read(self.chain, self.balance_account(trader))
+        return (0, 0) if acc is None else (acc.grid_wh, acc.payment)
 
     def bid(self, trader: Trader, price_per_kwh: int, size_wh: int, **kw) -> Pubkey:
         return self.place(trader, BID, price_per_kwh, size_wh, **kw)[0]

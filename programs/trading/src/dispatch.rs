@@ -22,6 +22,8 @@ pub fn process_instruction(program_id: &Address, accounts: &mut [AccountView], d
         Some(d) if d == ix::expire_order::DISCRIMINATOR => crate::instructions::expire_order::process(ctx),
         Some(d) if d == ix::settle_fills::DISCRIMINATOR => crate::instructions::settle_fills::process(ctx),
         Some(d) if d == ix::refund_improvement::DISCRIMINATOR => crate::instructions::refund_improvement::process(ctx),
+        Some(d) if d == ix::deposit::DISCRIMINATOR => crate::instructions::deposit::process(ctx),
+        Some(d) if d == ix::withdraw::DISCRIMINATOR => crate::instructions::withdraw::process(ctx),
         _ => Err(CommonError::UnknownInstruction.into()),
     }
 }

@@ -9,6 +9,7 @@ pub mod seeds {
     pub const GRID_VAULT: &[u8] = b"grid_vault";
     pub const PAYMENT_VAULT: &[u8] = b"payment_vault";
     pub const ORDER: &[u8] = b"order";
+    pub const BALANCE: &[u8] = b"balance";
 }
 
 pub mod ix {
@@ -52,7 +53,8 @@ pub mod ix {
             pub const PRICE_PER_KWH: usize = 9;
             pub const SIZE_WH: usize = 17;
             pub const EXPIRES_AT: usize = 25;
-            pub const LEN: usize = 33;
+            pub const ORDER_BUMP: usize = 33;
+            pub const LEN: usize = 34;
         }
     }
     pub mod cancel_order {
@@ -116,6 +118,39 @@ pub mod ix {
             pub const LEN: usize = 8;
         }
     }
+    pub mod deposit {
+        pub const DISCRIMINATOR: [u8; 8] = [242, 35, 198, 137, 82, 225, 242, 182];
+        pub const ACCOUNTS: usize = 7;
+        pub mod account {
+            pub const OWNER: usize = 0;
+            pub const MARKET: usize = 1;
+            pub const BALANCE: usize = 2;
+            pub const SOURCE: usize = 3;
+            pub const VAULT: usize = 4;
+            pub const TOKEN_PROGRAM: usize = 5;
+            pub const SYSTEM_PROGRAM: usize = 6;
+        }
+        pub mod arg {
+            pub const AMOUNT: usize = 8;
+            pub const LEN: usize = 16;
+        }
+    }
+    pub mod withdraw {
+        pub const DISCRIMINATOR: [u8; 8] = [183, 18, 70, 156, 148, 109, 161, 34];
+        pub const ACCOUNTS: usize = 6;
+        pub mod account {
+            pub const OWNER: usize = 0;
+            pub const MARKET: usize = 1;
+            pub const BALANCE: usize = 2;
+            pub const DESTINATION: usize = 3;
+            pub const VAULT: usize = 4;
+            pub const TOKEN_PROGRAM: usize = 5;
+        }
+        pub mod arg {
+            pub const AMOUNT: usize = 8;
+            pub const LEN: usize = 16;
+        }
+    }
 }
 
 pub mod state {
@@ -153,6 +188,14 @@ pub mod state {
         pub const EXPIRES_AT: usize = 121;
         pub const LEN: usize = 129;
     }
+    pub mod balance {
+        pub const DISCRIMINATOR: [u8; 8] = [127, 71, 25, 157, 105, 157, 241, 182];
+        pub const MARKET: usize = 8;
+        pub const OWNER: usize = 40;
+        pub const GRID_WH: usize = 72;
+        pub const PAYMENT: usize = 80;
+        pub const LEN: usize = 88;
+    }
 }
 
 pub mod events {
@@ -172,14 +215,15 @@ pub mod events {
         pub const DISCRIMINATOR: [u8; 8] = [96, 130, 204, 234, 169, 219, 216, 227];
         pub const MARKET: usize = 8;
         pub const ORDER_ID: usize = 40;
-        pub const OWNER: usize = 48;
-        pub const SIDE: usize = 80;
-        pub const PRICE_PER_KWH: usize = 81;
-        pub const SIZE_WH: usize = 89;
-        pub const ESCROW_AMOUNT: usize = 97;
-        pub const PLACED_AT: usize = 105;
-        pub const EXPIRES_AT: usize = 113;
-        pub const LEN: usize = 121;
+        pub const ORDER: usize = 48;
+        pub const OWNER: usize = 80;
+        pub const SIDE: usize = 112;
+        pub const PRICE_PER_KWH: usize = 113;
+        pub const SIZE_WH: usize = 121;
+        pub const ESCROW_AMOUNT: usize = 129;
+        pub const PLACED_AT: usize = 137;
+        pub const EXPIRES_AT: usize = 145;
+        pub const LEN: usize = 153;
     }
     pub mod order_cancelled {
         pub const DISCRIMINATOR: [u8; 8] = [108, 56, 128, 68, 168, 113, 168, 239];
@@ -233,6 +277,16 @@ pub mod events {
         pub const REFUNDED: usize = 80;
         pub const LEN: usize = 88;
     }
+    pub mod balance_changed {
+        pub const DISCRIMINATOR: [u8; 8] = [231, 114, 125, 58, 137, 248, 148, 201];
+        pub const MARKET: usize = 8;
+        pub const OWNER: usize = 40;
+        pub const MINT: usize = 72;
+        pub const DEPOSITED: usize = 104;
+        pub const WITHDRAWN: usize = 112;
+        pub const BALANCE: usize = 120;
+        pub const LEN: usize = 128;
+    }
     pub mod auction_cleared {
         pub const DISCRIMINATOR: [u8; 8] = [14, 162, 105, 210, 219, 36, 142, 160];
         pub const MARKET: usize = 8;
@@ -260,7 +314,7 @@ pub enum Error {
     InvalidSize = 6105,
     /// Expiry must be 0 (none) or later than now
     InvalidExpiry = 6106,
-    /// Token account is not the order owner's account of the expected mint
+    /// Token account is not the owner's account of the expected mint, or balance account not the owner's in this market
     InvalidTokenAccount = 6107,
     /// Vault is not this market's vault for the order's side
     InvalidVault = 6108,
@@ -304,4 +358,8 @@ pub enum Error {
     InvalidFillSize = 6127,
     /// refund_improvement takes 1-48 (bid, payment account) pairs
     TooManyRefunds = 6128,
+    /// The balance account holds less than the amount asked for
+    InsufficientBalance = 6129,
+    /// Amount must be positive
+    InvalidAmount = 6130,
 }

@@ -1,12 +1,18 @@
 //! Closing an order (cancel, expiry, or the end of a filled order): refund what the vault
-//! still holds for it to the owner's token account, return the account's rent to the
-//! owner, and emit the event that says why.
+//! still holds for it to the owner's token account or balance account, return the
+//! account's rent to the owner, and emit the event that says why.
 
-use gtx_common::{bytes, event, token, CommonError};
+use gtx_common::{bytes, event, CommonError};
 use pinocchio::{error::ProgramError, AccountView, Address, ProgramResult};
 use pinocchio_token::instructions::Transfer;
 
-use super::{check_token_program, market::Market, order::Order, ASK};
+use super::{
+    balance::{self, Asset, Holder},
+    check_token_program,
+    market::Market,
+    order::Order,
+    ASK,
+};
 use crate::interface::{events::order_cancelled as ev, Error};
 
 // OrderCancelled, OrderExpired and OrderClosed share one layout; only the discriminator differs.
@@ -49,20 +55,24 @@ impl Close<'_> {
             return Err(Error::InvalidVault.into());
         }
         let mint: &[u8; 32] = if order.side == ASK { &gtx_common::ids::energy_token::GRID_MINT } else { &market.payment_mint };
-        if token::account_of(self.destination, mint, &order.owner).is_err() {
-            return Err(Error::InvalidTokenAccount.into());
-        }
+        let to = balance::holder(self.destination, self.program_id, &order.market, mint, &order.owner)?;
 
         if order.escrow_amount > 0 {
             let (vault, destination) = (self.vault, self.destination);
-            market.signed(|signer| {
-                Transfer::new(vault, destination, self.market, order.escrow_amount).invoke_signed(signer)
-            })?;
+            match to {
+                Holder::Token => market.signed(|signer| {
+                    Transfer::new(vault, destination, self.market, order.escrow_amount).invoke_signed(signer)
+                })?,
+                Holder::Balance => {
+                    let asset = if order.side == ASK { Asset::Grid } else { Asset::Payment };
+                    balance::credit(*destination, asset, order.escrow_amount)?;
+                }
+            }
         }
         let rent = self.order.lamports();
         let total = self.owner.lamports().checked_add(rent).ok_or(CommonError::ArithmeticOverflow)?;
         self.owner.set_lamports(total);
-        self.order.set_lamports(0);
+        // close() zeroes the order's lamports, data length and owner.
         self.order.close()?;
 
         let mut e = [0u8; ev::LEN];

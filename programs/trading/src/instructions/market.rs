@@ -1,13 +1,14 @@
 //! The market account as instructions read it, and the PDA signature its vaults obey.
 
-use gtx_common::{bytes, checks};
+use gtx_common::{bytes, checks, ids, token};
 use pinocchio::{
     cpi::{Seed, Signer},
     error::ProgramError,
     AccountView, Address, ProgramResult,
 };
 
-use crate::interface::{seeds, state::market as mkt};
+use super::balance::Asset;
+use crate::interface::{seeds, state::market as mkt, Error};
 
 /// The fields of a market that instructions need, copied out of the account so no borrow
 /// stays open across CPIs.
@@ -51,6 +52,35 @@ impl Market {
     #[inline(always)]
     pub fn vault_for(&self, side: u8) -> &[u8; 32] {
         if side == super::ASK { &self.grid_vault } else { &self.payment_vault }
+    }
+
+    /// The vault of an asset.
+    #[inline(always)]
+    pub fn vault_of(&self, asset: Asset) -> &[u8; 32] {
+        if asset == Asset::Grid { &self.grid_vault } else { &self.payment_vault }
+    }
+
+    /// Which asset a token account of `owner` holds (GRID or this market's payment mint),
+    /// and its mint; `InvalidTokenAccount` for any other account.
+    #[inline(always)]
+    pub fn asset_of(&self, account: &AccountView, owner: &[u8; 32]) -> Result<(Asset, [u8; 32]), ProgramError> {
+        if account.owned_by(&token::TOKEN_PROGRAM_ID) && account.data_len() == token::ACCOUNT_LEN {
+            // SAFETY: read-only peek at the mint; no mutable borrow of the account is live.
+            let mint: [u8; 32] = bytes::array(unsafe { account.borrow_unchecked() }, 0);
+            let asset = if mint == ids::energy_token::GRID_MINT {
+                Some(Asset::Grid)
+            } else if mint == self.payment_mint {
+                Some(Asset::Payment)
+            } else {
+                None
+            };
+            if let Some(asset) = asset {
+                if token::account_of(account, &mint, owner).is_ok() {
+                    return Ok((asset, mint));
+                }
+            }
+        }
+        Err(Error::InvalidTokenAccount.into())
     }
 
     /// Run `f` with the market PDA's signature (the vaults' owner).

@@ -1,8 +1,10 @@
 //! One module per instruction (unpack and check every account, then write), plus the
 //! market and order views they share.
 
+pub mod balance;
 pub mod cancel_order;
 pub mod close;
+pub mod deposit;
 pub mod expire_order;
 pub mod initialize_market;
 pub mod market;
@@ -10,6 +12,7 @@ pub mod order;
 pub mod place_order;
 pub mod refund_improvement;
 pub mod settle_fills;
+pub mod withdraw;
 
 use gtx_common::token::TOKEN_PROGRAM_ID;
 use pinocchio::{error::ProgramError, AccountView};

@@ -1,11 +1,24 @@
-//! `place_order(side, price_per_kwh, size_wh, expires_at)`: escrow what the order offers
-//! and record it in the PDA `["order", market, order_id]`.
+//! `place_order(side, price_per_kwh, size_wh, expires_at, order_bump)`: escrow what the
+//! order offers and record it in the PDA `["order", market, order_id, order_bump]`.
+//!
+//! The escrow comes from the owner's token account (a token transfer into the vault) or
+//! from the owner's balance account in this market (a debit, no transfer). The order's
+//! address is checked with the client's bump (one derivation) rather than by searching
+//! for the canonical bump, whose cost varied with the address (1,500 CU per bump tried).
+//! Order ids are never reused, so a bump other than the canonical one cannot make a
+//! second account for an id; `OrderPlaced` names the address either way.
 
-use gtx_common::{bytes, checks, event, ids, math, pda::{self, NewAccount}, sysvar, token, CommonError, Context};
+use gtx_common::{bytes, checks, event, ids, math, pda::{self, NewAccount}, sysvar, CommonError, Context};
 use pinocchio::{cpi::Seed, ProgramResult};
 use pinocchio_token::instructions::Transfer;
 
-use super::{check_token_program, market::Market, order::value_of, ASK, BID};
+use super::{
+    balance::{self, Asset, Holder},
+    check_token_program,
+    market::Market,
+    order::value_of,
+    ASK, BID,
+};
 use crate::interface::{events::order_placed as ev, ix::place_order as ixd, seeds, state::market as mkt, state::order as ord, Error};
 
 #[inline(never)]
@@ -17,6 +30,7 @@ pub fn process(ctx: Context) -> ProgramResult {
     let price = bytes::read_u64(data, ixd::arg::PRICE_PER_KWH);
     let size = bytes::read_u64(data, ixd::arg::SIZE_WH);
     let expires_at = bytes::read_i64(data, ixd::arg::EXPIRES_AT);
+    let order_bump = data[ixd::arg::ORDER_BUMP];
     if side != BID && side != ASK {
         return Err(Error::InvalidSide.into());
     }
@@ -49,10 +63,9 @@ pub fn process(ctx: Context) -> ProgramResult {
         return Err(Error::InvalidVault.into());
     }
     let owner_key = owner.address().to_bytes();
+    let market_key = market_account.address().to_bytes();
     let mint: &[u8; 32] = if side == ASK { &ids::energy_token::GRID_MINT } else { &market.payment_mint };
-    if token::account_of(source, mint, &owner_key).is_err() {
-        return Err(Error::InvalidTokenAccount.into());
-    }
+    let from = balance::holder(source, program_id, &market_key, mint, &owner_key)?;
     // Asks escrow the energy itself; bids the most they could pay, price * size / 1000.
     let escrow = if side == ASK { size } else { value_of(price, size)? };
     // Reject sizes whose value at the limit cannot be represented, for asks too, so every
@@ -61,14 +74,19 @@ pub fn process(ctx: Context) -> ProgramResult {
 
     // SAFETY: read-only peek at the order counter; no mutable borrow of the market is live.
     let order_id = bytes::read_u64(unsafe { market_account.borrow_unchecked() }, mkt::NEXT_ORDER_ID);
-    let market_key = market_account.address().to_bytes();
     let id_seed = order_id.to_le_bytes();
-    let bump = pda::canonical(order, &[seeds::ORDER, &market_key, &id_seed], program_id)?;
-    let bump_seed = [bump];
+    let order_key = order.address().to_bytes();
+    let bump_seed = [order_bump];
+    pda::with_bump(order, &[seeds::ORDER, &market_key, &id_seed, &bump_seed], program_id)?;
     NewAccount { payer: owner, target: order, space: ord::LEN, owner: program_id,
                  seeds: &[Seed::from(seeds::ORDER), Seed::from(&market_key), Seed::from(&id_seed), Seed::from(&bump_seed)] }
         .create()?;
-    Transfer::new(source, vault, owner, escrow).invoke()?;
+    match from {
+        Holder::Token => Transfer::new(source, vault, owner, escrow).invoke()?,
+        Holder::Balance => {
+            balance::debit(*source, if side == ASK { Asset::Grid } else { Asset::Payment }, escrow)?;
+        }
+    }
 
     {
         let mut d = accounts[ixd::account::ORDER].try_borrow_mut()?;
@@ -94,6 +112,7 @@ pub fn process(ctx: Context) -> ProgramResult {
     bytes::write(&mut e, 0, &ev::DISCRIMINATOR);
     bytes::write(&mut e, ev::MARKET, &market_key);
     bytes::write_u64(&mut e, ev::ORDER_ID, order_id);
+    bytes::write(&mut e, ev::ORDER, &order_key);
     bytes::write(&mut e, ev::OWNER, &owner_key);
     e[ev::SIDE] = side;
     bytes::write_u64(&mut e, ev::PRICE_PER_KWH, price);

@@ -6,11 +6,17 @@
 //! it back to the buyers here, for many bids at once: each bid keeps exactly what its
 //! remaining size needs at its limit, `remaining_wh * price_per_kwh / 1000`.
 
-use gtx_common::{bytes, checks, event, token, CommonError, Context};
+use gtx_common::{bytes, checks, event, CommonError, Context};
 use pinocchio::ProgramResult;
 use pinocchio_token::instructions::Transfer;
 
-use super::{check_token_program, market::Market, order::{value_of, Order}, BID};
+use super::{
+    balance::{self, Asset, Holder},
+    check_token_program,
+    market::Market,
+    order::{value_of, Order},
+    BID,
+};
 use crate::{
     interface::{events::improvement_refunded as ev, ix::refund_improvement as ixd, state::order as ord, Error},
     MAX_FILLS,
@@ -54,15 +60,18 @@ pub fn process(ctx: Context) -> ProgramResult {
         }
         checks::writable(&accounts[at])?;
         checks::writable(&accounts[at + 1])?;
-        if token::account_of(&accounts[at + 1], &market.payment_mint, &bid.owner).is_err() {
-            return Err(Error::InvalidTokenAccount.into());
-        }
+        let to = balance::holder(&accounts[at + 1], program_id, &market_key, &market.payment_mint, &bid.owner)?;
         {
             let mut d = accounts[at].try_borrow_mut()?;
             bytes::write_u64(&mut d, ord::ESCROW_AMOUNT, needed);
         }
         let (vault, destination, authority) = (&accounts[ixd::account::PAYMENT_VAULT], &accounts[at + 1], &accounts[ixd::account::MARKET]);
-        market.signed(|signer| Transfer::new(vault, destination, authority, surplus).invoke_signed(signer))?;
+        match to {
+            Holder::Token => market.signed(|signer| Transfer::new(vault, destination, authority, surplus).invoke_signed(signer))?,
+            Holder::Balance => {
+                balance::credit(*destination, Asset::Payment, surplus)?;
+            }
+        }
         bytes::write_u64(&mut e, ev::ORDER_ID, bid.order_id);
         bytes::write(&mut e, ev::OWNER, &bid.owner);
         bytes::write_u64(&mut e, ev::REFUNDED, surplus);

@@ -13,14 +13,22 @@
 //! escrow and goes back to the buyer when the order is closed. The seller receives the
 //! value minus the fee, rounded up in the market's favour.
 //!
-//! Transfers are netted: one CPI per distinct destination account for GRID, one per
-//! distinct seller account for payment, one for all fees of the batch.
+//! Destinations are the owners' token accounts or their balance accounts in this market.
+//! A balance is credited in place; token accounts are paid by transfers, netted: one CPI
+//! per distinct token account for GRID, one per distinct seller token account for
+//! payment. All fees of the batch go to the fee account in one transfer.
 
-use gtx_common::{bytes, checks, event, ids, sysvar, token, CommonError, Context};
+use gtx_common::{bytes, checks, event, ids, sysvar, CommonError, Context};
 use pinocchio::{error::ProgramError, AccountView, ProgramResult};
 use pinocchio_token::instructions::Transfer;
 
-use super::{check_token_program, market::Market, order::{value_of, Order}, ASK, BID};
+use super::{
+    balance::{self, Asset, Holder},
+    check_token_program,
+    market::Market,
+    order::{value_of, Order},
+    ASK, BID,
+};
 use crate::{
     interface::{
         events::{auction_cleared as cleared_ev, fill_settled as ev},
@@ -150,7 +158,7 @@ pub fn process(ctx: Context) -> ProgramResult {
         let size = bytes::read_u64(data, ixd::arg::MIN_LEN + 8 * i);
         let base = ixd::ACCOUNTS + PER_FILL * i;
         let fill = Fill { market: &market, market_key: &market_key, pricing, now, size };
-        let (bid, ask, price) = fill.check(accounts, base, program_id)?;
+        let Checked { bid, ask, price, buyer_to, seller_to } = fill.check(accounts, base, program_id)?;
         let value = value_of(price, size)?;
         let fee = fee_of(value, market.fee_bps);
         let improvement = value_of(bid.price_per_kwh, size)? - value;
@@ -158,8 +166,18 @@ pub fn process(ctx: Context) -> ProgramResult {
         let ask_left = ask.remaining_wh - size;
         write_fill(&mut accounts[base], bid_left, bid.escrow_amount - value)?;
         write_fill(&mut accounts[base + 1], ask_left, ask.escrow_amount - size)?;
-        grid_out.add(accounts, base + 2, size)?;
-        payment_out.add(accounts, base + 3, value - fee)?;
+        match buyer_to {
+            Holder::Token => grid_out.add(accounts, base + 2, size)?,
+            Holder::Balance => {
+                balance::credit(accounts[base + 2], Asset::Grid, size)?;
+            }
+        }
+        match seller_to {
+            Holder::Token => payment_out.add(accounts, base + 3, value - fee)?,
+            Holder::Balance => {
+                balance::credit(accounts[base + 3], Asset::Payment, value - fee)?;
+            }
+        }
         fees = fees.checked_add(fee).ok_or(CommonError::ArithmeticOverflow)?;
         volume_wh = volume_wh.checked_add(size).ok_or(CommonError::ArithmeticOverflow)?;
 
@@ -244,6 +262,15 @@ fn pricing(market_account: &AccountView, market: &Market, data: &[u8], now: i64)
     Ok((Pricing::Auction { slot, price, slot_end: end }, new_clearing))
 }
 
+/// A checked fill: both orders, the price, and what holds each destination.
+struct Checked {
+    bid: Order,
+    ask: Order,
+    price: u64,
+    buyer_to: Holder,
+    seller_to: Holder,
+}
+
 /// One fill's checks, against the market and the pricing rule of the call.
 struct Fill<'a> {
     market: &'a Market,
@@ -254,9 +281,9 @@ struct Fill<'a> {
 }
 
 impl Fill<'_> {
-    /// Check the four accounts at `base` and return (bid, ask, fill price).
+    /// Check the four accounts at `base`.
     #[inline(always)]
-    fn check(&self, accounts: &[AccountView], base: usize, program_id: &pinocchio::Address) -> Result<(Order, Order, u64), ProgramError> {
+    fn check(&self, accounts: &[AccountView], base: usize, program_id: &pinocchio::Address) -> Result<Checked, ProgramError> {
         let size = self.size;
         if size == 0 || size % self.market.lot_size_wh != 0 {
             return Err(Error::InvalidFillSize.into());
@@ -301,12 +328,9 @@ impl Fill<'_> {
         for k in 0..PER_FILL {
             checks::writable(&accounts[base + k])?;
         }
-        if token::account_of(&accounts[base + 2], &ids::energy_token::GRID_MINT, &bid.owner).is_err()
-            || token::account_of(&accounts[base + 3], &self.market.payment_mint, &ask.owner).is_err()
-        {
-            return Err(Error::InvalidTokenAccount.into());
-        }
-        Ok((bid, ask, price))
+        let buyer_to = balance::holder(&accounts[base + 2], program_id, self.market_key, &ids::energy_token::GRID_MINT, &bid.owner)?;
+        let seller_to = balance::holder(&accounts[base + 3], program_id, self.market_key, &self.market.payment_mint, &ask.owner)?;
+        Ok(Checked { bid, ask, price, buyer_to, seller_to })
     }
 }
 
