@@ -27,6 +27,7 @@ from aggregator.db.migrate import migrate
 from aggregator.db.pool import create_pool
 from aggregator.errors import install_error_handlers
 from aggregator.events.hub import EventHub
+from aggregator.http_limits import HttpLimits
 from aggregator.indexer import Indexer
 from aggregator.indexer import router as indexer_router
 from aggregator.logs import configure_logging
@@ -107,6 +108,7 @@ def create_app(
     app.state.relay_allowlist = {}  # programs and instructions POST /api/transactions passes
     app.state.mqtt = None
     install_error_handlers(app)
+    app.add_middleware(HttpLimits, settings=settings)
     app.include_router(readings_router)
     app.include_router(meters_router)
     app.include_router(users_router)

@@ -296,6 +296,7 @@ async def _chain_setup(url: str, meter_ids: list[str], keys: dict[str, bytes], o
             await backend.send([registry.register_meter(owner.pubkey(), m, keys[m], "bench")
                                 for m in meter_ids[i : i + 4]], [owner])
         oracle_path.write_text(json.dumps(list(bytes(oracle))))
+        oracle_path.chmod(0o600)
     finally:
         await backend.close()
 

@@ -21,9 +21,25 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["BrokerTls", "MosquittoBroker", "MosquittoError", "free_tcp_port", "mqtt_ping"]
+__all__ = ["DURABLE_PERSISTENCE", "BrokerTls", "MosquittoBroker", "MosquittoError", "free_tcp_port", "mqtt_ping"]
 
 MOSQUITTO_BIN = os.environ.get("GTX_MOSQUITTO", "/usr/sbin/mosquitto")
+
+
+#: Persistence settings under which QoS 1 messages a broker acknowledged survive a
+#: SIGKILL or power cut. With only ``persistence true`` mosquitto writes its database
+#: every 30 minutes and on a clean exit, so a crash loses everything queued since.
+#: ``autosave_on_changes true`` turns ``autosave_interval`` into a count of changes
+#: (queued messages, retained messages, subscription changes): with 1, the database is
+#: rewritten after every change, in the same main-loop pass that handles the PUBLISH.
+#: That narrows the loss window to that pass, but mosquitto 2.0 does not make it zero:
+#: the PUBACK is written before the save, so a crash in between loses messages that were
+#: acknowledged (measured: 1 of 200, in about one run in three, when the SIGKILL
+#: follows the last PUBACK at once; none once the broker has served anything after
+#: them). Each save rewrites the whole database, so its cost grows with the queue. The pipeline does not depend on it alone: meters keep readings
+#: in their flash ring until PUBACK, and the gateway deletes only after the upstream
+#: PUBACK and acknowledges locally only after its own fsynced commit.
+DURABLE_PERSISTENCE = ("persistence true", "autosave_interval 1", "autosave_on_changes true")
 
 
 class BrokerTls(Protocol):
@@ -90,7 +106,7 @@ class MosquittoBroker:
     """
 
     def __init__(self, workdir: Path, port: int | None = None, *, persistence: bool = True,
-                 allow_anonymous: bool = True, tls: BrokerTls | None = None) -> None:
+                 allow_anonymous: bool = True, tls: BrokerTls | None = None, autosave: bool = True) -> None:
         if not Path(MOSQUITTO_BIN).exists() and shutil.which("mosquitto") is None:
             raise MosquittoError(f"mosquitto not installed ({MOSQUITTO_BIN}); run scripts/setup.sh")
         self.host = "127.0.0.1"
@@ -98,6 +114,8 @@ class MosquittoBroker:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.persistence = persistence
+        # False: mosquitto's default persistence (saved every 30 min and on exit only).
+        self.autosave = autosave
         # False without a password file: every CONNECT is refused (CONNACK 5).
         self.allow_anonymous = allow_anonymous
         # With a PKI the only listener is TLS (server certificate from ``tls``).
@@ -124,7 +142,8 @@ class MosquittoBroker:
             lines += [f"cafile {self.tls.ca_cert}", f"certfile {self.tls.server_cert}",
                       f"keyfile {self.tls.server_key}"]
         if self.persistence:
-            lines += ["persistence true", f"persistence_location {self.workdir}/"]
+            lines += [*(DURABLE_PERSISTENCE if self.autosave else ("persistence true",)),
+                      f"persistence_location {self.workdir}/"]
         if os.geteuid() == 0:
             # mosquitto drops privileges to "mosquitto" unless told to stay root.
             lines.append("user root")

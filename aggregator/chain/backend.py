@@ -169,7 +169,10 @@ class RpcBackend:
         return result
 
     async def _wait_for(self, signature: Signature):
+        """Poll for the confirmed transaction, backing off from ``poll_s`` to 1 s: a
+        transaction that never lands costs about ``timeout_s`` polls, not 20 a second."""
         deadline = asyncio.get_running_loop().time() + self.timeout_s
+        delay = self.poll_s
         while True:
             resp = await self.client.get_transaction(signature, encoding="base64", commitment=Confirmed,
                                                      max_supported_transaction_version=0)
@@ -177,7 +180,8 @@ class RpcBackend:
                 return resp.value.transaction.meta
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"transaction {signature} not confirmed within {self.timeout_s} s")
-            await asyncio.sleep(self.poll_s)
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, max(self.poll_s, 1.0))
 
     async def account(self, pubkey: Pubkey) -> Account | None:
         return (await self.client.get_account_info(pubkey, commitment=Confirmed)).value

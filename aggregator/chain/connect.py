@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +56,24 @@ def deployed_programs() -> list[GtxProgram]:
             if (IDL_DIR / f"{name}.json").exists() and (DEPLOY_DIR / f"{name}.so").exists()]
 
 
+#: Set to 1 to load keypair files that group or others may read (e.g. a key mounted from
+#: a secrets store that cannot set modes); by default such a file stops the start.
+ALLOW_SHARED_KEY_FILES_ENV = "GTX_ALLOW_SHARED_KEY_FILES"
+
+
 def load_keypair(path: Path) -> Keypair:
-    """A Solana CLI keypair file: a JSON array of the 64 secret-key bytes."""
+    """A Solana CLI keypair file: a JSON array of the 64 secret-key bytes.
+
+    The file must not be readable by group or others (``chmod 600``), as ``ssh`` insists
+    for its keys: the oracle, matcher and issuer keys move tokens and certificates.
+    ``GTX_ALLOW_SHARED_KEY_FILES=1`` lifts the check."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError as exc:
+        raise ChainSetupError(f"cannot read keypair {path}: {exc}") from exc
+    if mode & 0o077 and os.environ.get(ALLOW_SHARED_KEY_FILES_ENV, "") not in ("1", "true"):
+        raise ChainSetupError(f"keypair {path} has mode {mode:04o}: group or others may read it; "
+                              f"chmod 600 {path} (or set {ALLOW_SHARED_KEY_FILES_ENV}=1)")
     try:
         raw = json.loads(Path(path).read_text())
         return Keypair.from_bytes(bytes(raw))

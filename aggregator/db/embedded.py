@@ -5,6 +5,17 @@ atexit hooks and shares a global lock file between processes. The aggregator nee
 server it owns outright (start in ~1-2 s, stop on demand, nothing left behind), so this
 module drives ``initdb`` and ``postgres`` directly. PostgreSQL refuses to run as root, so
 when we are root the server runs as a dedicated unprivileged system user.
+
+Crash recovery. The server runs in its own session, so it outlives an aggregator killed
+with SIGKILL; a power cut leaves ``postmaster.pid`` behind with no process. On start:
+
+* ``postmaster.pid`` names no live PostgreSQL of this data directory (the process is
+  gone, or the pid now belongs to something else): the file is stale and removed;
+  PostgreSQL replays its WAL as after any crash.
+* It names a live server of this data directory whose owner (``owner.pid``: the pid
+  and start time of the process that started it) is dead: an orphan. It is stopped
+  (fast shutdown, then SIGKILL if it hangs) and a fresh server is started.
+* The owner is alive: another aggregator uses the directory; ``already_running``.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ def _bin_path() -> Path:
 
 
 POSTGRES_BIN_PATH = _bin_path()
+OWNER_FILE = "owner.pid"
 SYSTEM_USER = "gtx_postgres"
 SOCKET_PORT = 5432  # only names the unix socket file; no TCP listener by default
 
@@ -59,6 +71,40 @@ def _ensure_traversable(path: Path) -> None:
         mode = parent.stat().st_mode
         if not mode & 0o001:
             parent.chmod(mode | 0o001)
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot), None if it is gone.
+
+    A pid and its start time name one process, also after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its ")".
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _is_postmaster_of(pid: int, data_dir: Path) -> bool:
+    """True if ``pid`` is a live postgres server started on ``data_dir``."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    if not argv or not argv[0].endswith(b"postgres"):
+        return False
+    for flag, value in zip(argv, argv[1:]):
+        if flag == b"-D":
+            return Path(os.fsdecode(value)).resolve() == data_dir
+    return False
+
+
+def _owner_alive(data_dir: Path) -> bool:
+    try:
+        pid_s, started = (data_dir / OWNER_FILE).read_text().split()
+    except (FileNotFoundError, ValueError):
+        return False  # written by every start; missing or torn means no live owner
+    return _start_time(int(pid_s)) == started
 
 
 class EmbeddedPostgres:
@@ -124,9 +170,7 @@ class EmbeddedPostgres:
         if len(str(self.socket_dir)) > 90:
             raise EmbeddedPostgresError("path_too_long", f"unix socket path too long: {self.socket_dir}")
         self._initdb()
-        stale_pid = self.data_dir / "postmaster.pid"
-        if stale_pid.exists():
-            raise EmbeddedPostgresError("already_running", f"{stale_pid} exists")
+        self._recover()
         args = [
             str(POSTGRES_BIN_PATH / "postgres"),
             "-D", str(self.data_dir),
@@ -143,8 +187,42 @@ class EmbeddedPostgres:
             )
         finally:
             log.close()
+        me = os.getpid()
+        (self.data_dir / OWNER_FILE).write_text(f"{me} {_start_time(me)}\n")
         self._wait_ready(timeout_s)
         return self.dsn()
+
+    def _recover(self, timeout_s: float = 20.0) -> None:
+        """Clear what a crashed owner left behind (module docstring); raise if in use."""
+        pid_file = self.data_dir / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+        except FileNotFoundError:
+            return
+        except (ValueError, IndexError):
+            pid = 0  # torn by a power cut while being written
+        if pid <= 0 or not _is_postmaster_of(pid, self.data_dir):
+            self._remove_lock_files()  # power cut: nothing runs there any more
+            return
+        if _owner_alive(self.data_dir):
+            raise EmbeddedPostgresError("already_running", f"PostgreSQL {pid} on {self.data_dir} is in use")
+        # An orphan of a killed aggregator: stop it as stop() would, then start afresh.
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout_s
+        while _is_postmaster_of(pid, self.data_dir):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                deadline = time.monotonic() + timeout_s
+            time.sleep(0.02)
+        self._remove_lock_files()
+
+    def _remove_lock_files(self) -> None:
+        """Delete the lock files of a server known not to run. PostgreSQL would keep
+        them if their pid is still taken (by a process that has not been reaped yet, or
+        an unrelated one after a reboot) and refuse to start."""
+        port = SOCKET_PORT if self.tcp_port is None else self.tcp_port
+        for name in ("postmaster.pid", f".s.PGSQL.{port}.lock", f".s.PGSQL.{port}"):
+            (self.data_dir / name).unlink(missing_ok=True)
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

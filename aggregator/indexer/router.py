@@ -22,7 +22,7 @@ async def list_chain_events(
     request: Request,
     meter_id: str | None = Query(None, min_length=1, max_length=32),
     name: str | None = Query(None, min_length=1, max_length=64, description="event name, e.g. TokensMinted"),
-    before_id: int | None = Query(None, ge=1, description="page back: events with a smaller id"),
+    before_id: int | None = Query(None, ge=1, le=2**63 - 1, description="page back: events with a smaller id"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[ChainEvent]:
     """Indexed chain events, newest first."""

@@ -40,7 +40,10 @@ async def relay_transaction(body: RelayRequest, request: Request) -> RelayResult
     allowed = request.app.state.relay_allowlist
     if not allowed:
         raise Conflict("no_chain", "this service runs without a chain: nothing can be relayed")
-    return await service.relay(request.app.state.chain_handle.backend, allowed, body.transaction)
+    gate = getattr(request.app.state, "relay_gate", None)
+    if gate is None:
+        gate = request.app.state.relay_gate = service.RelayGate()
+    return await gate.relay(request.app.state.chain_handle.backend, allowed, body.transaction)
 
 
 @router.get("/api/orders", response_model=list[Order])

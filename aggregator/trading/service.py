@@ -14,14 +14,25 @@ nothing; the user's wallet is the fee payer):
 | `bad_signature` | 401 | a required signature missing or not valid for the message |
 | `program_error` | 409 | the chain ran it and a program refused it (detail: program, code, name) |
 | `transaction_failed` | 409 | the chain refused it otherwise (stale blockhash, already processed, fees) |
+| `relay_busy` | 503 | ``GTX_RELAY_MAX_CONCURRENT`` relays already wait for their chain (``Retry-After``) |
+| `confirmation_timeout` | 504 | sent, but not confirmed within ``GTX_RELAY_WAIT_S`` (detail: signature; it may still land) |
+
+Each relay waits for its confirmation at most ``GTX_RELAY_WAIT_S`` (default 10 s), and at
+most ``GTX_RELAY_MAX_CONCURRENT`` (default 32) wait at once: a transaction that never
+confirms ties up one slot for a bounded time, and a flood of them is refused at once
+instead of piling up RPC polls. (The chain backend polls with backoff while it waits.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from solders.compute_budget import ID as COMPUTE_BUDGET_PROGRAM
 from solders.pubkey import Pubkey
@@ -32,7 +43,7 @@ from aggregator.chain.certificates import Certificates
 from aggregator.chain.litesvm import decompile
 from aggregator.chain.programs import GtxProgram
 from aggregator.chain.trading import USER_INSTRUCTIONS, Trading
-from aggregator.errors import AuthError, Conflict, PayloadTooLarge, ValidationFailed
+from aggregator.errors import AggregatorError, AuthError, Conflict, PayloadTooLarge, ValidationFailed
 from aggregator.trading.desk import TradingDesk
 from aggregator.trading.schemas import Market, RelayResult
 
@@ -56,9 +67,44 @@ def parse_transaction(encoded: str) -> Transaction:
     try:
         tx = Transaction.from_bytes(raw)
         tx.sanitize()
-    except (ValueError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - solders raises ValueError, SanitizeError (not importable), ...
         raise ValidationFailed("malformed_transaction", f"not a legacy transaction: {exc}") from exc
     return tx
+
+
+class RelaySettings(BaseSettings):
+    """Bounds of the relay (environment ``GTX_RELAY_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="GTX_RELAY_", extra="forbid")
+
+    wait_s: float = Field(10.0, gt=0, description="longest wait for one relayed transaction's confirmation")
+    max_concurrent: int = Field(32, ge=1, description="relays waiting for the chain at once; more get 503")
+
+
+class RelayBusy(AggregatorError):
+    status = 503
+
+
+class ConfirmationTimeout(AggregatorError):
+    status = 504
+
+
+class RelayGate:
+    """At most ``max_concurrent`` relays in flight, each waiting at most ``wait_s``."""
+
+    def __init__(self, settings: RelaySettings | None = None) -> None:
+        self.settings = settings or RelaySettings()
+        self.in_flight = 0
+
+    async def relay(self, backend: ChainBackend, allowed: Mapping[Pubkey, Allowed], encoded: str) -> RelayResult:
+        if self.in_flight >= self.settings.max_concurrent:
+            raise RelayBusy("relay_busy", f"{self.in_flight} relays are waiting for the chain; retry shortly",
+                            retry_after_s=1)
+        self.in_flight += 1
+        try:
+            return await relay(backend, allowed, encoded, wait_s=self.settings.wait_s)
+        finally:
+            self.in_flight -= 1
 
 
 @dataclass(frozen=True)
@@ -113,11 +159,16 @@ def check_signatures(tx: Transaction) -> None:
         raise AuthError("bad_signature", "a required signature is missing or does not sign this message")
 
 
-async def relay(backend: ChainBackend, allowed: Mapping[Pubkey, Allowed], encoded: str) -> RelayResult:
+async def relay(backend: ChainBackend, allowed: Mapping[Pubkey, Allowed], encoded: str,
+                wait_s: float | None = None) -> RelayResult:
     tx = parse_transaction(encoded)
     names = check_instructions(tx, allowed)
     check_signatures(tx)
-    result = await backend.send_signed(tx)
+    try:
+        result = await asyncio.wait_for(backend.send_signed(tx), wait_s)
+    except TimeoutError as exc:  # asyncio's, or the backend's own deadline
+        raise ConfirmationTimeout("confirmation_timeout", f"not confirmed within {wait_s} s; it may still land",
+                                  signature=str(tx.signatures[0])) from exc
     if result.ok:
         return RelayResult(signature=result.signature, instructions=names, compute_units=result.compute_units)
     if result.custom_code is not None:

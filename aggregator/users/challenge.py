@@ -25,6 +25,12 @@ from solders.signature import Signature
 
 from aggregator.errors import AuthError, ValidationFailed
 
+#: Unused, unexpired challenges kept per wallet; issuing another drops the oldest. A
+#: wallet signs one at a time, so this only bounds what a flood can store: with the
+#: per-address rate limit (aggregator.http_limits) the table grows by at most this many
+#: rows per wallet, and expired rows are deleted as new ones are issued.
+MAX_OPEN_PER_WALLET = 16
+
 PURPOSES = frozenset({"register_user", "register_meter", "set_meter_status", "request_certificate"})
 
 
@@ -64,8 +70,14 @@ async def issue(conn: asyncpg.Connection, wallet: str, purpose: str, ttl_s: int)
         "INSERT INTO auth_challenges (nonce, wallet, purpose, expires_at) VALUES ($1, $2, $3, $4)",
         nonce, wallet, purpose, expires_at,
     )
-    # Keep the table small: expired nonces are useless.
+    # Keep the table small: expired nonces are useless, and one wallet needs few at once.
     await conn.execute("DELETE FROM auth_challenges WHERE expires_at < now() - interval '1 hour'")
+    await conn.execute(
+        """DELETE FROM auth_challenges WHERE nonce IN (
+               SELECT nonce FROM auth_challenges WHERE wallet = $1 AND used_at IS NULL
+               ORDER BY expires_at DESC, nonce OFFSET $2)""",
+        wallet, MAX_OPEN_PER_WALLET,
+    )
     return nonce, expires_at
 
 

@@ -11,7 +11,11 @@
   ``receive_maximum`` unacknowledged messages and keeps the rest in the session; no
   reading is dropped by the gateway.
 * Rejected messages are acknowledged (they can never become valid) after being
-  counted, logged with their reason and kept in the rejects table.
+  counted, logged with their reason and kept in the rejects table (in a form SQLite
+  can always store, see :func:`edge_gateway.storage.outbox.storable`). A message
+  that makes the checks themselves fail is rejected as ``check_failed``: whatever a
+  publisher sends costs one reject row and never stops the gateway, which would
+  otherwise crash on every redelivery of the same message.
 """
 
 from __future__ import annotations
@@ -90,6 +94,12 @@ class LocalIngress:
             return check_message(message.topic.value, bytes(payload), self.keys)
         except IngressReject as reject:
             return reject
+        except Exception as exc:  # noqa: BLE001 - a message must never stop the ingress
+            # The checks are meant to turn every input into a reason code; a message that
+            # still breaks them cannot become valid on redelivery, so it is rejected (and
+            # acknowledged) like any other instead of crash-looping the gateway.
+            log.exception("envelope check failed", extra=fields(topic=message.topic.value))
+            return IngressReject("check_failed", f"{type(exc).__name__}: {exc}")
 
     async def _handle(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
         verdicts = [self._check(m) for m in batch]

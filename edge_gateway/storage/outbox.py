@@ -12,7 +12,10 @@
 * Identical bytes on the same topic are one reading (an at-least-once redelivery):
   while the first copy is still queued, the second is not stored again.
 * Rejected messages are kept in a small ``rejects`` table (the newest
-  ``rejects_keep``) for an operator to inspect; they are never relayed.
+  ``rejects_keep``) for an operator to inspect; they are never relayed. Whatever a
+  publisher sent, a reject row can be written: text that is not valid UTF-8 (a lone
+  surrogate decoded from a JSON escape, say) is stored with backslash escapes, long
+  details and payloads are cut, so a poison message costs one row, never a crash.
 * Readings of meters the gateway polls itself get their sequence numbers here
   (``own_seq``): :meth:`append_own` takes the next number and stores the reading in
   one transaction, so a number survives restarts, is never handed out twice, and is
@@ -34,7 +37,7 @@ from pathlib import Path
 
 from edge_gateway.errors import OutboxError, OutboxFull
 
-__all__ = ["Outbox", "OutboxItem", "RejectRecord"]
+__all__ = ["Outbox", "OutboxItem", "RejectRecord", "storable"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -78,6 +81,15 @@ class RejectRecord:
     reason: str
     detail: str
     payload: bytes
+
+
+def storable(text: object, limit: int | None = None) -> str:
+    """``text`` as a string SQLite can store: valid UTF-8 (lone surrogates and other
+    unencodable code points become ``\\udXXX`` escapes), at most ``limit`` characters."""
+    value = text if isinstance(text, str) else repr(text)
+    if limit is not None:
+        value = value[:limit]
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _digest(topic: str, payload: bytes) -> bytes:
@@ -143,7 +155,8 @@ class Outbox:
             if rejects:
                 self._db.executemany(
                     "INSERT INTO rejects (topic, reason, detail, payload, received_at) VALUES (?, ?, ?, ?, ?)",
-                    [(r.topic, r.reason, r.detail[:500], bytes(r.payload[:_REJECT_PAYLOAD_BYTES]), now)
+                    [(storable(r.topic, 500), storable(r.reason, 64), storable(r.detail, 500),
+                      bytes(r.payload[:_REJECT_PAYLOAD_BYTES]), now)
                      for r in rejects],
                 )
                 self._db.execute(

@@ -98,6 +98,7 @@ def initialised_chain(tmp_path: Path) -> tuple[LocalChain, Path]:
                 REGISTRY.token.initialize(authority.pubkey())], [authority])
     oracle_path = tmp_path / "oracle.json"
     oracle_path.write_text(json.dumps(list(bytes(oracle))))
+    oracle_path.chmod(0o600)
     return chain, oracle_path
 
 

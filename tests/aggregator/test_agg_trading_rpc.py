@@ -38,6 +38,7 @@ PAYMENT_UNITS = 10_000_000
 
 def key_file(path: Path, key: Keypair) -> Path:
     path.write_text(json.dumps(list(bytes(key))))
+    path.chmod(0o600)
     return path
 
 

@@ -17,6 +17,7 @@ from tests.chain.chain_world import REGISTRY, serve_localnet
 
 def write_keypair(path: Path, kp: Keypair) -> Path:
     path.write_text(json.dumps(list(bytes(kp))))
+    path.chmod(0o600)
     return path
 
 
