@@ -20,7 +20,9 @@ use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use sha2::{Digest, Sha512};
 use std::collections::HashMap;
 
-/// Verdict codes shared with Python (`common.envelope`).
+/// Verdict codes shared with Python (`common.envelope`). A key that is not 32 bytes
+/// long is a bad public key; a 32-byte key that fails libsodium's point checks makes
+/// every signature under it bad, as libsodium reports it.
 pub const OK: u8 = 0;
 pub const BAD_SIGNATURE: u8 = 1;
 pub const BAD_PUBLIC_KEY: u8 = 2;
@@ -71,8 +73,9 @@ pub fn verify_many(items: &[(&[u8], &[u8], &[u8])]) -> Vec<u8> {
                 keys.len() - 1
             })
         });
+        // libsodium reports a 32-byte key that is no valid point as a failed signature.
         let Some(key) = key else {
-            verdicts[index] = BAD_PUBLIC_KEY;
+            verdicts[index] = BAD_SIGNATURE;
             continue;
         };
         let Ok(sig) = <[u8; 64]>::try_from(*signature) else {
