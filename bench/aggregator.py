@@ -11,7 +11,8 @@ Metrics (JSON keys prefixed ``aggregator.``):
   ingest_http_batch_readings_per_s  HTTP ``submit-readings`` (ndjson, 1000 per request,
                                     2 concurrent clients on disjoint meters, 2 workers)
   ingest_mqtt_readings_per_s        broker -> aggregator (QoS 1, persistent
-                                    session, manual acks after commit): the fleet
+                                    session, manual acks after commit; receive maximum
+                                    65535, 5000 per batch, see MQTT_TUNING): the fleet
                                     publishes while the aggregator is offline, then the
                                     drain is timed from first to last stored reading
   ingest_readings_per_s             the better of the two transports (sustained ingest)
@@ -89,6 +90,11 @@ MINT_READINGS_PER_METER = int(os.environ.get("GTX_BENCH_MINT_READINGS_PER_METER"
 MINT_RATE = float(os.environ.get("GTX_BENCH_MINT_RATE", "100"))  # readings/s offered by the fleet
 WITH_MINT = os.environ.get("GTX_BENCH_AGG_MINT", "1") != "0"  # 0: ingest rows only
 MQTT_FLOOD_RATE = float(os.environ.get("GTX_BENCH_MQTT_FLOOD_RATE", "20000"))  # readings/s offered
+# The MQTT consumer acknowledges a batch only after its commit, so the broker's send
+# window (MQTT 5 receive maximum) must hold about two batches for the verify/commit
+# pipeline to stay busy: with the defaults (4096 / 2000) ingest waits on acks.
+MQTT_TUNING = {"GTX_MQTT_RECEIVE_MAXIMUM": os.environ.get("GTX_BENCH_MQTT_RECEIVE_MAXIMUM", "65535"),
+               "GTX_MQTT_BATCH_MAX_READINGS": os.environ.get("GTX_BENCH_MQTT_BATCH", "5000")}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -268,7 +274,7 @@ async def _bench_mqtt(server: EmbeddedPostgres, workdir: Path) -> float:
     broker = MosquittoBroker(workdir / "mosquitto")
     broker.start()
     agg_env = {"GTX_MQTT_ENABLED": "true", "GTX_MQTT_HOST": broker.host,
-               "GTX_MQTT_PORT": str(broker.port), "GTX_MQTT_CLIENT_ID": "bench-agg"}
+               "GTX_MQTT_PORT": str(broker.port), "GTX_MQTT_CLIENT_ID": "bench-agg", **MQTT_TUNING}
     agg = _Aggregator(dsn, agg_env)
     try:
         await agg.ready()  # readyz is 200 only once the consumer is subscribed
@@ -330,7 +336,8 @@ async def _bench_mqtt_flood(server: EmbeddedPostgres, workdir: Path) -> tuple[fl
     broker = MosquittoBroker(workdir / "mosquitto-flood")
     broker.start()
     agg = _Aggregator(dsn, {"GTX_MQTT_ENABLED": "true", "GTX_MQTT_HOST": broker.host,
-                            "GTX_MQTT_PORT": str(broker.port), "GTX_MQTT_CLIENT_ID": "bench-flood-agg"})
+                            "GTX_MQTT_PORT": str(broker.port), "GTX_MQTT_CLIENT_ID": "bench-flood-agg",
+                            **MQTT_TUNING})
     try:
         await agg.ready()
         items = _interleave(per_meter)
