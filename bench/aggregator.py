@@ -11,10 +11,22 @@ Metrics (JSON keys prefixed ``aggregator.``):
   ingest_http_batch_readings_per_s  HTTP ``submit-readings`` (ndjson, 1000 per request,
                                     2 concurrent clients on disjoint meters, 2 workers)
   ingest_mqtt_readings_per_s        broker -> aggregator (QoS 1, persistent
-                                    session, manual acks after commit): the fleet
+                                    session, manual acks after commit; receive maximum
+                                    65535, 5000 per batch, see MQTT_TUNING): the fleet
                                     publishes while the aggregator is offline, then the
                                     drain is timed from first to last stored reading
   ingest_readings_per_s             the better of the two transports (sustained ingest)
+  ingest_http_ack_p95_s             p95 of the batch requests' response time during the
+                                    HTTP flood (the acknowledgement of stored readings)
+  ingest_mqtt_ack_p95_s             p95 of publish -> stored while the fleet publishes
+                                    at a paced MQTT_FLOOD_RATE with the aggregator online
+  verify_ceiling_readings_per_s     the machine's single-verify ceiling, measured in the
+                                    same run: PyNaCl one-by-one verification of the same
+                                    envelopes on all cores (2 threads; libsodium releases
+                                    the GIL) and nothing else
+  ingest_mqtt_ratio / _http_ratio   ingest rate / that ceiling (validated + stored vs
+                                    verify alone)
+  envelope backend: GTX_ENVELOPE_BACKEND (native by default; reference = PyNaCl)
   mint_latency_p50_s / _p95_s       reading -> tokens: from the reading's HTTP POST to the
                                     commit that records its mint transaction as confirmed;
                                     a fleet of meters posting one reading each, paced
@@ -33,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -45,19 +58,26 @@ from aggregator.chain.backend import RpcBackend
 
 from aggregator.db.embedded import EmbeddedPostgres
 from aggregator.db.migrate import migrate
-from common.envelope import public_key_from_seed, reading_topic, sign_envelope
+from common.envelope import parse_envelope, public_key_from_seed, reading_topic, sign_envelope, verify_batch
 from tools.mosquitto import MosquittoBroker
 
 UNITS = {
     "aggregator.ingest_readings_per_s": "readings/s",
     "aggregator.ingest_http_batch_readings_per_s": "readings/s",
     "aggregator.ingest_mqtt_readings_per_s": "readings/s",
+    "aggregator.ingest_http_ack_p95_s": "s",
+    "aggregator.ingest_mqtt_ack_p95_s": "s",
+    "aggregator.verify_ceiling_readings_per_s": "readings/s",
+    "aggregator.ingest_mqtt_ratio": "x ceiling",
+    "aggregator.ingest_http_ratio": "x ceiling",
     "aggregator.mint_latency_p50_s": "s",
     "aggregator.mint_latency_p95_s": "s",
     "aggregator.mint_readings_per_s": "readings/s",
 }
 GOALS = {
     "aggregator.ingest_readings_per_s": ">= 20,000 (seed: 1,000)",
+    "aggregator.ingest_mqtt_ratio": ">= 0.5",
+    "aggregator.verify_ceiling_readings_per_s": "2-core PyNaCl verify, same run",
     "aggregator.mint_latency_p95_s": "<= 2 s (seed: < 5 min)",
 }
 
@@ -68,6 +88,13 @@ HTTP_WORKERS = int(os.environ.get("GTX_BENCH_HTTP_WORKERS", "2"))
 MINT_METERS = int(os.environ.get("GTX_BENCH_MINT_METERS", "100"))
 MINT_READINGS_PER_METER = int(os.environ.get("GTX_BENCH_MINT_READINGS_PER_METER", "20"))
 MINT_RATE = float(os.environ.get("GTX_BENCH_MINT_RATE", "100"))  # readings/s offered by the fleet
+WITH_MINT = os.environ.get("GTX_BENCH_AGG_MINT", "1") != "0"  # 0: ingest rows only
+MQTT_FLOOD_RATE = float(os.environ.get("GTX_BENCH_MQTT_FLOOD_RATE", "20000"))  # readings/s offered
+# The MQTT consumer acknowledges a batch only after its commit, so the broker's send
+# window (MQTT 5 receive maximum) must hold about two batches for the verify/commit
+# pipeline to stay busy: with the defaults (4096 / 2000) ingest waits on acks.
+MQTT_TUNING = {"GTX_MQTT_RECEIVE_MAXIMUM": os.environ.get("GTX_BENCH_MQTT_RECEIVE_MAXIMUM", "65535"),
+               "GTX_MQTT_BATCH_MAX_READINGS": os.environ.get("GTX_BENCH_MQTT_BATCH", "5000")}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -170,7 +197,30 @@ async def _stored(dsn: str) -> int:
         await conn.close()
 
 
-async def _bench_http(server: EmbeddedPostgres) -> float:
+def _verify_ceiling(per_meter: list[list[tuple[str, bytes]]], keys: dict[str, bytes], seconds: float = 1.5) -> float:
+    """Readings/s that one-by-one PyNaCl verification alone reaches on every core."""
+    items = [(parse_envelope(raw), keys[m]) for readings in per_meter[:50] for m, raw in readings[:40]]
+    threads = os.cpu_count() or 1
+
+    def work(_: int) -> int:
+        done, deadline = 0, time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            verify_batch(items[:200], "reference")
+            done += 200
+        return done
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        total = sum(pool.map(work, range(threads)))
+    return total / (time.perf_counter() - started)
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
+async def _bench_http(server: EmbeddedPostgres) -> tuple[float, float]:
     keys, per_meter = _fleet("h")
     dsn = await _prepare_db(server, "bench_http", keys)
     agg = _Aggregator(dsn, {}, workers=HTTP_WORKERS)
@@ -178,12 +228,16 @@ async def _bench_http(server: EmbeddedPostgres) -> float:
         await agg.ready()
         halves = [_interleave(per_meter[: N_METERS // 2]), _interleave(per_meter[N_METERS // 2 :])]
 
+        acks: list[float] = []
+
         async def stream(items: list[tuple[str, bytes]]) -> None:
             async with httpx.AsyncClient(base_url=agg.url, timeout=60) as c:
                 for i in range(0, len(items), HTTP_BATCH):
                     body = b"\n".join(raw for _, raw in items[i : i + HTTP_BATCH])
+                    sent = time.perf_counter()
                     resp = await c.post("/api/meters/submit-readings", content=body,
                                         headers={"content-type": "application/x-ndjson"})
+                    acks.append(time.perf_counter() - sent)
                     resp.raise_for_status()
                     if resp.json()["rejected"]:
                         raise RuntimeError(f"bench readings rejected: {resp.json()['rejections'][:3]}")
@@ -194,7 +248,7 @@ async def _bench_http(server: EmbeddedPostgres) -> float:
         total = N_METERS * PER_METER
         if await _stored(dsn) != total:
             raise RuntimeError("not every reading was stored")
-        return total / elapsed
+        return total / elapsed, _p95(acks)
     finally:
         agg.stop()
 
@@ -220,7 +274,7 @@ async def _bench_mqtt(server: EmbeddedPostgres, workdir: Path) -> float:
     broker = MosquittoBroker(workdir / "mosquitto")
     broker.start()
     agg_env = {"GTX_MQTT_ENABLED": "true", "GTX_MQTT_HOST": broker.host,
-               "GTX_MQTT_PORT": str(broker.port), "GTX_MQTT_CLIENT_ID": "bench-agg"}
+               "GTX_MQTT_PORT": str(broker.port), "GTX_MQTT_CLIENT_ID": "bench-agg", **MQTT_TUNING}
     agg = _Aggregator(dsn, agg_env)
     try:
         await agg.ready()  # readyz is 200 only once the consumer is subscribed
@@ -247,6 +301,68 @@ async def _bench_mqtt(server: EmbeddedPostgres, workdir: Path) -> float:
         finally:
             await conn.close()
         return (total - first_count) / elapsed
+    finally:
+        agg.stop()
+        broker.stop()
+
+
+def _publish_paced(host: str, port: int, items: list[tuple[str, bytes]], rate: float, sent: list[float]) -> None:
+    """Publish at ``rate`` readings/s (in steps of 100), noting when each one went out."""
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-flood")
+    client.max_inflight_messages_set(4000)
+    client.max_queued_messages_set(0)
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        started = time.perf_counter()
+        infos = []
+        for i in range(0, len(items), 100):
+            time.sleep(max(0.0, started + i / rate - time.perf_counter()))
+            now = time.perf_counter()
+            for meter_id, raw in items[i : i + 100]:
+                infos.append(client.publish(reading_topic(meter_id), raw, qos=1))
+                sent.append(now)
+        for info in infos:
+            info.wait_for_publish(timeout=120)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+async def _bench_mqtt_flood(server: EmbeddedPostgres, workdir: Path) -> tuple[float, float]:
+    """Aggregator online, the fleet publishing at MQTT_FLOOD_RATE: p95 publish -> stored."""
+    keys, per_meter = _fleet("f", N_METERS, max(1, PER_METER // 2))
+    dsn = await _prepare_db(server, "bench_mqtt_flood", keys)
+    broker = MosquittoBroker(workdir / "mosquitto-flood")
+    broker.start()
+    agg = _Aggregator(dsn, {"GTX_MQTT_ENABLED": "true", "GTX_MQTT_HOST": broker.host,
+                            "GTX_MQTT_PORT": str(broker.port), "GTX_MQTT_CLIENT_ID": "bench-flood-agg",
+                            **MQTT_TUNING})
+    try:
+        await agg.ready()
+        items = _interleave(per_meter)
+        sent: list[float] = []
+        publishing = asyncio.create_task(asyncio.to_thread(
+            _publish_paced, broker.host, broker.port, items, MQTT_FLOOD_RATE, sent))
+        samples: list[tuple[float, int]] = []
+        conn = await asyncpg.connect(dsn)
+        try:
+            deadline = time.perf_counter() + 300
+            while not samples or samples[-1][1] < len(items):
+                samples.append((time.perf_counter(), int(await conn.fetchval("SELECT count(*) FROM readings"))))
+                if time.perf_counter() > deadline:
+                    raise RuntimeError("MQTT flood not stored in 300 s")
+                await asyncio.sleep(0.005)
+        finally:
+            await conn.close()
+        await publishing
+        # Commits keep arrival order, so reading i is stored once the count passes i.
+        latencies, s = [], 0
+        for i, t_sent in enumerate(sent):
+            while samples[s][1] <= i:
+                s += 1
+            latencies.append(samples[s][0] - t_sent)
+        return len(items) / (samples[-1][0] - sent[0]), _p95(latencies)
     finally:
         agg.stop()
         broker.stop()
@@ -366,15 +482,23 @@ async def _run() -> dict[str, float]:
         server = EmbeddedPostgres(Path(tmp) / "pg")
         server.start()
         try:
-            http = await _bench_http(server)
+            keys, per_meter = _fleet("c", 50, 40)
+            ceiling = _verify_ceiling(per_meter, keys)
+            http, http_p95 = await _bench_http(server)
             mqtt = await _bench_mqtt(server, Path(tmp))
-            mint = await bench_mint_latency(server, Path(tmp))
+            _, mqtt_p95 = await _bench_mqtt_flood(server, Path(tmp))
+            mint = await bench_mint_latency(server, Path(tmp)) if WITH_MINT else {}
         finally:
             server.destroy()
     return {
         "aggregator.ingest_readings_per_s": round(max(http, mqtt), 1),
         "aggregator.ingest_http_batch_readings_per_s": round(http, 1),
         "aggregator.ingest_mqtt_readings_per_s": round(mqtt, 1),
+        "aggregator.verify_ceiling_readings_per_s": round(ceiling, 1),
+        "aggregator.ingest_mqtt_ratio": round(mqtt / ceiling, 3),
+        "aggregator.ingest_http_ratio": round(http / ceiling, 3),
+        "aggregator.ingest_http_ack_p95_s": round(http_p95, 3),
+        "aggregator.ingest_mqtt_ack_p95_s": round(mqtt_p95, 3),
         **mint,
     }
 

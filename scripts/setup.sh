@@ -57,6 +57,10 @@ if ! "$PY" -m uv --version >/dev/null 2>&1; then
   say "pip: installing uv (environment manager)"
   "$PY" -m pip install -q --disable-pip-version-check "uv==0.13.8"
 fi
+# native/gtx_native (Rust, PyO3) is a path dependency that uv builds with maturin from
+# its committed Cargo.lock; cargo comes from rustup's ~/.cargo/bin when present, else
+# from Debian's cargo installed above.
+if [ -d "$HOME/.cargo/bin" ]; then export PATH="$HOME/.cargo/bin:$PATH"; fi
 say "python: syncing .venv from uv.lock"
 "$PY" -m uv sync --frozen --quiet --python "$PY"
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from common.envelope import Envelope, EnvelopeError, meter_from_topic, parse_envelope, verify_batch
+from common.envelope import Envelope, EnvelopeError, default_backend, meter_from_topic, parse_envelopes, verify_batch
 
 from aggregator.config import IngestPolicy
 from aggregator.events.hub import EventHub
@@ -90,9 +90,15 @@ class IngestService:
         hub: EventHub | None = None,
         executor: ThreadPoolExecutor | None = None,
         on_accepted: Callable[[], None] | None = None,
+        envelope_backend: str | None = None,
     ) -> None:
-        """``on_accepted`` is called after a commit that stored readings (wakes the minter)."""
+        """``on_accepted`` is called after a commit that stored readings (wakes the minter).
+
+        ``envelope_backend`` picks how envelopes are parsed and verified (see
+        ``common.envelope.BACKENDS``); default: ``GTX_ENVELOPE_BACKEND`` or native.
+        """
         self.pool = pool
+        self.envelope_backend = envelope_backend or default_backend()
         self.on_accepted = on_accepted
         self.policy = policy
         self.metrics = metrics
@@ -146,21 +152,31 @@ class IngestService:
 
     def _parse(self, work: list[_Work]) -> None:
         limit = self.policy.max_envelope_bytes
+        fitting = []
         for w in work:
             if len(w.sub.raw) > limit:
                 self._reject(w, "too_large", f"{len(w.sub.raw)} > {limit} bytes")
+            else:
+                fitting.append(w)
+        parsed = parse_envelopes([w.sub.raw for w in fitting], self.envelope_backend)
+        topics: dict[str, str | EnvelopeError] = {}  # a batch holds few distinct topics
+        for w, env in zip(fitting, parsed, strict=True):
+            if isinstance(env, EnvelopeError):
+                self._reject(w, env.reason, env.detail)
                 continue
-            try:
-                env = parse_envelope(w.sub.raw)
-            except EnvelopeError as exc:
-                self._reject(w, exc.reason, exc.detail)
-                continue
-            w.outcome.meter_id, w.outcome.seq = env.meter, env.seq
-            if w.sub.topic is not None:
-                try:
-                    topic_meter = meter_from_topic(w.sub.topic)
-                except EnvelopeError as exc:
-                    self._reject(w, exc.reason, exc.detail)
+            reading = env.reading
+            w.outcome.meter_id, w.outcome.seq = env.meter, reading["seq"]
+            topic = w.sub.topic
+            if topic is not None:
+                topic_meter = topics.get(topic)
+                if topic_meter is None:
+                    try:
+                        topic_meter = meter_from_topic(topic)
+                    except EnvelopeError as exc:
+                        topic_meter = exc
+                    topics[topic] = topic_meter
+                if isinstance(topic_meter, EnvelopeError):
+                    self._reject(w, topic_meter.reason, topic_meter.detail)
                     continue
                 if topic_meter != env.meter:
                     self._reject(w, Reason.TOPIC_MISMATCH, f"topic meter {topic_meter}")
@@ -187,6 +203,7 @@ class IngestService:
                     self.executor,
                     verify_batch,
                     [(w.env, w.verified_with) for w in chunk],
+                    self.envelope_backend,
                 )
                 for chunk in chunks
             )
