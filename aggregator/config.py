@@ -53,8 +53,8 @@ class MqttSettings(BaseSettings):
     client_id: str = "gtx-aggregator"
     # Optional MQTT 5 shared-subscription group ("$share/<group>/..."). Off by default:
     # a shared subscription spreads one meter's readings over replicas with no per-meter
-    # affinity, so a later reading can commit first and the earlier one would then be
-    # refused as sequence_regressed. Use it only with per-replica meter partitions.
+    # affinity, so a later reading can commit first; the earlier one is then accepted as
+    # a late reading and counted once (docs/mint-rule.md).
     share_group: str | None = None
     topic: str = "gtx/v1/meters/+/readings"
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)

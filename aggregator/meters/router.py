@@ -63,7 +63,7 @@ async def get_meter(meter_id: str, request: Request) -> Meter:
 async def list_readings(
     meter_id: str,
     request: Request,
-    before_seq: int | None = Query(None, ge=1),
+    before_seq: int | None = Query(None, ge=1, le=2**63 - 1),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[Reading]:
     async with request.app.state.pool.acquire() as conn:

@@ -233,6 +233,7 @@ def test_grid_is_the_mint_rule_over_the_signed_readings_whatever_the_timing(
                 REGISTRY.token.initialize(authority.pubkey())], [authority])
     oracle_path = tmp_path / "oracle.json"
     oracle_path.write_text(json.dumps(list(bytes(oracle))))
+    oracle_path.chmod(0o600)
     dsn = asyncio.run(_fresh_database(pg_server))
     examples = iter(range(1_000))
 

@@ -227,3 +227,36 @@ async def test_the_minter_outlives_a_failing_cycle(chain_app: FastAPI, chain_cli
     await submit(chain_client, [meter.next(imp_delta=0, exp_delta=700) for _ in range(3)])
     await wait_for(lambda: all_minted(chain_app))
     assert failures == [1] and grid_balance(chain, owner) == 2 * 700
+
+
+async def test_a_meter_id_taken_on_chain_by_another_wallet_steals_nothing(
+        chain_app: FastAPI, chain_client: httpx.AsyncClient) -> None:
+    """Alice registers ALICE-1 here; Mallory registers the same id on chain with her wallet.
+    Alice's readings must not mint GRID to Mallory, and Mallory's key rotation and
+    deactivation on chain must not touch Alice's meter in the database."""
+    actors, chain = Actors(chain_client), chain_app.state.chain_handle
+    alice = await actors.user("alice")
+    meter = await actors.meter(alice, "ALICE-1")
+    mallory = Keypair()
+    register_on_chain(chain, mallory, meter)  # the same id and even the same device key
+    await submit(chain_client, [meter.next(imp_delta=0, exp_delta=1000) for _ in range(4)])
+
+    async def refused() -> bool:
+        async with chain_app.state.pool.acquire() as conn:
+            return await conn.fetchval(
+                "SELECT count(*) FROM mint_batches WHERE state = 'failed' AND last_error LIKE 'owner_mismatch%'") == 1
+
+    await wait_for(refused)
+    assert grid_balance(chain, mallory) == 0 and grid_balance(chain, alice) == 0
+    audit = (await chain_client.get("/api/meters/ALICE-1/reconciliation")).json()
+    assert (audit["due_wh"], audit["minted_wh"], audit["stuck_batches"]) == (3000, 0, 1)
+
+    forged = Keypair()
+    reg = chain.registry
+    chain.local.send([reg.rotate_meter_key(mallory.pubkey(), "ALICE-1", bytes(forged.pubkey()))], [mallory])
+    chain.local.send([reg.deactivate_meter(mallory.pubkey(), "ALICE-1")], [mallory])
+    await chain_app.state.indexer.sync_once()
+    row = (await chain_client.get("/api/meters/ALICE-1")).json()
+    assert (row["status"], row["device_public_key"]) == ("active", meter.public_key_hex)
+    # Alice's device is still the one whose readings are accepted.
+    assert (await chain_client.post("/api/meters/submit-reading", content=meter.next())).status_code == 201
