@@ -1,5 +1,6 @@
 """Power cut mid-write: the firmware's ring writer (real signer, flash-like
-paged writes) is SIGKILLed at random moments, again and again. After every
+paged writes) is SIGKILLed at random moments, again and again, and every
+other time (once the ring has wrapped) exactly inside a slot write. After every
 cut the ring must hold every pending reading intact and correctly signed,
 except at most the one being written (and the oldest one its slot held),
 and the sequence must continue without reuse of a stored number."""
@@ -8,12 +9,13 @@ from __future__ import annotations
 
 import json
 import random
+import select
 import time
 from pathlib import Path
 
 import nacl.signing
 
-from tests.support.micropython import run_mp, start_mp
+from tests.support.micropython import MpProcess, run_mp, start_mp
 
 MP_DIR = Path(__file__).parent / "mp"
 SLOTS = 16
@@ -29,21 +31,47 @@ def _check(fw_build: Path, env: dict[str, str]) -> tuple[int, int, dict[int, obj
     return last_seq, acked, {seq: rec for seq, rec in rows[1:-1]}, rows[-1][1]
 
 
+def _wait_for_tear(proc: MpProcess, timeout_s: float = 60) -> str:
+    """Read the writer's stdout until it stalls inside a write ("T"); the lines read."""
+    stream = proc.popen.stdout
+    assert stream is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        line = stream.readline()
+        if not line:
+            break
+        seen.append(line)
+        if line.strip() == "T":
+            return "".join(seen)
+    raise AssertionError("the writer never reached its tear point\n" + "".join(seen))
+
+
 def test_kill_mid_write_loses_at_most_the_reading_being_written(fw_build: Path, tmp_path: Path) -> None:
     env = {"GTX_RING": str(tmp_path / "ring.bin"), "GTX_SLOTS": str(SLOTS)}
     verify_key = nacl.signing.SigningKey(bytes(range(32))).verify_key
     rnd = random.Random(7)
     prev_last = 0
     torn_seen = 0
-    for _ in range(CUTS):
-        with start_mp("import ring_writer\n", path=[Path(""), MP_DIR], cwd=fw_build, env=env) as proc:
-            time.sleep(rnd.uniform(0.2, 0.8))
+    for cut in range(CUTS):
+        tear = cut % 2 == 1 and prev_last >= SLOTS
+        run_env = {**env, "GTX_TEAR_PAGE": str(rnd.randint(1, 12))} if tear else env
+        with start_mp("import ring_writer\n", path=[Path(""), MP_DIR], cwd=fw_build, env=run_env) as proc:
+            head = ""
+            if tear:
+                head = _wait_for_tear(proc)
+            else:
+                time.sleep(rnd.uniform(0.2, 0.8))
             proc.kill()
             out = proc.wait(10)
-        assert "Traceback" not in out.stdout, out.stdout
-        opened = [ln for ln in out.stdout.splitlines() if ln.startswith("O ")]
-        written = [int(ln[2:]) for ln in out.stdout.splitlines() if ln.startswith("W ")]
-        acks = [int(ln[2:]) for ln in out.stdout.splitlines() if ln.startswith("A ")]
+        stdout = head + out.stdout
+        assert "Traceback" not in stdout, stdout
+        opened = [ln for ln in stdout.splitlines() if ln.startswith("O ")]
+        written = [int(ln[2:]) for ln in stdout.splitlines() if ln.startswith("W ")]
+        acks = [int(ln[2:]) for ln in stdout.splitlines() if ln.startswith("A ")]
         # No "O" line: the cut came while the ring file was being pre-allocated.
         start_last = int(opened[0].split()[1]) if opened else prev_last
         assert start_last >= prev_last  # the sequence never goes backwards across cuts
@@ -58,6 +86,8 @@ def test_kill_mid_write_loses_at_most_the_reading_being_written(fw_build: Path, 
             if invalid:
                 assert invalid == [(last_seq + 1) % SLOTS]
                 torn_seen += 1
+            elif tear:
+                raise AssertionError(f"a cut inside a slot write left no torn slot: {slots}")
         # Only the reading in flight can be lost; it may also have completed.
         assert last_seq in (last_written, last_written + 1)
         assert acked >= (acks[-1] if acks else 0) and acked <= last_seq
