@@ -58,8 +58,10 @@ class MqttSettings(BaseSettings):
     share_group: str | None = None
     topic: str = "gtx/v1/meters/+/readings"
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
-    receive_maximum: int = Field(4096, gt=0, le=65535)
-    batch_max_readings: int = Field(2000, gt=0)
+    # The consumer acks a batch only after its commit, so the broker's send window must
+    # hold about two batches for verify and commit to stay busy (see bench/aggregator.py).
+    receive_maximum: int = Field(65535, gt=0, le=65535)
+    batch_max_readings: int = Field(5000, gt=0)
     batch_max_wait_ms: int = Field(20, ge=0)
     username: str | None = None
     password: str | None = None

@@ -11,8 +11,8 @@ Metrics (JSON keys prefixed ``aggregator.``):
   ingest_http_batch_readings_per_s  HTTP ``submit-readings`` (ndjson, 1000 per request,
                                     2 concurrent clients on disjoint meters, 2 workers)
   ingest_mqtt_readings_per_s        broker -> aggregator (QoS 1, persistent
-                                    session, manual acks after commit; receive maximum
-                                    65535, 5000 per batch, see MQTT_TUNING): the fleet
+                                    session, manual acks after commit; the consumer's
+                                    default flow control, see MQTT_TUNING): the fleet
                                     publishes while the aggregator is offline, then the
                                     drain is timed from first to last stored reading
   ingest_readings_per_s             the better of the two transports (sustained ingest)
@@ -32,6 +32,10 @@ Metrics (JSON keys prefixed ``aggregator.``):
                                     a fleet of meters posting one reading each, paced
                                     (event-driven minter, no polling)
   mint_readings_per_s               readings minted per second during that run
+  mint_late_sent / _late_accepted   in that run every 10th reading of each meter is sent
+                                    before its predecessor (a gateway backlog, concurrent
+                                    HTTP); late_accepted counts readings stored after a
+                                    later reading of their meter, all of them minted once
 """
 
 from __future__ import annotations
@@ -73,6 +77,8 @@ UNITS = {
     "aggregator.mint_latency_p50_s": "s",
     "aggregator.mint_latency_p95_s": "s",
     "aggregator.mint_readings_per_s": "readings/s",
+    "aggregator.mint_late_sent": "readings",
+    "aggregator.mint_late_accepted": "readings",
 }
 GOALS = {
     "aggregator.ingest_readings_per_s": ">= 20,000 (seed: 1,000)",
@@ -90,11 +96,11 @@ MINT_READINGS_PER_METER = int(os.environ.get("GTX_BENCH_MINT_READINGS_PER_METER"
 MINT_RATE = float(os.environ.get("GTX_BENCH_MINT_RATE", "100"))  # readings/s offered by the fleet
 WITH_MINT = os.environ.get("GTX_BENCH_AGG_MINT", "1") != "0"  # 0: ingest rows only
 MQTT_FLOOD_RATE = float(os.environ.get("GTX_BENCH_MQTT_FLOOD_RATE", "20000"))  # readings/s offered
-# The MQTT consumer acknowledges a batch only after its commit, so the broker's send
-# window (MQTT 5 receive maximum) must hold about two batches for the verify/commit
-# pipeline to stay busy: with the defaults (4096 / 2000) ingest waits on acks.
-MQTT_TUNING = {"GTX_MQTT_RECEIVE_MAXIMUM": os.environ.get("GTX_BENCH_MQTT_RECEIVE_MAXIMUM", "65535"),
-               "GTX_MQTT_BATCH_MAX_READINGS": os.environ.get("GTX_BENCH_MQTT_BATCH", "5000")}
+# Overrides of the consumer's flow control (MqttSettings defaults: receive maximum 65535,
+# 5000 readings per batch); empty means the defaults, as an operator runs them.
+MQTT_TUNING = {k: v for k, v in {
+    "GTX_MQTT_RECEIVE_MAXIMUM": os.environ.get("GTX_BENCH_MQTT_RECEIVE_MAXIMUM", ""),
+    "GTX_MQTT_BATCH_MAX_READINGS": os.environ.get("GTX_BENCH_MQTT_BATCH", "")}.items() if v}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -128,6 +134,11 @@ def _fleet(prefix: str, meters: int = N_METERS, per_meter_n: int = PER_METER,
 def _interleave(per_meter: list[list[tuple[str, bytes]]]) -> list[tuple[str, bytes]]:
     """Round-robin across meters (how a fleet publishes), each meter in seq order."""
     return [per_meter[m][i] for i in range(len(per_meter[0])) for m in range(len(per_meter))]
+
+
+def _interleave_seq(per_meter: list[list[tuple[str, bytes]]]) -> list[tuple[int, tuple[str, bytes]]]:
+    """Round-robin across meters, each reading with its sequence number (read from the envelope)."""
+    return [(int(parse_envelope(raw).reading["seq"]), (meter_id, raw)) for meter_id, raw in _interleave(per_meter)]
 
 
 async def _prepare_db(server: EmbeddedPostgres, name: str, keys: dict[str, bytes]) -> str:
@@ -429,7 +440,12 @@ async def bench_mint_latency(server: EmbeddedPostgres, workdir: Path) -> dict[st
         agg = _Aggregator(dsn, {"GTX_CHAIN_BACKEND": "rpc", "GTX_CHAIN_RPC_URL": localnet.url,
                                 "GTX_CHAIN_ORACLE_KEYPAIR": str(oracle_path)})
         await agg.ready()
-        items = _interleave(per_meter)
+        late_sent = 0
+        for readings in per_meter:  # every 10th reading overtakes its predecessor
+            for k in range(5, len(readings), 10):
+                readings[k - 1], readings[k] = readings[k], readings[k - 1]
+                late_sent += 1
+        items = [(seq, meter_id, raw) for seq, (meter_id, raw) in _interleave_seq(per_meter)]
         sent_at: dict[tuple[str, int], float] = {}
         interval = 1.0 / MINT_RATE
 
@@ -442,9 +458,9 @@ async def bench_mint_latency(server: EmbeddedPostgres, workdir: Path) -> dict[st
         started = time.perf_counter()
         async with httpx.AsyncClient(base_url=agg.url, timeout=60) as c:
             tasks = []
-            for i, (meter_id, raw) in enumerate(items):
+            for i, (seq, meter_id, raw) in enumerate(items):
                 await asyncio.sleep(max(0.0, started + i * interval - time.perf_counter()))
-                tasks.append(asyncio.create_task(post(c, i // MINT_METERS + 1, meter_id, raw)))
+                tasks.append(asyncio.create_task(post(c, seq, meter_id, raw)))
             await asyncio.gather(*tasks)
         conn = await asyncpg.connect(dsn)
         try:
@@ -459,6 +475,9 @@ async def bench_mint_latency(server: EmbeddedPostgres, workdir: Path) -> dict[st
                    WHERE b.state = 'confirmed' AND r.seq > 1""")  # seq 1: each meter's baseline
             chain_batches = await conn.fetchval(
                 "SELECT count(*) FROM mint_batches WHERE tx_signature IS NOT NULL")
+            late_accepted = await conn.fetchval(
+                """SELECT count(*) FROM readings r WHERE EXISTS (SELECT 1 FROM readings o
+                   WHERE o.meter_id = r.meter_id AND o.seq > r.seq AND o.id < r.id)""")
         finally:
             await conn.close()
         latencies = sorted(r["confirmed_at"] - sent_at[(r["meter_id"], r["seq"])] for r in rows)
@@ -470,6 +489,8 @@ async def bench_mint_latency(server: EmbeddedPostgres, workdir: Path) -> dict[st
             "aggregator.mint_latency_p50_s": round(latencies[len(latencies) // 2], 3),
             "aggregator.mint_latency_p95_s": round(latencies[int(len(latencies) * 0.95)], 3),
             "aggregator.mint_readings_per_s": round(len(items) / (last - first), 1),
+            "aggregator.mint_late_sent": late_sent,
+            "aggregator.mint_late_accepted": int(late_accepted),
         }
     finally:
         if agg is not None:

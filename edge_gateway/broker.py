@@ -47,17 +47,17 @@ def local_client(settings: LocalBroker, client_id: str) -> aiomqtt.Client:
     return client
 
 
-def upstream_client(settings: UpstreamBroker, client_id: str, inflight: int) -> aiomqtt.Client:
+def upstream_client(settings: UpstreamBroker, client_id: str) -> aiomqtt.Client:
     """Publisher with a clean session: the outbox, not the broker, holds unsent readings.
 
     A fresh connection re-sends from the oldest unacknowledged outbox row, so no
-    broker-side session state is needed for the publishing direction.
+    broker-side session state is needed for the publishing direction. The relay never
+    has more than one window (``batch_size`` readings) unacknowledged, so paho's own
+    in-flight limit is off: with it on, paho rescans its whole outgoing queue on every
+    PUBACK.
     """
-    client = aiomqtt.Client(
+    return aiomqtt.Client(
         settings.host, settings.port, identifier=client_id, protocol=aiomqtt.ProtocolVersion.V5,
         clean_start=MQTT_CLEAN_START_FIRST_ONLY, username=settings.username, password=_password(settings),
-        keepalive=settings.keepalive_s, tls_params=_tls(settings), max_inflight_messages=inflight,
+        keepalive=settings.keepalive_s, tls_params=_tls(settings), max_inflight_messages=0,
     )
-    # One upstream window is ``inflight`` concurrent publishes; that is expected, not a leak.
-    client.pending_calls_threshold = inflight + 10
-    return client

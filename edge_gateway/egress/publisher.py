@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_gateway.broker import upstream_client
@@ -49,6 +49,10 @@ class UpstreamRelay:
         self._stopping = asyncio.Event()
         self._refused: ReasonCode | None = None
         self._warned_no_subscribers = False
+        # The window in flight: message ids still waiting for their PUBACK, and the
+        # future completed when the last of them arrives.
+        self._unacked: set[int] = set()
+        self._window: asyncio.Future[None] | None = None
 
     def stop(self) -> None:
         """Finish the window in flight, then return from :meth:`run` (clean shutdown)."""
@@ -61,7 +65,7 @@ class UpstreamRelay:
         while not self._stopping.is_set():
             error = "connection closed"
             try:
-                client = upstream_client(up, self.config.upstream_client_id(), self.config.batch_size)
+                client = upstream_client(up, self.config.upstream_client_id())
                 self._watch_pubacks(client)
                 async with client:
                     self.telemetry.set_upstream(True)
@@ -92,6 +96,9 @@ class UpstreamRelay:
                 # Accepted but routed nowhere: the aggregator's persistent session is missing.
                 self._warned_no_subscribers = True
                 log.warning("upstream broker has no subscriber for relayed readings")
+            self._unacked.discard(mid)
+            if not self._unacked and self._window is not None and not self._window.done():
+                self._window.set_result(None)
             if inner is not None:
                 inner(c, userdata, mid, reason, props)  # type: ignore[call-arg]
 
@@ -101,13 +108,13 @@ class UpstreamRelay:
         disconnected: asyncio.Future[None] = client._disconnected  # noqa: SLF001
         while not self._stopping.is_set():
             self._wake.clear()
-            batch = self.outbox.peek(self.config.batch_size)
+            batch = await asyncio.to_thread(self.outbox.peek, self.config.batch_size)
             if not batch:
                 await self._until(self._wake.wait(), disconnected)
                 continue
             acked = await self._publish(client, batch, disconnected)
             if acked:
-                self.outbox.delete_through(batch[acked - 1].id)
+                await asyncio.to_thread(self.outbox.delete_through, batch[acked - 1].id)
                 self.telemetry.forwarded(acked)
                 self._space.set()
                 backoff.reset()
@@ -119,25 +126,38 @@ class UpstreamRelay:
 
     async def _publish(self, client: aiomqtt.Client, batch: list[OutboxItem],
                        disconnected: asyncio.Future[None]) -> int:
-        """Publish a window; return how many leading items were acknowledged."""
+        """Publish a window; return how many leading items were acknowledged.
+
+        The window goes straight to paho (one call per reading, sent in outbox order;
+        paho holds what exceeds the in-flight limit and sends it as PUBACKs free room),
+        and one future completes when the last PUBACK arrived: no task or future per
+        reading on the event loop.
+        """
         self._refused = None
-        # Tasks start in creation order, so paho queues (and sends) them in outbox order.
-        tasks = [asyncio.create_task(client.publish(item.topic, item.payload, qos=1, timeout=math.inf))
-                 for item in batch]
-        window = asyncio.gather(*tasks, return_exceptions=True)
+        paho = client._client  # noqa: SLF001
+        window: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._window, self._unacked = window, set()
+        infos: list[mqtt.MQTTMessageInfo] = []
+        for item in batch:
+            info = paho.publish(item.topic, item.payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                break  # not sent (the connection is gone): the rest stays queued
+            infos.append(info)
+            if not info.is_published():
+                self._unacked.add(info.mid)
+        if not self._unacked:
+            window.set_result(None)
         either: set[asyncio.Future[Any]] = {window, disconnected}
         try:
             await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            if not window.done():
-                window.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await window
+            self._window = None
+            self._unacked = set()
         if self._refused is not None:
             return 0  # which one was refused is unknown here: keep the whole window
         acked = 0
-        for task in tasks:
-            if task.cancelled() or task.exception() is not None:
+        for info in infos:
+            if not info.is_published():
                 break
             acked += 1
         return acked

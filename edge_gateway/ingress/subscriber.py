@@ -31,7 +31,7 @@ from common.envelope import READINGS_TOPIC_FILTER
 from edge_gateway.broker import local_client
 from edge_gateway.config import GatewayConfig
 from edge_gateway.egress.backoff import Backoff
-from edge_gateway.errors import IngressReject
+from edge_gateway.errors import IngressReject, OutboxFull
 from edge_gateway.ingress.checks import Accepted, check_message
 from edge_gateway.ops.logs import fields
 from edge_gateway.ops.metrics import Telemetry
@@ -123,7 +123,13 @@ class LocalIngress:
             if end == start:  # the next message is a reading and there is no room for it
                 await self._wait_for_space(client)
                 continue
-            self.outbox.store(accepted, rejects)
+            try:
+                # In a worker thread: the loop keeps reading the broker during the fsync,
+                # so the next batch holds what arrived meanwhile (group commit).
+                await asyncio.to_thread(self.outbox.store, accepted, rejects)
+            except OutboxFull:  # a directly polled meter took the room meanwhile
+                await self._wait_for_space(client)
+                continue
             if accepted:
                 self._stored()
             self._ack(client, batch[start:end])

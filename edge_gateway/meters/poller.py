@@ -105,7 +105,8 @@ class DirectMeterPoller:
                     "clk": clk, "int_s": meter.interval_s, **values, "fw": FW_VERSION})
 
             try:
-                seq = self.outbox.append_own(meter.meter_id, reading_topic(meter.meter_id), build)
+                seq = await asyncio.to_thread(
+                    self.outbox.append_own, meter.meter_id, reading_topic(meter.meter_id), build)
             except OutboxFull as exc:
                 raise MeterError("outbox_full", str(exc)) from exc
         except MeterError as exc:

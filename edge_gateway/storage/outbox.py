@@ -21,8 +21,10 @@
   one transaction, so a number survives restarts, is never handed out twice, and is
   not spent on a reading that was never stored.
 
-The outbox is single-writer: one gateway process, one connection, used from the
-event loop thread.
+The outbox is single-writer: one gateway process, one connection. The gateway calls
+it from worker threads (``asyncio.to_thread``) so that a commit's fsync never stalls
+the event loop, which keeps reading the brokers meanwhile: the next commit then covers
+everything that arrived during this one (group commit). A lock serialises the calls.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -105,6 +108,7 @@ class Outbox:
         self.path = Path(path)
         self.max_messages = max_messages
         self.rejects_keep = rejects_keep
+        self._lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
@@ -141,6 +145,10 @@ class Outbox:
         still in the outbox is not queued twice). Raises :class:`OutboxFull` without
         writing anything if the readings do not fit.
         """
+        with self._lock:
+            return self._store(accepted, rejects)
+
+    def _store(self, accepted: Sequence[tuple[str, bytes]], rejects: Sequence[RejectRecord]) -> int:
         if len(accepted) > self.free:
             raise OutboxFull(f"{len(accepted)} readings do not fit ({self._depth}/{self.max_messages} queued)")
         now = time.time()
@@ -171,6 +179,10 @@ class Outbox:
         The number and the reading commit together: if ``build`` raises or the commit
         fails, neither is written. Raises :class:`OutboxFull` without writing when full.
         """
+        with self._lock:
+            return self._append_own(meter, topic, build)
+
+    def _append_own(self, meter: str, topic: str, build: Callable[[int], bytes]) -> int:
         if self.full:
             raise OutboxFull(f"outbox full ({self._depth}/{self.max_messages} queued)")
         with self._write():
@@ -204,50 +216,57 @@ class Outbox:
 
     def last_own_seq(self, meter: str) -> int:
         """Highest sequence number stored for a directly polled meter (0: none yet)."""
-        row = self._db.execute("SELECT last_seq FROM own_seq WHERE meter = ?", (meter,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT last_seq FROM own_seq WHERE meter = ?", (meter,)).fetchone()
         return 0 if row is None else int(row[0])
 
     def delete_through(self, last_id: int) -> int:
         """Delete every queued reading with ``id <= last_id`` (all acknowledged upstream)."""
-        try:
-            cur = self._db.execute("DELETE FROM outbox WHERE id <= ?", (last_id,))
-        except sqlite3.Error as exc:
-            raise OutboxError(f"outbox delete failed: {exc}") from exc
-        self._depth -= cur.rowcount
-        return cur.rowcount
+        with self._lock:
+            try:
+                cur = self._db.execute("DELETE FROM outbox WHERE id <= ?", (last_id,))
+            except sqlite3.Error as exc:
+                raise OutboxError(f"outbox delete failed: {exc}") from exc
+            self._depth -= cur.rowcount
+            return cur.rowcount
 
     # ------------------------------------------------------------------ reads
 
     def peek(self, limit: int) -> list[OutboxItem]:
         """The oldest ``limit`` readings, in arrival order; nothing is removed."""
         try:
-            rows = self._db.execute(
-                "SELECT id, topic, payload FROM outbox ORDER BY id LIMIT ?", (limit,)
-            ).fetchall()
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT id, topic, payload FROM outbox ORDER BY id LIMIT ?", (limit,)
+                ).fetchall()
         except sqlite3.Error as exc:
             raise OutboxError(f"outbox read failed: {exc}") from exc
         return [OutboxItem(int(i), str(t), bytes(p)) for i, t, p in rows]
 
     def oldest_age_s(self) -> float:
         """Seconds the oldest queued reading has waited (0 when empty)."""
-        row = self._db.execute("SELECT min(received_at) FROM outbox").fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT min(received_at) FROM outbox").fetchone()
         return 0.0 if row[0] is None else max(time.time() - float(row[0]), 0.0)
 
     def rejects(self, limit: int = 100) -> list[RejectRecord]:
         """The newest kept rejects, newest first."""
-        rows = self._db.execute(
-            "SELECT topic, reason, detail, payload FROM rejects ORDER BY id DESC LIMIT ?", (limit,)
-        ).fetchall()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT topic, reason, detail, payload FROM rejects ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
         return [RejectRecord(str(t), str(r), str(d), bytes(p)) for t, r, d, p in rows]
 
     def pragma(self, name: str) -> object:
         """Current value of a SQLite pragma (for health checks and tests)."""
         if not name.isidentifier():
             raise ValueError(name)
-        return self._db.execute(f"PRAGMA {name}").fetchone()[0]
+        with self._lock:
+            return self._db.execute(f"PRAGMA {name}").fetchone()[0]
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def __enter__(self) -> Outbox:
         return self
