@@ -23,6 +23,7 @@ from aggregator.app import create_app
 from aggregator.chain.connect import Chain
 from aggregator.config import Settings
 from aggregator.db.embedded import EmbeddedPostgres
+from aggregator.services import services_of
 from tools.mosquitto import MosquittoBroker
 
 __all__ = ["Aggregator", "DemoError", "serve_aggregator", "start_broker", "start_postgres"]
@@ -69,7 +70,7 @@ class Aggregator:
 
     @property
     def chain(self) -> Chain:
-        handle = self.app.state.chain_handle
+        handle = services_of(self.app).chain_handle
         if handle is None or handle.local is None:
             raise DemoError("the aggregator has no in-process LiteSVM chain")
         return handle
