@@ -16,6 +16,7 @@ from pathlib import Path
 from solders.keypair import Keypair
 
 from aggregator.chain.backend import ChainBackend, LiteSvmBackend, RpcBackend
+from aggregator.chain.errors import ChainSetupError
 from aggregator.chain.litesvm import LocalChain
 from aggregator.chain.programs import DEPLOY_DIR, IDL_DIR, GtxProgram, localnet_ids
 from aggregator.chain.registry import Registry
@@ -23,10 +24,6 @@ from aggregator.chain.service import ChainService
 from aggregator.config import ChainSettings
 
 log = logging.getLogger("aggregator.chain")
-
-
-class ChainSetupError(RuntimeError):
-    """The configured chain cannot be used (missing build, key, or uninitialised registry)."""
 
 
 @dataclass

@@ -23,7 +23,7 @@ from solders.transaction import Transaction
 from spl.token.instructions import create_idempotent_associated_token_account
 
 from aggregator.chain.backend import ChainBackend
-from aggregator.chain.litesvm import ChainError
+from aggregator.chain.errors import ChainError
 from aggregator.chain.programs import from_label
 from aggregator.chain.registry import Registry
 from aggregator.minting.protocol import ChainMeterState, MeterDelta, MeterNotOnChain, MintRejected, MintResult
@@ -91,7 +91,7 @@ class ChainService:
         try:
             result = await self.backend.send(instructions, [self.oracle])
         except ChainError as exc:
-            raise MintRejected(str(exc)) from exc
+            raise MintRejected("mint_rejected", str(exc), signature=exc.result.signature) from exc
         self._token_accounts.update(owners.values())
         minted = {d.meter_id: 0 for d in deltas}
         for event in self.registry.program.decode_events(result.logs):

@@ -31,7 +31,9 @@ from spl.token.constants import TOKEN_PROGRAM_ID
 from spl.token.instructions import get_associated_token_address
 
 from aggregator.chain.energy_token import EnergyToken
-from aggregator.chain.litesvm import ChainError, LocalChain, TxResult
+from aggregator.chain.errors import ChainError
+from aggregator.chain.litesvm import LocalChain
+from aggregator.chain.transactions import TxResult
 from aggregator.chain.programs import SYSTEM_PROGRAM, GtxProgram
 
 BID, ASK = 0, 1

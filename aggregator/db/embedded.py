@@ -33,6 +33,8 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+from aggregator.errors import StartupError
+
 log = logging.getLogger("aggregator.db")
 
 
@@ -51,12 +53,8 @@ SYSTEM_USER = "gtx_postgres"
 SOCKET_PORT = 5432  # only names the unix socket file; no TCP listener by default
 
 
-class EmbeddedPostgresError(RuntimeError):
+class EmbeddedPostgresError(StartupError):
     """The embedded server could not be initialised, started or stopped."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
 
 
 def _ensure_system_user() -> pwd.struct_passwd:

@@ -55,10 +55,10 @@ from solders.transaction import Transaction
 from spl.token.instructions import create_idempotent_associated_token_account, get_associated_token_address
 
 from aggregator.chain.backend import ChainBackend
-from aggregator.chain.litesvm import ChainError, TxResult
+from aggregator.chain.transactions import TxResult
 from aggregator.chain.trading import BID, MAX_FILLS, Fill, MarketRef, Trading, clock_unix_timestamp, value_of
+from aggregator.errors import RETRYABLE
 from aggregator.events.hub import EventHub
-from aggregator.indexer.service import RETRYABLE
 from aggregator.trading import repository as repo
 from aggregator.trading import auction
 from aggregator.trading.matching import BookOrder, PlannedFill, plan_fills
@@ -116,7 +116,7 @@ class Matcher:
             while True:
                 try:
                     await self.run_once()
-                except (*RETRYABLE, ChainError, TimeoutError) as exc:
+                except RETRYABLE as exc:
                     log.warning("matching cycle failed", extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}})
                     await asyncio.sleep(self.retry_s)
                     continue

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from aggregator.app import create_app
-from aggregator.chain.connect import ChainSetupError
+from aggregator.chain.errors import ChainSetupError
 from aggregator.config import ChainSettings, Settings
 from aggregator.services import services_of
 from tools.mosquitto import free_tcp_port

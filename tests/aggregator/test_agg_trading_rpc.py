@@ -24,7 +24,8 @@ from spl.token.instructions import (MintToParams, create_associated_token_accoun
 from aggregator.app import create_app
 from aggregator.chain import PROSUMER, Registry, token_amount
 from aggregator.chain.backend import RpcBackend
-from aggregator.chain.connect import ChainSetupError, deployed_programs, local_chain
+from aggregator.chain.connect import deployed_programs, local_chain
+from aggregator.chain.errors import ChainSetupError
 from aggregator.chain.trading import fee_of, value_of
 from aggregator.config import ChainSettings, Settings
 from aggregator.trading import TradingDesk, local_desk
