@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import re
 import shutil
 import signal
 import sys
@@ -42,6 +41,7 @@ import httpx
 from nacl.signing import VerifyKey
 from solders.keypair import Keypair
 
+from common.wire import is_meter_id
 from aggregator.chain import CONSUMER, PROSUMER, ChainError, Registry, TxResult
 from aggregator.config import ChainSettings, IngestPolicy, MqttSettings, Settings
 from aggregator.trading.desk import LOCAL_TICK_SIZE
@@ -55,7 +55,6 @@ from tools.unixport import build_firmware, device_public_key, firmware_script, s
 
 DAY_START_S = 9 * 3600  # the emulated day starts at 09:00; the prosumer exports until ~16:30
 INTERVAL_S = 1  # the firmware's reading interval (its minimum)
-METER_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def step(title: str) -> None:
@@ -326,7 +325,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.readings < 2:
         p.error("--readings must be at least 2 (the first reading is the baseline)")
-    if not METER_ID.fullmatch(args.meter_id):
+    if not is_meter_id(args.meter_id):
         p.error("--meter-id must be 1-32 of A-Z a-z 0-9 _ - (what the firmware's config accepts)")
     if not 0 < len(args.location.encode()) <= 32:
         p.error("--location must be 1-32 bytes")

@@ -59,7 +59,7 @@ def validate_config(path: Path) -> None:
             raise DeployError("bad_config", f"{path}: {exc}") from None
     finally:
         sys.path.pop(0)
-        for name in ("config", "section", "meter", "meter.regmap"):
+        for name in ("config", "section", "meter", "meter.regmap", "wire"):
             sys.modules.pop(name, None)
 
 

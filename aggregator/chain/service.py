@@ -22,13 +22,13 @@ from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 from spl.token.instructions import create_idempotent_associated_token_account
 
+from common.wire import PACKET_BYTES
 from aggregator.chain.backend import ChainBackend
 from aggregator.chain.errors import ChainError
 from aggregator.chain.programs import from_label
 from aggregator.chain.registry import Registry
 from aggregator.minting.protocol import ChainMeterState, MeterDelta, MeterNotOnChain, MintRejected, MintResult
 
-PACKET_BYTES = 1232  # the largest transaction a cluster accepts
 
 
 class ChainService:

@@ -38,6 +38,7 @@ from solders.compute_budget import ID as COMPUTE_BUDGET_PROGRAM
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
+from common.wire import PACKET_BYTES
 from aggregator.chain.backend import ChainBackend
 from aggregator.chain.certificates import Certificates
 from aggregator.chain.transactions import decompile
@@ -47,7 +48,6 @@ from aggregator.errors import AuthError, Conflict, PayloadTooLarge, Unavailable,
 from aggregator.trading.desk import TradingDesk
 from aggregator.trading.schemas import Market, RelayResult
 
-PACKET_BYTES = 1232
 
 UNITS = {
     "energy": "Wh (GRID base units; GRID has 3 decimals, 1 GRID = 1 kWh)",
