@@ -51,7 +51,7 @@ from demo.services import Aggregator, DemoError, serve_aggregator, start_broker,
 from demo.trade import DEPOSIT_MIN, PAYMENT_SCALE, Terms, open_floor, tokens
 from hardware.emulators import EmulatedMeter
 from tools import wallet
-from tools.unixport import build_firmware, device_public_key, firmware_script, start_firmware, write_config
+from firmware_host.unixport import build_firmware, device_public_key, firmware_script, start_firmware, write_config
 
 DAY_START_S = 9 * 3600  # the emulated day starts at 09:00; the prosumer exports until ~16:30
 INTERVAL_S = 1  # the firmware's reading interval (its minimum)
@@ -225,7 +225,7 @@ async def demo(stack: contextlib.AsyncExitStack, args: argparse.Namespace) -> in
     device_key = await device_public_key(build_dir, flash_dir)
     VerifyKey(device_key)  # a valid Ed25519 public key
     print(f"   build      {build_dir}")
-    print(f"   device key {device_key.hex()}  (firmware.deploy pubkey prints the same on a device)")
+    print(f"   device key {device_key.hex()}  (firmware_host.deploy pubkey prints the same on a device)")
 
     step("3. register a prosumer, a consumer and the prosumer's meter (wallet-signed REST)")
     prosumer, consumer = await register(agg, args.meter_id, args.location, device_key)

@@ -24,7 +24,8 @@ from aggregator.chain.connect import Chain
 from aggregator.config import Settings
 from aggregator.db.embedded import EmbeddedPostgres
 from aggregator.services import services_of
-from tools.mosquitto import MosquittoBroker
+from devservers import scratch_postgres
+from devservers.mosquitto import MosquittoBroker
 
 __all__ = ["Aggregator", "DemoError", "serve_aggregator", "start_broker", "start_postgres"]
 
@@ -39,10 +40,7 @@ def start_postgres(stack: contextlib.AsyncExitStack, data_dir: Path) -> Embedded
     Started on the event loop's thread (about a second): a start-up still running in a
     worker thread could not be stopped by a Ctrl-C that arrives meanwhile.
     """
-    server = EmbeddedPostgres(data_dir)
-    stack.callback(server.destroy)
-    server.start()
-    return server
+    return stack.enter_context(scratch_postgres(data_dir=data_dir))
 
 
 def start_broker(stack: contextlib.AsyncExitStack, workdir: Path) -> MosquittoBroker:

@@ -17,7 +17,7 @@ from aggregator.config import MqttSettings, Settings
 from aggregator.meters.schemas import RegisterMeter
 from common import wire
 from common.envelope import EnvelopeError, meter_from_topic, reading_topic
-from firmware.deploy import DeployError, validate_config
+from firmware_host.deploy import DeployError, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +75,8 @@ def _imports(package: str) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(("package", "forbidden"), [
     ("edge_gateway", "firmware"), ("aggregator", "firmware"), ("common", "firmware"),
-    ("aggregator", "tests"), ("edge_gateway", "tests"), ("demo", "tests"),
+    ("bench", "tests"), ("devservers", "tests"), ("aggregator", "tests"), ("aggregator", "devservers"),
+    ("edge_gateway", "devservers"), ("common", "aggregator"), ("edge_gateway", "tests"), ("demo", "tests"),
 ])
 def test_package_boundaries(package: str, forbidden: str) -> None:
     crossing = [(f, n) for f, n in _imports(package) if n == forbidden or n.startswith(forbidden + ".")]

@@ -16,7 +16,7 @@ from aggregator.readings.service import Submission
 from aggregator.services import services_of
 from common.envelope import reading_topic
 from tests.aggregator.agg_helpers import Actors, make_settings
-from tools.mosquitto import MosquittoBroker
+from devservers.mosquitto import MosquittoBroker
 
 
 async def count(app: FastAPI, sql: str, *args: object) -> int:

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +17,7 @@ from aggregator.app import create_app
 from aggregator.chain.errors import ChainSetupError
 from aggregator.config import ChainSettings, Settings
 from aggregator.services import services_of
-from tools.mosquitto import free_tcp_port
+from devservers import ServerProcess, free_tcp_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,33 +47,19 @@ def _postgres_running(data_dir: Path) -> bool:
 def test_the_app_factory_under_uvicorn_starts_and_stops_its_embedded_postgres(pg_dir: Path) -> None:
     """``uvicorn --factory aggregator.app:create_app`` without ``GTX_DATABASE_URL``: the
     lifespan starts PostgreSQL, serves, and stops it on SIGTERM."""
+    env = {"GTX_EMBEDDED_PG_DIR": str(pg_dir), "GTX_CHAIN_BACKEND": "none", "GTX_LOG_LEVEL": "WARNING"}
     port = free_tcp_port()
-    env = {**os.environ, "GTX_EMBEDDED_PG_DIR": str(pg_dir), "GTX_CHAIN_BACKEND": "none", "GTX_LOG_LEVEL": "WARNING"}
-    env.pop("GTX_DATABASE_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "aggregator.app:create_app",
-                             "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = ServerProcess(["-m", "uvicorn", "--factory", "aggregator.app:create_app", "--port", str(port)], env,
+                           port=port)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "uvicorn exited"
-            try:
-                resp = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                if resp.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the app did not become ready"
-            time.sleep(0.05)
+        server.ready(60)
+        resp = httpx.get(f"{server.url}/readyz", timeout=5)
         assert resp.json() == {"database": True, "mqtt": None, "minter": False}
         assert _postgres_running(pg_dir)
-        resp = httpx.get(f"http://127.0.0.1:{port}/api/meters/NOPE")
+        resp = httpx.get(f"{server.url}/api/meters/NOPE")
         assert resp.status_code == 404 and resp.json()["error"]["reason"] == "unknown_meter"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        server.stop(30)
     assert not _postgres_running(pg_dir)
 
 

@@ -38,7 +38,7 @@ from common.envelope import reading_topic
 from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings, seed_for
 from tests.chain.chain_world import serve_localnet
 from tools.localnet import Localnet
-from tools.mosquitto import MosquittoBroker
+from devservers.mosquitto import MosquittoBroker
 
 REGISTRY = Registry()
 QUARTER_S = 900

@@ -23,7 +23,7 @@ from aggregator.app import create_app
 from aggregator.users.challenge import signing_message
 from aggregator.services import services_of
 from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings, seed_for
-from tools.mosquitto import free_tcp_port
+from devservers import free_tcp_port
 
 
 async def test_user_registration_requires_a_fresh_signed_challenge(client: httpx.AsyncClient, actors: Actors) -> None:
