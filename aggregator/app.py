@@ -38,6 +38,7 @@ from aggregator.logs import configure_logging
 from aggregator.meters.router import router as meters_router
 from aggregator.metrics import Metrics
 from aggregator.minting import MintChain, Minter, MintLedger
+from aggregator.minting.chain import ChainService
 from aggregator.readings import repository as readings_repo
 from aggregator.readings.mqtt import MqttIngest
 from aggregator.readings.router import router as readings_router
@@ -120,7 +121,7 @@ async def open_services(
         if chain_handle is not None:
             stack.push_async_callback(chain_handle.close)
     if chain is None and chain_handle is not None:
-        chain = chain_handle.service
+        chain = ChainService(chain_handle.backend, chain_handle.oracle, chain_handle.registry)
     minter = _start_minter(settings, stack, pool, chain, metrics, hub)
     trading_desk = await _open_trading_desk(settings, chain_handle, trading_desk)
     certificate_desk = await _open_certificate_desk(settings, chain_handle, certificate_desk)

@@ -81,3 +81,11 @@ def _imports(package: str) -> list[tuple[str, str]]:
 def test_package_boundaries(package: str, forbidden: str) -> None:
     crossing = [(f, n) for f, n in _imports(package) if n == forbidden or n.startswith(forbidden + ".")]
     assert crossing == []
+
+
+def test_the_chain_client_library_imports_nothing_of_the_service() -> None:
+    """aggregator/chain is used by tools, demo, bench and tests: it reaches only itself,
+    common/ and third-party code."""
+    crossing = [(f, n) for f, n in _imports("aggregator/chain")
+                if n.startswith("aggregator.") and not n.startswith("aggregator.chain")]
+    assert crossing == []

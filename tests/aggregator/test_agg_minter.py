@@ -17,6 +17,7 @@ from solders.keypair import Keypair
 from aggregator.app import create_app
 from aggregator.chain import PROSUMER, token_amount
 from aggregator.chain.connect import Chain
+from aggregator.minting.chain import ChainService
 from aggregator.services import services_of
 from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings
 
@@ -167,7 +168,7 @@ async def test_unknown_outcomes_are_settled_from_chain_counters(
     # A second app on the same database and chain, minting through the faulty wrapper.
     settings = make_settings(pg_dsn)
     settings.mint_sweep_s, settings.mint_backoff_base_s = 3600, 0.05
-    flaky = FlakyChain(chain.service, **{fault: 1})
+    flaky = FlakyChain(ChainService(chain.backend, chain.oracle, chain.registry), **{fault: 1})
     other = create_app(settings, chain=flaky)
     async with other.router.lifespan_context(other):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://o") as c:
@@ -175,7 +176,7 @@ async def test_unknown_outcomes_are_settled_from_chain_counters(
         await wait_for(lambda: all_minted(other))
     assert (flaky.land_then_fail, flaky.fail_before_send) == (0, 0)  # the fault fired
     assert grid_balance(chain, owner) == 3 * 500  # never minted twice, nothing left out
-    state = await chain.service.meter_state("MTR-FLAKY")
+    state = await ChainService(chain.backend, chain.oracle, chain.registry).meter_state("MTR-FLAKY")
     assert (state.production_wh, state.settled_production_wh) == (1500, 1500)
     mints = [b for b in (await chain_client.get("/api/mints")).json() if b["production_wh"]]
     assert [b["state"] for b in mints] == ["confirmed"]

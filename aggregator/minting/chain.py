@@ -1,4 +1,4 @@
-"""The aggregator's chain operations over either backend: record readings and mint.
+"""Minting's transactions over either chain backend: record readings and mint.
 
 Implements :class:`aggregator.minting.protocol.MintChain`. One transaction carries up to
 :attr:`ChainService.max_meters_per_tx` meters: for each, its production and consumption
