@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import signal
 import sys
 
@@ -37,15 +36,10 @@ def _parser() -> argparse.ArgumentParser:
 async def _migrate(settings: Settings) -> list[int]:
     import asyncpg
 
-    from aggregator.db.embedded import EmbeddedPostgres
+    from aggregator.db.embedded import database_async
     from aggregator.db.migrate import migrate
 
-    with contextlib.ExitStack() as stack:
-        dsn = settings.database_url
-        if dsn is None:
-            server = EmbeddedPostgres(settings.embedded_pg_dir)
-            dsn = server.start()
-            stack.callback(server.stop)
+    async with database_async(settings.database_url, settings.embedded_pg_dir) as dsn:
         conn = await asyncpg.connect(dsn)
         try:
             return await migrate(conn)
@@ -64,14 +58,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from aggregator.db.embedded import EmbeddedPostgres
+    from aggregator.db.embedded import database
 
-    with contextlib.ExitStack() as stack:
-        if settings.database_url is None:
-            # Start the embedded server here, once, so every worker shares it.
-            server = EmbeddedPostgres(settings.embedded_pg_dir)
-            os.environ["GTX_DATABASE_URL"] = server.start()
-            stack.callback(server.stop)
+    # Start the embedded server (if no URL is set) here, once, so every worker shares it.
+    with database(settings.database_url, settings.embedded_pg_dir) as dsn:
+        os.environ["GTX_DATABASE_URL"] = dsn
         if args.workers > 1 and settings.mqtt.enabled:
             print("refusing --workers > 1 with MQTT enabled: one consumer keeps per-meter order", file=sys.stderr)
             return 2

@@ -1,9 +1,12 @@
-"""FastAPI application factory and lifespan.
+"""FastAPI application factory and lifespan: the service's composition root.
 
-The lifespan owns every I/O object: the PostgreSQL server (embedded when no URL is
-configured), the asyncpg pool, the chain (LiteSVM in-process by default, JSON-RPC, or
-none) with the minter task, the ingest service and the MQTT consumer task. Tests pass
-their own pool or chain in; production passes nothing.
+The lifespan builds one :class:`aggregator.services.Services` (the typed container) and
+owns every I/O object in it: the PostgreSQL server (embedded when no URL is configured),
+the asyncpg pool, the chain (LiteSVM in-process by default, JSON-RPC, or none) with the
+minter task, the trading and certificate desks, the indexer and matcher tasks, the ingest
+service and the MQTT consumer task. Everything is closed in reverse order at shutdown,
+also when the start fails half-way. Routers get these through :mod:`aggregator.deps`.
+Tests pass their own pool or chain in; production passes nothing.
 """
 
 from __future__ import annotations
@@ -15,16 +18,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, Response, WebSocket, WebSocketDisconnect
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from aggregator.certificates import CertificateDesk, local_certificate_desk, rpc_certificate_desk
 from aggregator.certificates import router as certificates_router
 from aggregator.chain.connect import Chain, open_chain
 from aggregator.config import Settings
-from aggregator.db.embedded import EmbeddedPostgres
+from aggregator.db.embedded import database_async
 from aggregator.db.migrate import migrate
 from aggregator.db.pool import create_pool
+from aggregator.deps import AppMetrics, AppServices, Hub
 from aggregator.errors import install_error_handlers
 from aggregator.events.hub import EventHub
 from aggregator.http_limits import HttpLimits
@@ -34,13 +38,15 @@ from aggregator.logs import configure_logging
 from aggregator.meters.router import router as meters_router
 from aggregator.metrics import Metrics
 from aggregator.minting import MintChain, Minter, MintLedger
+from aggregator.minting.chain import ChainService
 from aggregator.readings import repository as readings_repo
 from aggregator.readings.mqtt import MqttIngest
 from aggregator.readings.router import router as readings_router
 from aggregator.readings.service import IngestService
+from aggregator.services import Services
 from aggregator.trading import Matcher, TradingDesk, local_desk, rpc_desk
 from aggregator.trading import router as trading_router
-from aggregator.trading.service import relay_allowlist
+from aggregator.trading.service import RelayGate, relay_allowlist
 from aggregator.users.router import router as users_router
 
 log = logging.getLogger("aggregator.app")
@@ -66,26 +72,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, settings.log_json)
         async with contextlib.AsyncExitStack() as stack:
-            app.state.pool = pool or await _open_pool(settings, stack)
-            if settings.run_migrations:
-                async with app.state.pool.acquire() as conn:
-                    applied = await migrate(conn)
-                if applied:
-                    log.info("migrations applied", extra={"fields": {"versions": applied}})
-            minter = await _start_minter(app, settings, stack, chain_handle)
-            await _open_trading_desk(app, settings, trading_desk)
-            await _open_certificate_desk(app, settings, certificate_desk)
-            _start_indexer(app, settings, stack)
-            _start_matcher(app, settings, stack)
-            ingest = IngestService(app.state.pool, settings.ingest, metrics=app.state.metrics, hub=app.state.hub,
-                                   on_accepted=minter.wake if minter else None)
-            stack.callback(ingest.close)
-            app.state.ingest = ingest
-            if settings.mqtt.enabled:
-                consumer = MqttIngest(settings.mqtt, ingest, app.state.metrics)
-                app.state.mqtt = consumer
-                task = asyncio.create_task(consumer.run(), name="gtx-mqtt-ingest")
-                stack.push_async_callback(_cancel, task)
+            app.state.services = await open_services(
+                settings, stack, pool=pool, chain=chain, chain_handle=chain_handle,
+                trading_desk=trading_desk, certificate_desk=certificate_desk)
             yield
 
     app = FastAPI(
@@ -95,18 +84,7 @@ def create_app(
         "and serves meters, readings, mints and balances.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.metrics = Metrics()
-    app.state.hub = EventHub()
-    app.state.chain = chain  # the MintChain in use (None: readings are stored, not minted)
-    app.state.chain_handle = None  # the opened chain when the settings named it (Chain)
-    app.state.minter = None
-    app.state.indexer = None
-    app.state.trading_desk = None  # markets served (TradingDesk) when a chain is open
-    app.state.matcher = None
-    app.state.certificate_desk = None  # the certificates program and issuer key (CertificateDesk)
-    app.state.relay_allowlist = {}  # programs and instructions POST /api/transactions passes
-    app.state.mqtt = None
+    app.state.services = None  # a Services while the lifespan runs (aggregator.services.services_of)
     install_error_handlers(app)
     app.add_middleware(HttpLimits, settings=settings)
     app.include_router(readings_router)
@@ -119,13 +97,54 @@ def create_app(
     return app
 
 
+async def open_services(
+    settings: Settings,
+    stack: contextlib.AsyncExitStack,
+    *,
+    pool: asyncpg.Pool | None = None,
+    chain: MintChain | None = None,
+    chain_handle: Chain | None = None,
+    trading_desk: TradingDesk | None = None,
+    certificate_desk: CertificateDesk | None = None,
+) -> Services:
+    """Open everything the service runs, in dependency order; ``stack`` closes it in
+    reverse (tasks are cancelled before the chain and the pool they use are closed)."""
+    metrics, hub = Metrics(), EventHub()
+    pool = pool or await _open_pool(settings, stack)
+    if settings.run_migrations:
+        async with pool.acquire() as conn:
+            applied = await migrate(conn)
+        if applied:
+            log.info("migrations applied", extra={"fields": {"versions": applied}})
+    if chain_handle is None and chain is None:
+        chain_handle = await open_chain(settings.chain)
+        if chain_handle is not None:
+            stack.push_async_callback(chain_handle.close)
+    if chain is None and chain_handle is not None:
+        chain = ChainService(chain_handle.backend, chain_handle.oracle, chain_handle.registry)
+    minter = _start_minter(settings, stack, pool, chain, metrics, hub)
+    trading_desk = await _open_trading_desk(settings, chain_handle, trading_desk)
+    certificate_desk = await _open_certificate_desk(settings, chain_handle, certificate_desk)
+    allowlist = relay_allowlist(trading_desk.trading if trading_desk is not None else None,
+                                certificate_desk.certificates if certificate_desk is not None else None) \
+        if chain_handle is not None else {}
+    indexer = _start_indexer(settings, stack, pool, chain_handle, trading_desk, certificate_desk, hub)
+    matcher = _start_matcher(settings, stack, pool, chain_handle, trading_desk, hub)
+    ingest = IngestService(pool, settings.ingest, metrics=metrics, hub=hub,
+                           on_accepted=minter.wake if minter else None)
+    stack.callback(ingest.close)
+    mqtt = None
+    if settings.mqtt.enabled:
+        mqtt = MqttIngest(settings.mqtt, ingest, metrics)
+        _run_task(stack, mqtt.run(), "gtx-mqtt-ingest")
+    return Services(settings=settings, metrics=metrics, hub=hub, pool=pool, ingest=ingest, relay_gate=RelayGate(),
+                    chain=chain, chain_handle=chain_handle, minter=minter, trading_desk=trading_desk,
+                    certificate_desk=certificate_desk, indexer=indexer, matcher=matcher, mqtt=mqtt,
+                    relay_allowlist=allowlist)
+
+
 async def _open_pool(settings: Settings, stack: contextlib.AsyncExitStack) -> asyncpg.Pool:
-    dsn = settings.database_url
-    if dsn is None:
-        server = EmbeddedPostgres(settings.embedded_pg_dir)
-        dsn = await asyncio.to_thread(server.start)
-        stack.push_callback(server.stop)
-        log.info("embedded postgres started", extra={"fields": {"data_dir": str(server.data_dir)}})
+    dsn = await stack.enter_async_context(database_async(settings.database_url, settings.embedded_pg_dir))
     pool = await create_pool(
         dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
         init=readings_repo.prepare_connection,
@@ -134,84 +153,75 @@ async def _open_pool(settings: Settings, stack: contextlib.AsyncExitStack) -> as
     return pool
 
 
-async def _start_minter(app: FastAPI, settings: Settings, stack: contextlib.AsyncExitStack,
-                        chain_handle: Chain | None) -> Minter | None:
-    if chain_handle is not None:
-        app.state.chain_handle = chain_handle
-        app.state.chain = app.state.chain or chain_handle.service
-    if app.state.chain is None:
-        handle = await open_chain(settings.chain)
-        if handle is not None:
-            stack.push_async_callback(handle.close)
-            app.state.chain_handle = handle
-            app.state.chain = handle.service
-    if app.state.chain is None or not settings.mint_enabled:
-        return None
-    ledger = MintLedger(app.state.pool, max_readings=settings.mint_batch_max_readings,
-                        max_attempts=settings.mint_max_attempts, backoff_base_s=settings.mint_backoff_base_s,
-                        metrics=app.state.metrics, hub=app.state.hub)
-    minter = Minter(ledger, app.state.chain, sweep_s=settings.mint_sweep_s, concurrency=settings.mint_concurrency)
-    app.state.minter = minter
-    task = asyncio.create_task(minter.run(), name="gtx-minter")
+def _run_task(stack: contextlib.AsyncExitStack, coro: Any, name: str) -> None:
+    task = asyncio.create_task(coro, name=name)
     stack.push_async_callback(_cancel, task)
+
+
+def _start_minter(settings: Settings, stack: contextlib.AsyncExitStack, pool: asyncpg.Pool,
+                  chain: MintChain | None, metrics: Metrics, hub: EventHub) -> Minter | None:
+    if chain is None or not settings.mint_enabled:
+        return None
+    ledger = MintLedger(pool, max_readings=settings.mint_batch_max_readings,
+                        max_attempts=settings.mint_max_attempts, backoff_base_s=settings.mint_backoff_base_s,
+                        metrics=metrics, hub=hub)
+    minter = Minter(ledger, chain, sweep_s=settings.mint_sweep_s, concurrency=settings.mint_concurrency)
+    _run_task(stack, minter.run(), "gtx-minter")
     return minter
 
 
-def _start_indexer(app: FastAPI, settings: Settings, stack: contextlib.AsyncExitStack) -> None:
+def _start_indexer(settings: Settings, stack: contextlib.AsyncExitStack, pool: asyncpg.Pool,
+                   handle: Chain | None, trading_desk: TradingDesk | None,
+                   certificate_desk: CertificateDesk | None, hub: EventHub) -> Indexer | None:
     """Chain events -> PostgreSQL, for the chain the settings opened (after it, so it stops first)."""
-    handle = app.state.chain_handle
     if handle is None or not settings.indexer_enabled:
-        return
+        return None
     programs = [handle.registry.program, handle.registry.token.program]
-    if app.state.trading_desk is not None:
-        programs.append(app.state.trading_desk.trading.program)
-    if app.state.certificate_desk is not None:
-        programs.append(app.state.certificate_desk.certificates.program)
-    indexer = Indexer(app.state.pool, handle.backend, programs, hub=app.state.hub, poll_s=settings.indexer_poll_s)
-    app.state.indexer = indexer
-    task = asyncio.create_task(indexer.run(), name="gtx-chain-indexer")
-    stack.push_async_callback(_cancel, task)
+    if trading_desk is not None:
+        programs.append(trading_desk.trading.program)
+    if certificate_desk is not None:
+        programs.append(certificate_desk.certificates.program)
+    indexer = Indexer(pool, handle.backend, programs, hub=hub, poll_s=settings.indexer_poll_s)
+    _run_task(stack, indexer.run(), "gtx-chain-indexer")
+    return indexer
 
 
-async def _open_trading_desk(app: FastAPI, settings: Settings, desk: TradingDesk | None) -> None:
+async def _open_trading_desk(settings: Settings, handle: Chain | None,
+                             desk: TradingDesk | None) -> TradingDesk | None:
     """The markets to serve: given, created on the in-process chain, or read from the cluster."""
-    handle = app.state.chain_handle
     if handle is None:
-        return
+        return None
     if desk is None:
         desk = local_desk(handle) if handle.local is not None else await rpc_desk(handle, settings.chain)
-    app.state.trading_desk = desk
     log.info("trading markets", extra={"fields": {"markets": [str(m.address) for m in desk.markets],
                                                    "matched": [str(m.address) for m in desk.matched_markets()]}})
+    return desk
 
 
-async def _open_certificate_desk(app: FastAPI, settings: Settings, desk: CertificateDesk | None) -> None:
-    """The certificates program and issuer key (given, initialised in-process, or checked on the
-    cluster), then what the relay lets users send to the programs served."""
-    handle = app.state.chain_handle
+async def _open_certificate_desk(settings: Settings, handle: Chain | None,
+                                 desk: CertificateDesk | None) -> CertificateDesk | None:
+    """The certificates program and issuer key (given, initialised in-process, or checked on the cluster)."""
     if handle is None:
-        return
+        return None
     if desk is None:
         desk = local_certificate_desk(handle) if handle.local is not None else await rpc_certificate_desk(
             handle, settings.chain)
-    app.state.certificate_desk = desk
-    trading = app.state.trading_desk.trading if app.state.trading_desk is not None else None
-    app.state.relay_allowlist = relay_allowlist(trading, desk.certificates if desk is not None else None)
     if desk is not None:
         log.info("certificates", extra={"fields": {"program": str(desk.certificates.program_id),
                                                    "issuer": str(desk.issuer.pubkey()) if desk.issuer else None}})
+    return desk
 
 
-def _start_matcher(app: FastAPI, settings: Settings, stack: contextlib.AsyncExitStack) -> None:
+def _start_matcher(settings: Settings, stack: contextlib.AsyncExitStack, pool: asyncpg.Pool,
+                   handle: Chain | None, desk: TradingDesk | None, hub: EventHub) -> Matcher | None:
     """Match the markets whose matcher key the desk holds (woken by indexed new orders)."""
-    desk: TradingDesk | None = app.state.trading_desk
-    if desk is None or desk.matcher is None or not desk.matched_markets() or not settings.matcher_enabled:
-        return
-    matcher = Matcher(app.state.pool, app.state.chain_handle.backend, desk.trading, desk.matched_markets(),
-                      desk.matcher, hub=app.state.hub, sweep_s=settings.matcher_sweep_s)
-    app.state.matcher = matcher
-    task = asyncio.create_task(matcher.run(), name="gtx-matcher")
-    stack.push_async_callback(_cancel, task)
+    if handle is None or desk is None or desk.matcher is None or not desk.matched_markets() \
+            or not settings.matcher_enabled:
+        return None
+    matcher = Matcher(pool, handle.backend, desk.trading, desk.matched_markets(),
+                      desk.matcher, hub=hub, sweep_s=settings.matcher_sweep_s)
+    _run_task(stack, matcher.run(), "gtx-matcher")
+    return matcher
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:
@@ -226,29 +236,29 @@ def _install_ops_routes(app: FastAPI) -> None:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["ops"])
-    async def readyz(request: Request, response: Response) -> dict[str, Any]:
-        state = request.app.state
+    async def readyz(services: AppServices, response: Response) -> dict[str, Any]:
         db_ok = True
         try:
-            async with state.pool.acquire() as conn:
+            async with services.pool.acquire() as conn:
                 await conn.fetchval("SELECT 1")
         except (OSError, asyncpg.PostgresError):
             db_ok = False
-        mqtt_ok = state.mqtt is None or state.mqtt.connected.is_set()
+        mqtt = services.mqtt
+        mqtt_ok = mqtt is None or mqtt.connected.is_set()
         if not (db_ok and mqtt_ok):
             response.status_code = 503
-        return {"database": db_ok, "mqtt": None if state.mqtt is None else mqtt_ok,
-                "minter": state.minter is not None}
+        return {"database": db_ok, "mqtt": None if mqtt is None else mqtt_ok,
+                "minter": services.minter is not None}
 
     @app.get("/metrics", tags=["ops"])
-    async def metrics(request: Request) -> Response:
-        return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(app_metrics: AppMetrics) -> Response:
+        return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.websocket("/api/events")
-    async def events(ws: WebSocket) -> None:
+    async def events(ws: WebSocket, hub: Hub) -> None:
         """Stream of ``reading_confirmed``, ``gap_recorded`` and mint events (JSON)."""
         await ws.accept()
-        sub = ws.app.state.hub.subscribe()
+        sub = hub.subscribe()
         # Watch the client too: a closed socket ends the handler at once, not at the next
         # event (an idle stream would otherwise hold up a graceful shutdown).
         closed = asyncio.ensure_future(_until_closed(ws))

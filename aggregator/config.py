@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.wire import MAX_WIRE_BYTES, READINGS_TOPIC_FILTER
+
 
 class IngestPolicy(BaseSettings):
     """Validation rules for readings (seed 004 numbers as defaults)."""
@@ -37,7 +39,7 @@ class IngestPolicy(BaseSettings):
     rate_limit_jitter_s: int = Field(
         2, ge=0, description="tolerance for timer jitter on the rate limit spacing"
     )
-    max_envelope_bytes: int = Field(2048, gt=0, description="larger envelopes are rejected (v1 wire max)")
+    max_envelope_bytes: int = Field(MAX_WIRE_BYTES, gt=0, description="larger envelopes are rejected (v1 wire max)")
     max_batch_readings: int = Field(5000, gt=0, description="HTTP batch endpoint limit")
     verify_threads: int = Field(2, gt=0, description="threads for Ed25519 verification")
 
@@ -56,7 +58,7 @@ class MqttSettings(BaseSettings):
     # affinity, so a later reading can commit first; the earlier one is then accepted as
     # a late reading and counted once (docs/mint-rule.md).
     share_group: str | None = None
-    topic: str = "gtx/v1/meters/+/readings"
+    topic: str = READINGS_TOPIC_FILTER
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
     # The consumer acks a batch only after its commit, so the broker's send window must
     # hold about two batches for verify and commit to stay busy (see bench/aggregator.py).

@@ -1,20 +1,43 @@
-"""Domain errors and their single HTTP mapping.
+"""The service's errors: one tree, each mapped once at the boundary it crosses.
 
-Hierarchy (every error carries a machine-readable ``reason`` code)::
+Every error class the service defines derives from :class:`AggregatorError` and carries
+a machine-readable ``reason`` code::
 
-    AggregatorError                 base; never raised directly
-    ├── ValidationFailed (422)      request well-formed JSON but semantically invalid
-    ├── AuthError (401)             wallet/owner signature or challenge not acceptable
-    ├── Forbidden (403)             authenticated, but the role may not do this
-    ├── NotFound (404)              user, meter or batch does not exist
-    ├── Conflict (409)              uniqueness or state-machine violation
-    ├── PayloadTooLarge (413)       request body over the configured limit
-    └── ReadingRejected (4xx)       a reading failed a validation rule (see
-                                    ``aggregator.readings.reasons.Reason``); status
-                                    depends on the rule (409 duplicate, 429 rate, ...)
+    AggregatorError                     base; never raised directly
+    ├── RequestError (HTTP status)      refuses one request; install_error_handlers maps
+    │   │                               it to {"error": {"reason", "message", "detail"}}
+    │   ├── ValidationFailed (422)      well-formed JSON but semantically invalid
+    │   ├── AuthError (401)             wallet/owner signature or challenge not acceptable
+    │   ├── Forbidden (403)             authenticated, but the role may not do this
+    │   ├── NotFound (404)              user, meter, batch or certificate does not exist
+    │   ├── Conflict (409)              uniqueness or state-machine violation; no chain
+    │   ├── PayloadTooLarge (413)       request body or transaction over its limit
+    │   ├── ReadingRejected (4xx)       a reading failed a validation rule (status per
+    │   │                               rule, ``aggregator.readings.reasons.Reason``)
+    │   └── Unavailable (5xx)           the service cannot answer now; retry
+    │       ├── RelayBusy (503)             trading/service.py: too many relays waiting
+    │       └── ConfirmationTimeout (504)   trading/service.py: relayed, not confirmed yet
+    ├── StartupError                    the service cannot start as configured: the start
+    │   │                               fails with the reason (``python -m aggregator``)
+    │   ├── EmbeddedPostgresError       db/embedded.py
+    │   └── MigrationError              db/migrate.py
+    ├── TransientError                  a background loop logs it, pauses, retries
+    │   ├── IndexerError                indexer/service.py: history not readable yet
+    │   └── DecodeError                 indexer/decode.py: logs disagree with the IDLs
+    └── MintError                       the minter's chain protocol (minting/protocol.py)
+        ├── MintRejected                the mint executed and failed: safe to retry
+        └── MeterNotOnChain             the meter has no account on chain yet
 
-Repositories and services raise these; :func:`install_error_handlers` converts them to
-JSON ``{"error": {"reason": ..., "message": ...}}`` once, at the HTTP boundary.
+The chain client library (``aggregator/chain``) stands apart from the service and has
+its own base, :class:`aggregator.chain.errors.ChainClientError` (``ChainError``,
+``HistoryError``, ``ChainSetupError``). The service crosses into it at three places:
+the lifespan (a ``ChainSetupError`` stops the start), the minter (``chain/service.py``
+turns a failed mint into ``MintRejected``), and the loops, which survive
+:data:`RETRYABLE`.
+
+Boundaries: repositories and services raise these; HTTP maps ``RequestError`` once
+(:func:`install_error_handlers`); the indexer and matcher loops catch :data:`RETRYABLE`
+once; anything else is a bug and answers 500 / stops the loop.
 
 Text PostgreSQL cannot store (a NUL character, a lone surrogate) is refused in one place
 too, whatever field, path segment or query parameter it arrives in: a request whose path
@@ -29,16 +52,19 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import asyncpg
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from solana.exceptions import SolanaExceptionBase
+from solana.rpc.core import RPCException
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from aggregator.chain.errors import ChainClientError
 
 
 class AggregatorError(Exception):
-    """Base of all domain errors; ``status`` is the HTTP status used at the boundary."""
-
-    status: int = 400
+    """Base of all the service's errors; ``reason`` is a stable machine-readable code."""
 
     def __init__(self, reason: str, message: str = "", **detail: Any) -> None:
         super().__init__(f"{reason}: {message}" if message else reason)
@@ -47,36 +73,70 @@ class AggregatorError(Exception):
         self.detail = detail
 
 
-class ValidationFailed(AggregatorError):
+class RequestError(AggregatorError):
+    """Refuses one request; ``status`` is the HTTP status used at the boundary."""
+
+    status: int = 400
+
+
+class ValidationFailed(RequestError):
     status = 422
 
 
-class AuthError(AggregatorError):
+class AuthError(RequestError):
     status = 401
 
 
-class Forbidden(AggregatorError):
+class Forbidden(RequestError):
     status = 403
 
 
-class NotFound(AggregatorError):
+class NotFound(RequestError):
     status = 404
 
 
-class Conflict(AggregatorError):
+class Conflict(RequestError):
     status = 409
 
 
-class PayloadTooLarge(AggregatorError):
+class PayloadTooLarge(RequestError):
     status = 413
 
 
-class ReadingRejected(AggregatorError):
+class ReadingRejected(RequestError):
     """A single reading was refused; ``status`` is chosen per reason code."""
 
     def __init__(self, reason: str, message: str = "", status: int = 422, **detail: Any) -> None:
         super().__init__(reason, message, **detail)
         self.status = status
+
+
+class Unavailable(RequestError):
+    """The service cannot answer now (a bound is reached, the chain is slow); retry."""
+
+    status = 503
+
+
+class StartupError(AggregatorError):
+    """The service cannot start as configured."""
+
+
+class TransientError(AggregatorError):
+    """A background loop logs it, pauses and tries again."""
+
+
+class MintError(AggregatorError):
+    """The chain refused, or cannot yet take, a mint."""
+
+
+#: What the indexer and matcher loops survive (log, pause, retry): the service's
+#: transient errors, the chain client library's errors, and the I/O families its drivers
+#: raise (the database, the network and timeouts, the RPC client). Anything else is a bug
+#: and stops the loop.
+RETRYABLE: tuple[type[Exception], ...] = (
+    TransientError, ChainClientError, asyncpg.PostgresError, OSError, httpx.HTTPError,
+    SolanaExceptionBase, RPCException,
+)
 
 
 def error_body(reason: str, message: str, **detail: Any) -> dict[str, Any]:
@@ -87,10 +147,10 @@ def error_body(reason: str, message: str, **detail: Any) -> dict[str, Any]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map domain errors and request-shape errors to JSON 4xx bodies."""
+    """Map request errors and request-shape errors to JSON bodies (the HTTP boundary)."""
 
     async def _domain(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, AggregatorError)
+        assert isinstance(exc, RequestError)
         return JSONResponse(
             status_code=exc.status, content=error_body(exc.reason, exc.message, **exc.detail)
         )
@@ -110,7 +170,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=422, content=error_body(
             UNSTORABLE, "text holds a character that cannot be stored (NUL or a lone surrogate)"))
 
-    app.add_exception_handler(AggregatorError, _domain)
+    app.add_exception_handler(RequestError, _domain)
     app.add_exception_handler(RequestValidationError, _request_shape)
     for exc_type in (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError,
                      UnicodeEncodeError):

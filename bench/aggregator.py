@@ -61,9 +61,10 @@ from aggregator.chain import PROSUMER, Registry
 from aggregator.chain.backend import RpcBackend
 
 from aggregator.db.embedded import EmbeddedPostgres
+from devservers import AggregatorProcess, LocalnetProcess, scratch_postgres
 from aggregator.db.migrate import migrate
 from common.envelope import parse_envelope, public_key_from_seed, reading_topic, sign_envelope, verify_batch
-from tools.mosquitto import MosquittoBroker
+from devservers.mosquitto import MosquittoBroker
 
 UNITS = {
     "aggregator.ingest_readings_per_s": "readings/s",
@@ -102,12 +103,6 @@ MQTT_TUNING = {k: v for k, v in {
     "GTX_MQTT_RECEIVE_MAXIMUM": os.environ.get("GTX_BENCH_MQTT_RECEIVE_MAXIMUM", ""),
     "GTX_MQTT_BATCH_MAX_READINGS": os.environ.get("GTX_BENCH_MQTT_BATCH", "")}.items() if v}
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _fleet(prefix: str, meters: int = N_METERS, per_meter_n: int = PER_METER,
@@ -160,44 +155,20 @@ async def _prepare_db(server: EmbeddedPostgres, name: str, keys: dict[str, bytes
     return server.dsn(name)
 
 
-class _Aggregator:
-    """``python -m aggregator serve`` in a child process, health-checked."""
+class _Aggregator(AggregatorProcess):
+    """``python -m aggregator serve`` on ``dsn``, measuring ingest alone: no chain unless
+    the caller names one."""
 
     def __init__(self, dsn: str, env: dict[str, str], workers: int = 1) -> None:
-        self.port = _free_port()
-        # Ingest runs measure ingest alone: no chain unless the caller names one.
-        full_env = {**os.environ, "GTX_DATABASE_URL": dsn, "GTX_LOG_LEVEL": "WARNING",
-                    "GTX_INGEST_RATE_LIMIT_INTERVAL_S": "300", "GTX_CHAIN_BACKEND": "none",
-                    "PYTHONPATH": str(ROOT), **env}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregator", "serve", "--port", str(self.port), "--workers", str(workers)],
-            cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__({"GTX_DATABASE_URL": dsn, "GTX_LOG_LEVEL": "WARNING",
+                          "GTX_INGEST_RATE_LIMIT_INTERVAL_S": "300", "GTX_CHAIN_BACKEND": "none", **env},
+                         workers=workers)
 
-    async def ready(self, path: str = "/readyz", timeout_s: float = 30) -> None:
-        deadline = time.monotonic() + timeout_s
-        async with httpx.AsyncClient() as c:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"aggregator exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
-                try:
-                    if (await c.get(self.url + path)).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise RuntimeError("aggregator not ready")
+    async def ready(self, timeout_s: float = 30) -> None:  # type: ignore[override]
+        await self.ready_async(timeout_s)
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+    def stop(self, timeout_s: float = 10) -> int:
+        return super().stop(timeout_s)
 
 
 async def _stored(dsn: str) -> int:
@@ -379,32 +350,11 @@ async def _bench_mqtt_flood(server: EmbeddedPostgres, workdir: Path) -> tuple[fl
         broker.stop()
 
 
-class _Localnet:
+class _Localnet(LocalnetProcess):
     """``python -m tools.localnet``: the programs in LiteSVM behind JSON-RPC, its own process."""
 
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.proc = subprocess.Popen([sys.executable, "-m", "tools.localnet", "--port", str(self.port)], cwd=ROOT,
-                                     env={**os.environ, "PYTHONPATH": str(ROOT)},
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    async def ready(self, timeout_s: float = 30) -> None:
-        deadline = time.monotonic() + timeout_s
-        async with httpx.AsyncClient() as c:
-            while time.monotonic() < deadline:
-                try:
-                    resp = await c.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": "getHealth"})
-                    if resp.json().get("result") == "ok":
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise RuntimeError("localnet not ready")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+    async def ready(self, timeout_s: float = 30) -> None:  # type: ignore[override]
+        await self.ready_async(timeout_s)
 
 
 async def _chain_setup(url: str, meter_ids: list[str], keys: dict[str, bytes], oracle_path: Path) -> None:
@@ -500,17 +450,13 @@ async def bench_mint_latency(server: EmbeddedPostgres, workdir: Path) -> dict[st
 
 async def _run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="gtx-bench-agg-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "pg")
-        server.start()
-        try:
+        with scratch_postgres(data_dir=Path(tmp) / "pg") as server:
             keys, per_meter = _fleet("c", 50, 40)
             ceiling = _verify_ceiling(per_meter, keys)
             http, http_p95 = await _bench_http(server)
             mqtt = await _bench_mqtt(server, Path(tmp))
             _, mqtt_p95 = await _bench_mqtt_flood(server, Path(tmp))
             mint = await bench_mint_latency(server, Path(tmp)) if WITH_MINT else {}
-        finally:
-            server.destroy()
     return {
         "aggregator.ingest_readings_per_s": round(max(http, mqtt), 1),
         "aggregator.ingest_http_batch_readings_per_s": round(http, 1),

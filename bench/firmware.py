@@ -35,8 +35,8 @@ import tempfile
 from pathlib import Path
 
 from hardware.emulators import EmulatedMeter
-from tools.unixport import MpResult, build_firmware, firmware_script, run_firmware, write_config
-from tools.mosquitto import MosquittoBroker
+from firmware_host.unixport import MpResult, build_firmware, firmware_script, run_firmware, write_config
+from devservers.mosquitto import MosquittoBroker
 
 UNITS = {
     "firmware.sign_ms": "ms",

@@ -30,10 +30,11 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 
-from bench.aggregator import _fleet, _free_port, _interleave
+from bench.aggregator import _fleet, _interleave
+from devservers import free_tcp_port
 from common.envelope import reading_topic
 from edge_gateway.storage.outbox import Outbox
-from tools.mosquitto import MosquittoBroker
+from devservers.mosquitto import MosquittoBroker
 
 UNITS = {
     "gateway.relay_readings_per_s": "readings/s",
@@ -101,7 +102,7 @@ def _relay(workdir: Path, items: list[tuple[str, bytes]]) -> tuple[float, float]
     upstream = MosquittoBroker(workdir / "upstream")
     local.start()
     upstream.start()
-    http_port = _free_port()
+    http_port = free_tcp_port()
     config = workdir / "gateway.toml"
     config.write_text(
         f'gateway_id = "bench-gw"\noutbox_path = "{workdir / "outbox.db"}"\nhttp_port = {http_port}\n'

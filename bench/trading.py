@@ -19,10 +19,10 @@ import statistics
 from solders.compute_budget import set_compute_unit_limit
 from solders.transaction import Transaction
 
+from common.wire import PACKET_BYTES
 from aggregator.chain.trading import ASK, BID, MAX_FILLS, Fill, create_lookup_table, send_v0, v0_transaction
-from tests.programs.trading_helpers import CHAIN_TIME, Floor
+from devservers.trading_floor import CHAIN_TIME, Floor
 
-PACKET_BYTES = 1232
 ORDER_WH = 1_000
 BID_ESCROW = 120_000  # a 1 kWh bid at 120,000 per kWh
 ACCOUNT_LOCKS = 128  # a validator's limit of accounts per transaction (LiteSVM does not enforce it)

@@ -48,6 +48,21 @@ from typing import Any
 import nacl.exceptions
 import nacl.signing
 
+from common.wire import (
+    ENVELOPE_VERSION,
+    GAP_FIELDS,
+    MAX_WIRE_BYTES,
+    METER_ID_RE,
+    PUBLIC_KEY_BYTES,
+    READING_FIELDS,
+    READINGS_TOPIC_FILTER,
+    READINGS_TOPIC_SUFFIX,
+    SEED_BYTES,
+    SIGNATURE_BYTES,
+    TOPIC_PREFIX,
+    WRAPPER_FIELDS,
+)
+
 try:  # the Rust extension built by scripts/setup.sh (native/gtx_native)
     import gtx_native
 except ImportError:  # pragma: no cover - an environment without the build
@@ -74,24 +89,10 @@ __all__ = [
     "default_backend",
 ]
 
-ENVELOPE_VERSION = 1
-#: Longest accepted wire message. A worst-case v1 reading is about 700 bytes.
-MAX_WIRE_BYTES = 2048
-SIGNATURE_BYTES = 64
-PUBLIC_KEY_BYTES = 32
-SEED_BYTES = 32
-
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
-_METER_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _FW_RE = re.compile(r"[A-Za-z0-9._+-]{1,24}")
 
-READINGS_TOPIC_PREFIX = "gtx/v1/meters/"
-READINGS_TOPIC_SUFFIX = "/readings"
-#: MQTT subscription filter matching every meter's reading topic.
-READINGS_TOPIC_FILTER = READINGS_TOPIC_PREFIX + "+" + READINGS_TOPIC_SUFFIX
-
-_WRAPPER_FIELDS = ("v", "meter", "payload", "sig")
 
 #: ``reference``: pure Python + PyNaCl, one signature at a time (the specification in
 #: code). ``native``: gtx_native parses and batch-verifies off the GIL; it falls back to
@@ -138,6 +139,8 @@ _GAP_FIELDS: tuple[tuple[str, type, tuple[int, int] | None], ...] = (
     ("fw", str, None),
 )
 _SCHEMAS = {"reading": _READING_FIELDS, "gap": _GAP_FIELDS}
+if tuple(f[0] for f in _READING_FIELDS) != READING_FIELDS or tuple(f[0] for f in _GAP_FIELDS) != GAP_FIELDS:
+    raise ImportError("common.envelope's payload schema disagrees with common.wire's field lists")
 
 
 class EnvelopeError(ValueError):
@@ -185,15 +188,15 @@ class Envelope:
 def reading_topic(meter_id: str) -> str:
     """MQTT topic a meter publishes its envelopes to (QoS 1)."""
     _check_meter_id(meter_id)
-    return READINGS_TOPIC_PREFIX + meter_id + READINGS_TOPIC_SUFFIX
+    return TOPIC_PREFIX + meter_id + READINGS_TOPIC_SUFFIX
 
 
 def meter_from_topic(topic: str) -> str:
     """Meter id from a reading topic; ``EnvelopeError('bad_topic')`` otherwise."""
-    if not (topic.startswith(READINGS_TOPIC_PREFIX) and topic.endswith(READINGS_TOPIC_SUFFIX)):
+    if not (topic.startswith(TOPIC_PREFIX) and topic.endswith(READINGS_TOPIC_SUFFIX)):
         raise EnvelopeError("bad_topic", repr(topic))
-    meter_id = topic[len(READINGS_TOPIC_PREFIX) : -len(READINGS_TOPIC_SUFFIX)]
-    if not _METER_ID_RE.fullmatch(meter_id):
+    meter_id = topic[len(TOPIC_PREFIX) : -len(READINGS_TOPIC_SUFFIX)]
+    if not METER_ID_RE.fullmatch(meter_id):
         raise EnvelopeError("bad_topic", repr(topic))
     return meter_id
 
@@ -204,7 +207,7 @@ def meter_from_topic(topic: str) -> str:
 def _check_meter_id(meter_id: object) -> str:
     if not isinstance(meter_id, str):
         raise EnvelopeError("bad_field_type", "meter must be a string", "meter")
-    if not _METER_ID_RE.fullmatch(meter_id):
+    if not METER_ID_RE.fullmatch(meter_id):
         raise EnvelopeError("bad_meter_id", repr(meter_id), "meter")
     return meter_id
 
@@ -362,11 +365,11 @@ def parse_envelope(raw: bytes) -> Envelope:
     if len(raw) > MAX_WIRE_BYTES:
         raise EnvelopeError("too_large", f"{len(raw)} > {MAX_WIRE_BYTES} bytes")
     wrapper = _strict_json(bytes(raw), "malformed_json")
-    for name in _WRAPPER_FIELDS:
+    for name in WRAPPER_FIELDS:
         if name not in wrapper:
             raise EnvelopeError("missing_field", name, name)
     for name in wrapper:
-        if name not in _WRAPPER_FIELDS:
+        if name not in WRAPPER_FIELDS:
             raise EnvelopeError("unexpected_field", name, name)
     version = wrapper["v"]
     if not isinstance(version, int) or isinstance(version, bool):

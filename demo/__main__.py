@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import re
 import shutil
 import signal
 import sys
@@ -42,6 +41,7 @@ import httpx
 from nacl.signing import VerifyKey
 from solders.keypair import Keypair
 
+from common.wire import is_meter_id
 from aggregator.chain import CONSUMER, PROSUMER, ChainError, Registry, TxResult
 from aggregator.config import ChainSettings, IngestPolicy, MqttSettings, Settings
 from aggregator.trading.desk import LOCAL_TICK_SIZE
@@ -51,11 +51,10 @@ from demo.services import Aggregator, DemoError, serve_aggregator, start_broker,
 from demo.trade import DEPOSIT_MIN, PAYMENT_SCALE, Terms, open_floor, tokens
 from hardware.emulators import EmulatedMeter
 from tools import wallet
-from tools.unixport import build_firmware, device_public_key, firmware_script, start_firmware, write_config
+from firmware_host.unixport import build_firmware, device_public_key, firmware_script, start_firmware, write_config
 
 DAY_START_S = 9 * 3600  # the emulated day starts at 09:00; the prosumer exports until ~16:30
 INTERVAL_S = 1  # the firmware's reading interval (its minimum)
-METER_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def step(title: str) -> None:
@@ -226,7 +225,7 @@ async def demo(stack: contextlib.AsyncExitStack, args: argparse.Namespace) -> in
     device_key = await device_public_key(build_dir, flash_dir)
     VerifyKey(device_key)  # a valid Ed25519 public key
     print(f"   build      {build_dir}")
-    print(f"   device key {device_key.hex()}  (firmware.deploy pubkey prints the same on a device)")
+    print(f"   device key {device_key.hex()}  (firmware_host.deploy pubkey prints the same on a device)")
 
     step("3. register a prosumer, a consumer and the prosumer's meter (wallet-signed REST)")
     prosumer, consumer = await register(agg, args.meter_id, args.location, device_key)
@@ -326,7 +325,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.readings < 2:
         p.error("--readings must be at least 2 (the first reading is the baseline)")
-    if not METER_ID.fullmatch(args.meter_id):
+    if not is_meter_id(args.meter_id):
         p.error("--meter-id must be 1-32 of A-Z a-z 0-9 _ - (what the firmware's config accepts)")
     if not 0 < len(args.location.encode()) <= 32:
         p.error("--location must be 1-32 bytes")

@@ -15,14 +15,14 @@ from typing import Any
 
 import httpx
 
-from aggregator.chain import WH_PER_GRID
+from common.wire import WH_PER_KWH
 
 __all__ = ["Progress", "echo_lines", "grid", "hhmm"]
 
 
 def grid(wh: int) -> str:
     """Watt-hours as GRID (1 GRID = 1 kWh = 1,000 base units)."""
-    return f"{wh / WH_PER_GRID:,.3f} GRID"
+    return f"{wh / WH_PER_KWH:,.3f} GRID"
 
 
 def hhmm(t_s: float) -> str:

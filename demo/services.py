@@ -23,7 +23,9 @@ from aggregator.app import create_app
 from aggregator.chain.connect import Chain
 from aggregator.config import Settings
 from aggregator.db.embedded import EmbeddedPostgres
-from tools.mosquitto import MosquittoBroker
+from aggregator.services import services_of
+from devservers import scratch_postgres
+from devservers.mosquitto import MosquittoBroker
 
 __all__ = ["Aggregator", "DemoError", "serve_aggregator", "start_broker", "start_postgres"]
 
@@ -38,10 +40,7 @@ def start_postgres(stack: contextlib.AsyncExitStack, data_dir: Path) -> Embedded
     Started on the event loop's thread (about a second): a start-up still running in a
     worker thread could not be stopped by a Ctrl-C that arrives meanwhile.
     """
-    server = EmbeddedPostgres(data_dir)
-    stack.callback(server.destroy)
-    server.start()
-    return server
+    return stack.enter_context(scratch_postgres(data_dir=data_dir))
 
 
 def start_broker(stack: contextlib.AsyncExitStack, workdir: Path) -> MosquittoBroker:
@@ -69,7 +68,7 @@ class Aggregator:
 
     @property
     def chain(self) -> Chain:
-        handle = self.app.state.chain_handle
+        handle = services_of(self.app).chain_handle
         if handle is None or handle.local is None:
             raise DemoError("the aggregator has no in-process LiteSVM chain")
         return handle

@@ -32,6 +32,7 @@ from aggregator.chain.connect import Chain
 from aggregator.chain.trading import MarketRef, fee_of, value_of
 from aggregator.trading import TradingDesk
 from aggregator.trading import client as trading_client
+from aggregator.services import services_of
 from demo.feed import grid
 from demo.services import Aggregator, DemoError
 
@@ -306,8 +307,8 @@ class TradeFloor:
 
 
 async def open_floor(agg: Aggregator, prosumer: Keypair, consumer: Keypair) -> TradeFloor:
-    """The desk's continuous market, as ``app.state.trading_desk`` holds it and ``/api/markets`` shows it."""
-    desk: TradingDesk | None = agg.app.state.trading_desk
+    """The desk's continuous market, as ``services_of(app).trading_desk`` holds it and ``/api/markets`` shows it."""
+    desk: TradingDesk | None = services_of(agg.app).trading_desk
     if desk is None or not desk.markets:
         raise DemoError("the aggregator serves no trading market")
     ref = desk.markets[0]  # the continuous market; auction markets, if any, come after it

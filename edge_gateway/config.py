@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from common.wire import METER_ID_PATTERN, is_meter_id
 from edge_gateway.errors import ConfigError
 from hardware.registers import MeterModel, load_model, model_names
 
@@ -30,8 +31,6 @@ __all__ = [
 ]
 
 ENV_PREFIX = "GTX_GW_"
-_ID_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
-_METER_ID_RE = re.compile(_ID_PATTERN)
 
 
 class _Broker(BaseModel):
@@ -96,7 +95,7 @@ class _DirectMeterBase(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    meter_id: str = Field(pattern=_ID_PATTERN, description="the id registered with the aggregator")
+    meter_id: str = Field(pattern=METER_ID_PATTERN, description="the id registered with the aggregator")
     model: str = Field(description="a register map in hardware/registers (sdm120, sdm630)")
     slave_id: int | None = Field(None, ge=1, le=247, description="Modbus unit id; default: the model's")
     interval_s: int = Field(ge=1, le=86_400, description="seconds between readings (the envelope's int_s)")
@@ -174,7 +173,7 @@ class GatewayConfig(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
-    gateway_id: str = Field(pattern=_ID_PATTERN, description="this gateway's id (logs, client ids)")
+    gateway_id: str = Field(pattern=METER_ID_PATTERN, description="this gateway's id (logs, client ids)")
     local: LocalBroker = Field(default_factory=LocalBroker)
     upstream: UpstreamBroker
     outbox_path: Path = Field(description="SQLite outbox file (keep it on persistent storage)")
@@ -305,7 +304,7 @@ def load_meter_keys(path: Path) -> Mapping[str, bytes]:
     keys: dict[str, bytes] = {}
     problems = []
     for meter_id, value in raw.items():
-        if not _METER_ID_RE.fullmatch(meter_id):
+        if not is_meter_id(meter_id):
             problems.append(f"  {meter_id!r}: not a meter id")
             continue
         try:

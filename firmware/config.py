@@ -17,10 +17,9 @@ import json
 
 from meter.regmap import MODELS
 from section import Section
+from wire import METER_ID_CHARS, METER_ID_MAX_LEN
 
 _REQUIRED = object()
-
-_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 
 # key: (type, default or _REQUIRED, lo, hi) -- the inclusive range of an int,
 # or of a str's length; nested sections are (dict, _REQUIRED, schema, None).
@@ -55,7 +54,7 @@ _METER = {
     "retries": (int, 1, 0, 5),
 }
 _SCHEMA = {
-    "meter_id": (str, _REQUIRED, 1, 32),  # also limited to _ID_CHARS
+    "meter_id": (str, _REQUIRED, 1, METER_ID_MAX_LEN),  # also limited to METER_ID_CHARS
     "wifi": (dict, _REQUIRED, _WIFI, None),
     "broker": (dict, _REQUIRED, _BROKER, None),
     "meter": (dict, _REQUIRED, _METER, None),
@@ -116,7 +115,7 @@ def parse(text):
         raise ConfigError("malformed_json")
     values = _validate(obj, _SCHEMA, "")
     broker = values["broker"]
-    if not all(c in _ID_CHARS for c in values["meter_id"]):
+    if not all(c in METER_ID_CHARS for c in values["meter_id"]):
         raise ConfigError("bad_value", "meter_id")
     if values["meter"]["model"] not in MODELS:
         raise ConfigError("bad_value", "meter.model")

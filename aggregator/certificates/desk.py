@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from solders.keypair import Keypair
 
 from aggregator.chain.certificates import Certificates
-from aggregator.chain.connect import Chain, ChainSetupError, load_keypair
+from aggregator.chain.connect import Chain, load_keypair
+from aggregator.chain.errors import ChainSetupError
 from aggregator.config import ChainSettings
 
 #: How long a certificate stays valid after the end of its interval on the in-process chain.

@@ -2,44 +2,45 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
 from aggregator.certificates import repository as repo
 from aggregator.certificates import service
 from aggregator.certificates.schemas import (Certificate, CertificateDetail, IssueCertificate, Issuance,
                                              StatusName)
+from aggregator.deps import AppServices, Pool
 from aggregator.errors import Conflict
 
 router = APIRouter(tags=["certificates"])
 
 
 @router.post("/api/certificates", response_model=Issuance, status_code=201)
-async def request_issuance(body: IssueCertificate, request: Request) -> Issuance:
+async def request_issuance(body: IssueCertificate, services: AppServices) -> Issuance:
     """Prepare a certificate for the owner's meter's minted production in an interval; the
     owner signs the returned transaction and sends it to ``POST /api/transactions``."""
-    state = request.app.state
-    if state.chain_handle is None:
+    handle = services.chain_handle
+    if handle is None:
         raise Conflict("no_chain", "this service runs without a chain: certificates are off")
-    return await service.prepare_issuance(state.pool, state.chain_handle.backend, state.chain_handle.registry,
-                                          state.certificate_desk, body,
-                                          validate=state.settings.certificate_validate_on_issue)
+    return await service.prepare_issuance(services.pool, handle.backend, handle.registry,
+                                          services.certificate_desk, body,
+                                          validate=services.settings.certificate_validate_on_issue)
 
 
 @router.get("/api/certificates", response_model=list[Certificate])
-async def list_certificates(request: Request, owner: str | None = Query(None, max_length=44),
+async def list_certificates(pool: Pool, owner: str | None = Query(None, max_length=44),
                             meter_id: str | None = Query(None, max_length=32), status: StatusName | None = None,
                             limit: int = Query(100, ge=1, le=1000)) -> list[Certificate]:
     """Certificates as the chain recorded them (indexed), newest first; ``owner`` is the holder."""
-    async with request.app.state.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         rows = await repo.list_certificates(conn, owner=owner, meter_id=meter_id, status=status, limit=limit)
     return [Certificate(**dict(r)) for r in rows]
 
 
 @router.get("/api/certificates/{certificate}", response_model=CertificateDetail)
-async def get_certificate(certificate: str, request: Request) -> CertificateDetail:
+async def get_certificate(certificate: str, services: AppServices) -> CertificateDetail:
     """One certificate by id or account address, with a blockhash for the holder's next transaction."""
-    async with request.app.state.pool.acquire() as conn:
+    async with services.pool.acquire() as conn:
         row = await repo.get(conn, certificate)
-    handle = request.app.state.chain_handle
+    handle = services.chain_handle
     blockhash = str(await handle.backend.latest_blockhash()) if handle is not None else None
     return CertificateDetail(**dict(row), recent_blockhash=blockhash)

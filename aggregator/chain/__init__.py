@@ -2,12 +2,14 @@
 interface with two implementations (LiteSVM in-process, the embedded default; Solana
 JSON-RPC for clusters), and the minting service the aggregator drives."""
 
-from aggregator.chain.energy_token import DECIMALS, WH_PER_GRID, EnergyToken, mint_supply, token_amount
-from aggregator.chain.litesvm import ChainError, LocalChain, TxResult
+from aggregator.chain.energy_token import DECIMALS, EnergyToken, mint_supply, token_amount
+from aggregator.chain.errors import ChainClientError, ChainError, ChainSetupError, HistoryError
+from aggregator.chain.litesvm import LocalChain
+from aggregator.chain.transactions import TxResult
 from aggregator.chain.programs import GtxProgram, ProgramError, localnet_ids
 from aggregator.chain.registry import CONSUMER, PROSUMER, USER_TYPES, Registry
 
 __all__ = [
-    "CONSUMER", "DECIMALS", "PROSUMER", "WH_PER_GRID", "EnergyToken", "mint_supply", "token_amount", "USER_TYPES", "ChainError", "GtxProgram", "LocalChain", "ProgramError",
+    "CONSUMER", "DECIMALS", "PROSUMER", "EnergyToken", "mint_supply", "token_amount", "USER_TYPES", "ChainClientError", "ChainError", "ChainSetupError", "HistoryError", "GtxProgram", "LocalChain", "ProgramError",
     "Registry", "TxResult", "localnet_ids",
 ]

@@ -29,15 +29,13 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import Transaction
 
-from aggregator.chain.litesvm import ChainError, LocalChain, TxResult, decode_error, decompile
+from aggregator.chain.errors import ChainError, HistoryError
+from aggregator.chain.litesvm import LocalChain
 from aggregator.chain.programs import GtxProgram
+from aggregator.chain.transactions import TxResult, decode_error, decompile
 
 
 MAX_MULTIPLE_ACCOUNTS = 100  # getMultipleAccounts limit of Solana's RPC
-
-
-class HistoryError(RuntimeError):
-    """A node's history answer cannot be used (a transaction without status metadata)."""
 
 
 class SignatureInfo(NamedTuple):

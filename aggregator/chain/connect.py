@@ -1,7 +1,8 @@
 """Open the chain the settings name: the in-process LiteSVM default, or a JSON-RPC cluster.
 
-Returns a :class:`Chain` with the backend, the minting service and, for LiteSVM, the
-in-process :class:`LocalChain` itself (the demo and tests register wallets on it).
+Returns a :class:`Chain` with the backend, the registry client, the oracle key and, for
+LiteSVM, the in-process :class:`LocalChain` itself (the demo and tests register wallets
+on it). The aggregator mints through it with ``aggregator.minting.chain.ChainService``.
 """
 
 from __future__ import annotations
@@ -12,27 +13,22 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from solders.keypair import Keypair
 
 from aggregator.chain.backend import ChainBackend, LiteSvmBackend, RpcBackend
+from aggregator.chain.errors import ChainSetupError
 from aggregator.chain.litesvm import LocalChain
 from aggregator.chain.programs import DEPLOY_DIR, IDL_DIR, GtxProgram, localnet_ids
 from aggregator.chain.registry import Registry
-from aggregator.chain.service import ChainService
-from aggregator.config import ChainSettings
 
 log = logging.getLogger("aggregator.chain")
-
-
-class ChainSetupError(RuntimeError):
-    """The configured chain cannot be used (missing build, key, or uninitialised registry)."""
 
 
 @dataclass
 class Chain:
     backend: ChainBackend
-    service: ChainService
     registry: Registry
     oracle: Keypair
     local: LocalChain | None = None  # set for the in-process LiteSVM backend
@@ -92,7 +88,7 @@ def local_chain(registry: Registry | None = None) -> Chain:
     local.send([registry.initialize(authority.pubkey(), oracle.pubkey()),
                 registry.token.initialize(authority.pubkey())], [authority])
     backend = LiteSvmBackend(local)
-    return Chain(backend, ChainService(backend, oracle, registry), registry, oracle, local)
+    return Chain(backend, registry, oracle, local)
 
 
 async def rpc_chain(url: str, oracle_keypair: Path, registry: Registry | None = None) -> Chain:
@@ -112,17 +108,30 @@ async def rpc_chain(url: str, oracle_keypair: Path, registry: Registry | None = 
     if oracle_authority != oracle.pubkey():
         await backend.close()
         raise ChainSetupError(f"{oracle_keypair} is {oracle.pubkey()}, but the registry's oracle is {oracle_authority}")
-    return Chain(backend, ChainService(backend, oracle, registry), registry, oracle)
+    return Chain(backend, registry, oracle)
 
 
-async def open_chain(settings: ChainSettings) -> Chain | None:
+class ChainTarget(Protocol):
+    """Which chain to open (``aggregator.config.ChainSettings`` is one)."""
+
+    @property
+    def backend(self) -> str: ...
+    @property
+    def rpc_url(self) -> str | None: ...
+    @property
+    def oracle_keypair(self) -> Path | None: ...
+
+
+async def open_chain(settings: ChainTarget) -> Chain | None:
+    """``none``: no chain; ``litesvm``: :func:`local_chain`; ``rpc``: :func:`rpc_chain`."""
     if settings.backend == "none":
         return None
     if settings.backend == "litesvm":
         chain = local_chain()
         log.info("chain: LiteSVM in-process", extra={"fields": {"oracle": str(chain.oracle.pubkey())}})
         return chain
-    assert settings.rpc_url is not None and settings.oracle_keypair is not None  # validated in settings
+    if settings.rpc_url is None or settings.oracle_keypair is None:
+        raise ChainSetupError("the rpc backend needs an RPC URL and the oracle's keypair file")
     chain = await rpc_chain(settings.rpc_url, settings.oracle_keypair)
     log.info("chain: JSON-RPC", extra={"fields": {"url": settings.rpc_url, "oracle": str(chain.oracle.pubkey())}})
     return chain

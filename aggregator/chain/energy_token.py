@@ -14,8 +14,8 @@ from spl.token.instructions import create_associated_token_account, get_associat
 
 from aggregator.chain.programs import SYSTEM_PROGRAM, GtxProgram
 
+#: 10**DECIMALS == common.wire.WH_PER_KWH: one base unit is one watt-hour.
 DECIMALS = 3
-WH_PER_GRID = 10**DECIMALS
 
 
 class EnergyToken:

@@ -30,15 +30,17 @@ from solders.transaction_metadata import FailedTransactionMetadata
 from spl.token.constants import TOKEN_PROGRAM_ID
 from spl.token.instructions import get_associated_token_address
 
+from common.wire import WH_PER_KWH
 from aggregator.chain.energy_token import EnergyToken
-from aggregator.chain.litesvm import ChainError, LocalChain, TxResult
+from aggregator.chain.errors import ChainError
+from aggregator.chain.litesvm import LocalChain
+from aggregator.chain.transactions import TxResult
 from aggregator.chain.programs import SYSTEM_PROGRAM, GtxProgram
 
 BID, ASK = 0, 1
 SIDES = {"bid": BID, "ask": ASK}
 MAX_FILLS = 48
 BPS = 10_000
-WH_PER_KWH = 1_000
 
 
 def value_of(price_per_kwh: int, energy_wh: int) -> int:

@@ -20,14 +20,22 @@ with SIGKILL; a power cut leaves ``postmaster.pid`` behind with no process. On s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
+import logging
 import os
 import pwd
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+
+from aggregator.errors import StartupError
+
+log = logging.getLogger("aggregator.db")
 
 
 def _bin_path() -> Path:
@@ -45,12 +53,8 @@ SYSTEM_USER = "gtx_postgres"
 SOCKET_PORT = 5432  # only names the unix socket file; no TCP listener by default
 
 
-class EmbeddedPostgresError(RuntimeError):
+class EmbeddedPostgresError(StartupError):
     """The embedded server could not be initialised, started or stopped."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
 
 
 def _ensure_system_user() -> pwd.struct_passwd:
@@ -271,3 +275,36 @@ class EmbeddedPostgres:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def database(url: str | None, embedded_dir: str | Path) -> Iterator[str]:
+    """The DSN of the configured database for the ``with`` block: ``url`` when one is set
+    (``GTX_DATABASE_URL``), else an embedded server in ``embedded_dir``, stopped on exit.
+
+    The one place the service starts its embedded PostgreSQL (the app's lifespan and the
+    ``migrate``/``serve`` commands go through here)."""
+    if url is not None:
+        yield url
+        return
+    server = EmbeddedPostgres(embedded_dir)
+    dsn = server.start()
+    log.info("embedded postgres started", extra={"fields": {"data_dir": str(server.data_dir)}})
+    try:
+        yield dsn
+    finally:
+        server.stop()
+
+
+@contextlib.asynccontextmanager
+async def database_async(url: str | None, embedded_dir: str | Path) -> AsyncIterator[str]:
+    """:func:`database` for an event loop: the server starts and stops in a worker thread."""
+    cm = database(url, embedded_dir)
+    dsn = await asyncio.to_thread(cm.__enter__)
+    try:
+        yield dsn
+    except BaseException as exc:
+        if not await asyncio.to_thread(cm.__exit__, type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        await asyncio.to_thread(cm.__exit__, None, None, None)

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import asyncpg
 
+from aggregator.errors import StartupError
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _LOCK_KEY = 0x67747831  # "gtx1"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
-class MigrationError(RuntimeError):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
+class MigrationError(StartupError):
+    """The migrations on disk or in the database are not consistent (the start stops)."""
 
 
 @dataclass(frozen=True)

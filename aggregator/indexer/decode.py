@@ -25,12 +25,13 @@ from typing import Any
 from solders.pubkey import Pubkey
 
 from aggregator.chain.programs import GtxProgram, data_lines
+from aggregator.errors import TransientError
 
 SETTLED = "ProductionSettled"
 MINTED = "TokensMinted"
 
 
-class DecodeError(ValueError):
+class DecodeError(TransientError):
     """A transaction's logs disagree with the programs' IDLs (an event line that its
     program's decoder did not produce)."""
 
@@ -55,12 +56,12 @@ def decode_transaction(programs: Mapping[Pubkey, GtxProgram], logs: Sequence[str
         try:
             raw = base64.b64decode(payload, validate=True)
         except binascii.Error as exc:
-            raise DecodeError(f"undecodable data line of {program.name}: {payload!r}") from exc
+            raise DecodeError("undecodable_event", f"undecodable data line of {program.name}: {payload!r}") from exc
         if raw[:8] not in program.client.coder.events.discriminators:
             continue  # data that is not one of this program's events
         event = program.client.coder.events.parse(raw)
         if event is None:
-            raise DecodeError(f"{program.name} logged an event its decoder cannot read: {payload!r}")
+            raise DecodeError("undecodable_event", f"{program.name} logged an event its decoder cannot read: {payload!r}")
         data = to_json(event.data)
         meter = data.get("meter_id") if isinstance(data.get("meter_id"), str) else None
         events.append(DecodedEvent(ordinal, program, event.name, data, meter))
@@ -89,4 +90,4 @@ def to_json(value: Any, field: str = "") -> Any:
         if field == "meter_id" and len(value) == 32:
             return bytes(value).rstrip(b"\0").decode("ascii", errors="replace")
         return [to_json(v) for v in value]
-    raise DecodeError(f"event field {field or '?'} has an unsupported type {type(value).__name__}")
+    raise DecodeError("unsupported_field", f"event field {field or '?'} has an unsupported type {type(value).__name__}")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
+from aggregator.deps import Pool
 from aggregator.errors import NotFound
 from aggregator.indexer import repository as repo
 from aggregator.indexer.schemas import ChainEvent, ChainMeterTotals
@@ -19,22 +20,22 @@ router = APIRouter(tags=["chain"])
 
 @router.get("/api/chain/events", response_model=list[ChainEvent])
 async def list_chain_events(
-    request: Request,
+    pool: Pool,
     meter_id: str | None = Query(None, min_length=1, max_length=32),
     name: str | None = Query(None, min_length=1, max_length=64, description="event name, e.g. TokensMinted"),
     before_id: int | None = Query(None, ge=1, le=2**63 - 1, description="page back: events with a smaller id"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[ChainEvent]:
     """Indexed chain events, newest first."""
-    async with request.app.state.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         rows = await repo.list_events(conn, meter_id, name, before_id, limit)
     return [ChainEvent(**{**dict(r), "data": json.loads(r["data"])}) for r in rows]
 
 
 @router.get("/api/chain/meters/{meter_id}/totals", response_model=ChainMeterTotals)
-async def chain_meter_totals(meter_id: str, request: Request) -> ChainMeterTotals:
+async def chain_meter_totals(meter_id: str, pool: Pool) -> ChainMeterTotals:
     """Energy the chain settled and GRID it minted for this meter (Wh; 1 Wh = 0.001 GRID)."""
-    async with request.app.state.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         row = await repo.meter_totals(conn, meter_id)
     if row is None:
         raise NotFound("no_chain_settlement", f"the chain has settled nothing for meter {meter_id} yet")

@@ -27,28 +27,21 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
-import httpx
-from solana.exceptions import SolanaExceptionBase
-from solana.rpc.core import RPCException
 from solders.pubkey import Pubkey
 
-from aggregator.chain.backend import ChainBackend, HistoryError, SignatureInfo, TxRecord
+from aggregator.chain.backend import ChainBackend, SignatureInfo, TxRecord
 from aggregator.chain.programs import GtxProgram
 from aggregator.events.hub import EventHub
 from aggregator.indexer import repository as repo
-from aggregator.indexer.decode import DecodeError, decode_transaction
+from aggregator.errors import RETRYABLE, TransientError
+from aggregator.indexer.decode import decode_transaction
 
 log = logging.getLogger("aggregator.indexer")
 
 
-class IndexerError(RuntimeError):
+class IndexerError(TransientError):
     """History the backend listed cannot be read consistently (e.g. a signature whose
     transaction is not served yet); the sync stops before it and is retried."""
-
-
-# What `run` survives (logged, retried after a pause); anything else is a bug and stops it.
-RETRYABLE = (IndexerError, HistoryError, DecodeError, OSError, asyncpg.PostgresError, httpx.HTTPError,
-             SolanaExceptionBase, RPCException)
 
 
 class Indexer:
@@ -135,7 +128,7 @@ class Indexer:
         async with self._fetch_slots:
             record = await self.backend.transaction(info.signature)
         if record is None:
-            raise IndexerError(f"transaction {info.signature} is listed but not served")
+            raise IndexerError("transaction_not_served", f"transaction {info.signature} is listed but not served")
         return record
 
     def _rows(self, info: SignatureInfo, record: TxRecord) -> list[tuple[Any, ...]]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
+from aggregator.deps import Pool
 from aggregator.errors import AuthError, Forbidden
 from aggregator.meters import repository as repo
 from aggregator.meters.schemas import (
@@ -16,8 +17,8 @@ router = APIRouter(tags=["meters"])
 
 
 @router.post("/api/meters", response_model=Meter, status_code=201)
-async def register_meter(body: RegisterMeter, request: Request) -> Meter:
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
+async def register_meter(body: RegisterMeter, pool: Pool) -> Meter:
+    async with pool.acquire() as conn, conn.transaction():
         await challenge.consume(
             conn, wallet=body.owner_wallet, purpose="register_meter", nonce=body.nonce,
             signature_b58=body.signature,
@@ -32,8 +33,8 @@ async def register_meter(body: RegisterMeter, request: Request) -> Meter:
 
 
 @router.post("/api/meters/{meter_id}/status", response_model=Meter)
-async def set_meter_status(meter_id: str, body: SetMeterStatus, request: Request) -> Meter:
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
+async def set_meter_status(meter_id: str, body: SetMeterStatus, pool: Pool) -> Meter:
+    async with pool.acquire() as conn, conn.transaction():
         meter = await repo.get(conn, meter_id)
         if meter["owner_wallet"] != body.owner_wallet:
             raise AuthError("not_owner", "only the meter's owner can change its status")
@@ -47,34 +48,34 @@ async def set_meter_status(meter_id: str, body: SetMeterStatus, request: Request
 
 @router.get("/api/meters", response_model=list[Meter])
 async def list_meters(
-    request: Request, owner: str | None = None, limit: int = Query(100, ge=1, le=1000)
+    pool: Pool, owner: str | None = None, limit: int = Query(100, ge=1, le=1000)
 ) -> list[Meter]:
-    async with request.app.state.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         return [Meter(**dict(r)) for r in await repo.list_meters(conn, owner, limit)]
 
 
 @router.get("/api/meters/{meter_id}", response_model=Meter)
-async def get_meter(meter_id: str, request: Request) -> Meter:
-    async with request.app.state.pool.acquire() as conn:
+async def get_meter(meter_id: str, pool: Pool) -> Meter:
+    async with pool.acquire() as conn:
         return Meter(**dict(await repo.get(conn, meter_id)))
 
 
 @router.get("/api/meters/{meter_id}/readings", response_model=list[Reading])
 async def list_readings(
     meter_id: str,
-    request: Request,
+    pool: Pool,
     before_seq: int | None = Query(None, ge=1, le=2**63 - 1),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[Reading]:
-    async with request.app.state.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         await repo.get(conn, meter_id)
         return [Reading(**dict(r)) for r in await repo.readings(conn, meter_id, before_seq, limit)]
 
 
 @router.get("/api/meters/{meter_id}/reconciliation", response_model=Reconciliation)
-async def reconcile_meter(meter_id: str, request: Request) -> Reconciliation:
+async def reconcile_meter(meter_id: str, pool: Pool) -> Reconciliation:
     """Signed energy against GRID for one meter: what an auditor checks (docs/mint-rule.md)."""
-    async with request.app.state.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         r = dict(await repo.reconciliation(conn, meter_id))
     counted = r.pop("counted_wh")
     due = r["signed_export_wh"]
@@ -84,25 +85,25 @@ async def reconcile_meter(meter_id: str, request: Request) -> Reconciliation:
 
 @router.get("/api/meters/{meter_id}/rejections", response_model=list[Rejection])
 async def list_rejections(
-    meter_id: str, request: Request, limit: int = Query(100, ge=1, le=1000)
+    meter_id: str, pool: Pool, limit: int = Query(100, ge=1, le=1000)
 ) -> list[Rejection]:
     """Why a meter's readings were refused (newest first): what an installer checks first."""
-    async with request.app.state.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         await repo.get(conn, meter_id)
         return [Rejection(**dict(r)) for r in await repo.rejections(conn, meter_id, limit)]
 
 
 @router.get("/api/meters/{meter_id}/gaps", response_model=list[Gap])
-async def list_gaps(meter_id: str, request: Request, limit: int = Query(100, ge=1, le=1000)) -> list[Gap]:
+async def list_gaps(meter_id: str, pool: Pool, limit: int = Query(100, ge=1, le=1000)) -> list[Gap]:
     """Sequence ranges the meter declared lost (its offline buffer overflowed)."""
-    async with request.app.state.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         await repo.get(conn, meter_id)
         return [Gap(**dict(r)) for r in await repo.gaps(conn, meter_id, limit)]
 
 
 @router.get("/api/mints", response_model=list[MintBatch])
 async def list_mints(
-    request: Request, meter_id: str | None = None, limit: int = Query(100, ge=1, le=1000)
+    pool: Pool, meter_id: str | None = None, limit: int = Query(100, ge=1, le=1000)
 ) -> list[MintBatch]:
-    async with request.app.state.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         return [MintBatch(**dict(r)) for r in await repo.mint_batches(conn, meter_id, limit)]

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-METER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+from common.wire import METER_ID_PATTERN
 
 
 class RegisterMeter(BaseModel):

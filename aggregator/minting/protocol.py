@@ -9,13 +9,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from aggregator.errors import MintError
 
-class MintRejected(Exception):
+
+class MintRejected(MintError):
     """The mint transaction executed and failed: nothing changed on chain (safe to retry)."""
 
 
-class MeterNotOnChain(LookupError):
+class MeterNotOnChain(MintError):
     """The meter has no account on chain (its owner has not registered it there)."""
+
+    def __init__(self, meter_id: str) -> None:
+        super().__init__("meter_not_on_chain", f"meter {meter_id} has no account on chain", meter_id=meter_id)
+        self.meter_id = meter_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,11 @@ import json
 
 from fastapi import APIRouter, Request
 
+from aggregator.deps import Ingest
 from aggregator.errors import PayloadTooLarge, ReadingRejected, ValidationFailed
 from aggregator.readings.reasons import http_status
 from aggregator.readings.schemas import ENVELOPE_SCHEMA, BatchResult, ItemRejection, SubmitResult
-from aggregator.readings.service import IngestService, Submission
+from aggregator.readings.service import Submission
 
 router = APIRouter(tags=["readings"])
 
@@ -33,14 +34,10 @@ _MANY = {
 }
 
 
-def _service(request: Request) -> IngestService:
-    return request.app.state.ingest
-
-
 @router.post("/api/meters/submit-reading", response_model=SubmitResult, status_code=201, openapi_extra=_ONE)
-async def submit_reading(request: Request) -> SubmitResult:
+async def submit_reading(request: Request, service: Ingest) -> SubmitResult:
     raw = await request.body()
-    [outcome] = await _service(request).ingest([Submission(raw, "http")])
+    [outcome] = await service.ingest([Submission(raw, "http")])
     if outcome.status == "rejected":
         assert outcome.reason is not None
         raise ReadingRejected(
@@ -72,8 +69,7 @@ def _split_batch(body: bytes, content_type: str, max_items: int) -> list[bytes]:
 
 
 @router.post("/api/meters/submit-readings", response_model=BatchResult, openapi_extra=_MANY)
-async def submit_readings(request: Request) -> BatchResult:
-    service = _service(request)
+async def submit_readings(request: Request, service: Ingest) -> BatchResult:
     max_body = service.policy.max_batch_readings * (service.policy.max_envelope_bytes + 1)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_body:

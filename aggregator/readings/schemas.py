@@ -6,13 +6,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from common.wire import ENVELOPE_VERSION, METER_ID_PATTERN, WRAPPER_FIELDS
+
 ENVELOPE_SCHEMA = {
     "type": "object",
     "description": "signed meter envelope v1 (docs/envelope.md), sent verbatim",
-    "required": ["v", "meter", "payload", "sig"],
+    "required": list(WRAPPER_FIELDS),
     "properties": {
-        "v": {"type": "integer", "enum": [1]},
-        "meter": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"},
+        "v": {"type": "integer", "enum": [ENVELOPE_VERSION]},
+        "meter": {"type": "string", "pattern": METER_ID_PATTERN},
         "payload": {"type": "string", "description": "base64 of the signed payload bytes"},
         "sig": {"type": "string", "description": "base64 Ed25519 signature over the payload"},
     },

@@ -23,7 +23,8 @@ from spl.token.instructions import (InitializeMintParams, create_associated_toke
                                     get_associated_token_address, initialize_mint)
 
 from aggregator.chain.backend import ChainBackend
-from aggregator.chain.connect import Chain, ChainSetupError, load_keypair
+from aggregator.chain.connect import Chain, load_keypair
+from aggregator.chain.errors import ChainSetupError
 from aggregator.chain.trading import MarketRef, Trading
 from aggregator.config import ChainSettings
 

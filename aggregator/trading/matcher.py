@@ -54,18 +54,18 @@ from solders.sysvar import CLOCK
 from solders.transaction import Transaction
 from spl.token.instructions import create_idempotent_associated_token_account, get_associated_token_address
 
+from common.wire import PACKET_BYTES
 from aggregator.chain.backend import ChainBackend
-from aggregator.chain.litesvm import ChainError, TxResult
+from aggregator.chain.transactions import TxResult
 from aggregator.chain.trading import BID, MAX_FILLS, Fill, MarketRef, Trading, clock_unix_timestamp, value_of
+from aggregator.errors import RETRYABLE
 from aggregator.events.hub import EventHub
-from aggregator.indexer.service import RETRYABLE
 from aggregator.trading import repository as repo
 from aggregator.trading import auction
 from aggregator.trading.matching import BookOrder, PlannedFill, plan_fills
 
 log = logging.getLogger("aggregator.matcher")
 
-PACKET_BYTES = 1232
 COMPUTE_UNITS = 1_400_000  # the most a transaction may ask for; big batches need more than 200k
 MAX_CRANKS_PER_TX = 6  # closes / refunds per transaction (each names four or five accounts)
 REFUNDS_PER_IX = 8  # (bid, payment account) pairs per refund_improvement
@@ -116,7 +116,7 @@ class Matcher:
             while True:
                 try:
                     await self.run_once()
-                except (*RETRYABLE, ChainError, TimeoutError) as exc:
+                except RETRYABLE as exc:
                     log.warning("matching cycle failed", extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}})
                     await asyncio.sleep(self.retry_s)
                     continue

@@ -38,16 +38,16 @@ from solders.compute_budget import ID as COMPUTE_BUDGET_PROGRAM
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
+from common.wire import PACKET_BYTES
 from aggregator.chain.backend import ChainBackend
 from aggregator.chain.certificates import Certificates
-from aggregator.chain.litesvm import decompile
+from aggregator.chain.transactions import decompile
 from aggregator.chain.programs import GtxProgram
 from aggregator.chain.trading import USER_INSTRUCTIONS, Trading
-from aggregator.errors import AggregatorError, AuthError, Conflict, PayloadTooLarge, ValidationFailed
+from aggregator.errors import AuthError, Conflict, PayloadTooLarge, Unavailable, ValidationFailed
 from aggregator.trading.desk import TradingDesk
 from aggregator.trading.schemas import Market, RelayResult
 
-PACKET_BYTES = 1232
 
 UNITS = {
     "energy": "Wh (GRID base units; GRID has 3 decimals, 1 GRID = 1 kWh)",
@@ -81,11 +81,11 @@ class RelaySettings(BaseSettings):
     max_concurrent: int = Field(32, ge=1, description="relays waiting for the chain at once; more get 503")
 
 
-class RelayBusy(AggregatorError):
+class RelayBusy(Unavailable):
     status = 503
 
 
-class ConfirmationTimeout(AggregatorError):
+class ConfirmationTimeout(Unavailable):
     status = 504
 
 

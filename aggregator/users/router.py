@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
+from aggregator.deps import AppSettings, Pool
 from aggregator.users import challenge
 from aggregator.users import repository as repo
 from aggregator.users.schemas import (
@@ -18,10 +19,9 @@ router = APIRouter(tags=["users"])
 
 
 @router.post("/api/auth/challenge", response_model=ChallengeResponse, status_code=201)
-async def new_challenge(body: ChallengeRequest, request: Request) -> ChallengeResponse:
-    state = request.app.state
-    async with state.pool.acquire() as conn:
-        nonce, expires_at = await challenge.issue(conn, body.wallet, body.purpose, state.settings.challenge_ttl_s)
+async def new_challenge(body: ChallengeRequest, pool: Pool, settings: AppSettings) -> ChallengeResponse:
+    async with pool.acquire() as conn:
+        nonce, expires_at = await challenge.issue(conn, body.wallet, body.purpose, settings.challenge_ttl_s)
     return ChallengeResponse(
         nonce=nonce,
         expires_at=expires_at,
@@ -30,9 +30,9 @@ async def new_challenge(body: ChallengeRequest, request: Request) -> ChallengeRe
 
 
 @router.post("/api/users", response_model=User, status_code=201)
-async def register_user(body: RegisterUser, request: Request) -> User:
+async def register_user(body: RegisterUser, pool: Pool) -> User:
     challenge.parse_wallet(body.wallet)
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn, conn.transaction():
         await challenge.consume(
             conn, wallet=body.wallet, purpose="register_user", nonce=body.nonce,
             signature_b58=body.signature, fields={"role": body.role},
@@ -42,14 +42,14 @@ async def register_user(body: RegisterUser, request: Request) -> User:
 
 
 @router.get("/api/users/{wallet}", response_model=User)
-async def get_user(wallet: str, request: Request) -> User:
-    async with request.app.state.pool.acquire() as conn:
+async def get_user(wallet: str, pool: Pool) -> User:
+    async with pool.acquire() as conn:
         return User(**dict(await repo.get(conn, wallet)))
 
 
 @router.get("/api/users/{wallet}/balance", response_model=Balance)
-async def get_balance(wallet: str, request: Request) -> Balance:
-    async with request.app.state.pool.acquire() as conn:
+async def get_balance(wallet: str, pool: Pool) -> Balance:
+    async with pool.acquire() as conn:
         user = await repo.get(conn, wallet)
         row = await repo.balance(conn, user["id"])
     return Balance(wallet=wallet, **dict(row))

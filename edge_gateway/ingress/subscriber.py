@@ -27,7 +27,7 @@ from typing import Any
 
 import aiomqtt
 
-from common.envelope import READINGS_TOPIC_FILTER
+from common.wire import READINGS_TOPIC_FILTER
 from edge_gateway.broker import local_client
 from edge_gateway.config import GatewayConfig
 from edge_gateway.egress.backoff import Backoff

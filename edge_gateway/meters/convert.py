@@ -1,7 +1,7 @@
 """Register block -> the integer reading values of docs/envelope.md (no floats leave here).
 
-The conversion is the firmware's own module, ``firmware/meter/reading.py`` (pure code that
-runs on MicroPython and CPython alike), so a meter reads the same integers whether an
+The conversion is :mod:`common.meter_values`, the module the firmware runs as its
+generated ``firmware/meter/reading.py`` (pure code for MicroPython and CPython alike), so a meter reads the same integers whether an
 ESP32 or the gateway polls it: each float32 register taken exactly, times its integer
 scale, rounded half away from zero; negative energy, voltage or frequency is
 ``out_of_range``, NaN or infinity ``not_a_number``, a block shorter than the map needs
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from edge_gateway.errors import MeterError
-from firmware.meter import reading as firmware_reading
+from common import meter_values
 
 __all__ = ["decode_block", "registers_to_bytes"]
 
@@ -36,6 +36,6 @@ def decode_block(block: bytes, offsets: Mapping[str, int]) -> dict[str, int]:
     ``offsets`` maps product field names to register offsets in it.
     """
     try:
-        return firmware_reading.decode_block(block, offsets)
-    except firmware_reading.ReadingError as exc:
+        return meter_values.decode_block(block, offsets)
+    except meter_values.ReadingError as exc:
         raise MeterError(exc.reason, exc.field) from None

@@ -13,7 +13,8 @@ import os
 import stat
 from pathlib import Path
 
-from common.envelope import SEED_BYTES, public_key_from_seed
+from common.envelope import public_key_from_seed
+from common.wire import SEED_BYTES
 from edge_gateway.errors import ConfigError
 
 __all__ = ["check_signing_key", "load_or_create_signing_key", "public_key_hex"]

@@ -8,6 +8,8 @@ key order and the absence of spaces are fixed on every MicroPython version.
 
 from binascii import b2a_base64
 
+from wire import READINGS_TOPIC_SUFFIX, STATUS_TOPIC_SUFFIX, TOPIC_PREFIX
+
 # Longest payload a ring slot can hold (transport/ring.py SLOT_BYTES budget).
 MAX_PAYLOAD_BYTES = 430
 
@@ -74,9 +76,9 @@ def wire_message(meter_id, payload, signature):
 
 def reading_topic(meter_id):
     """MQTT topic for this meter's envelopes (QoS 1)."""
-    return "gtx/v1/meters/" + meter_id + "/readings"
+    return TOPIC_PREFIX + meter_id + READINGS_TOPIC_SUFFIX
 
 
 def status_topic(meter_id):
     """Retained online/offline status topic (the offline value is the MQTT will)."""
-    return "gtx/v1/meters/" + meter_id + "/status"
+    return TOPIC_PREFIX + meter_id + STATUS_TOPIC_SUFFIX

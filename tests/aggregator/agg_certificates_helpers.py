@@ -21,6 +21,7 @@ from aggregator.certificates import CertificateDesk, local_certificate_desk
 from aggregator.certificates import client as cert_client
 from aggregator.chain.connect import Chain, local_chain
 from aggregator.trading import TradingDesk, local_desk
+from aggregator.services import services_of
 from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings, running
 from tests.aggregator.test_agg_minter import all_minted, register_on_chain, submit, wait_for
 from tools.wallet import signed_challenge
@@ -104,7 +105,7 @@ class Bureau:
         prepared = resp.json()
         sent = await self.relay(cert_client.sign_issuance(p.wallet, prepared["transaction"]))
         assert sent.status_code == 201, sent.text
-        await self.app.state.indexer.sync_once()
+        await services_of(self.app).indexer.sync_once()
         return await self.get(prepared["certificate"])
 
     async def transfer(self, holder: Keypair, certificate: str, new_owner: Pubkey) -> httpx.Response:

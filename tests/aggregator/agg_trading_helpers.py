@@ -26,6 +26,7 @@ from aggregator.chain import token_amount
 from aggregator.chain.connect import Chain, local_chain
 from aggregator.trading import TradingDesk, local_desk
 from aggregator.trading import client as trading_client
+from aggregator.services import services_of
 from tests.aggregator.agg_helpers import Actors, make_settings, running
 from tests.aggregator.test_agg_minter import register_on_chain, submit, wait_for
 
@@ -160,9 +161,9 @@ class Floor:
 
     async def quiet(self) -> None:
         """Let the indexer catch up with everything the chain did, and the matcher act on it."""
-        await self.app.state.indexer.sync_once()
-        await self.app.state.matcher.run_once()
-        await self.app.state.indexer.sync_once()
+        await services_of(self.app).indexer.sync_once()
+        await services_of(self.app).matcher.run_once()
+        await services_of(self.app).indexer.sync_once()
 
 
 @pytest.fixture

@@ -13,13 +13,14 @@ from fastapi import FastAPI
 from aggregator.app import create_app
 from aggregator.config import MqttSettings
 from aggregator.readings.service import Submission
+from aggregator.services import services_of
 from common.envelope import reading_topic
 from tests.aggregator.agg_helpers import Actors, make_settings
-from tools.mosquitto import MosquittoBroker
+from devservers.mosquitto import MosquittoBroker
 
 
 async def count(app: FastAPI, sql: str, *args: object) -> int:
-    async with app.state.pool.acquire() as conn:
+    async with services_of(app).pool.acquire() as conn:
         return int(await conn.fetchval(sql, *args))
 
 
@@ -54,7 +55,7 @@ async def test_batch_json_array_and_limits(client: httpx.AsyncClient, app: FastA
     assert resp.status_code == 422 and resp.json()["error"]["reason"] == "malformed_batch"
     resp = await client.post("/api/meters/submit-readings", json=[])
     assert resp.status_code == 422 and resp.json()["error"]["reason"] == "empty_batch"
-    policy = app.state.settings.ingest
+    policy = services_of(app).settings.ingest
     too_many = b"\n".join([m.next()] * (policy.max_batch_readings + 1))
     resp = await client.post("/api/meters/submit-readings", content=too_many, headers={"content-type": "application/x-ndjson"})
     assert resp.status_code == 422 and resp.json()["error"]["reason"] == "batch_too_large"
@@ -66,7 +67,7 @@ async def test_batch_json_array_and_limits(client: httpx.AsyncClient, app: FastA
 async def test_topic_checks_on_the_mqtt_path(app: FastAPI, actors: Actors) -> None:
     owner = await actors.user("fay")
     m = await actors.meter(owner, "mtr-t")
-    service = app.state.ingest
+    service = services_of(app).ingest
     outcomes = await service.ingest([
         Submission(m.next(), "mqtt", reading_topic("mtr-other")),
         Submission(m.next(), "mqtt", "gtx/v1/meters/mtr-t/oops"),
@@ -109,7 +110,7 @@ async def test_mqtt_ingest_persistent_session_survives_aggregator_restart(
     async def run_app_until(check) -> FastAPI:  # type: ignore[no-untyped-def]
         application = create_app(settings)
         async with application.router.lifespan_context(application):
-            await asyncio.wait_for(application.state.mqtt.connected.wait(), 10)
+            await asyncio.wait_for(services_of(application).mqtt.connected.wait(), 10)
             await check(application)
         return application
 
@@ -135,7 +136,7 @@ async def test_mqtt_ingest_persistent_session_survives_aggregator_restart(
 
     async def drained(application: FastAPI) -> None:
         await wait_for(lambda: _count_pair(application, 300, 1))
-        async with application.state.pool.acquire() as conn:
+        async with services_of(application).pool.acquire() as conn:
             reasons = await conn.fetch("SELECT reason FROM reading_rejections")
             transports = await conn.fetch("SELECT DISTINCT transport FROM readings")
         # The deliberate redelivery is refused; a batch committed just before the restart
@@ -147,7 +148,7 @@ async def test_mqtt_ingest_persistent_session_survives_aggregator_restart(
 
 
 async def _count_pair(app: FastAPI, readings: int, rejections: int) -> bool:
-    async with app.state.pool.acquire() as conn:
+    async with services_of(app).pool.acquire() as conn:
         n = await conn.fetchval("SELECT count(*) FROM readings")
         r = await conn.fetchval("SELECT count(*) FROM reading_rejections")
     return n >= readings and r >= rejections
@@ -158,12 +159,12 @@ async def test_mqtt_unstored_batch_is_not_acked_and_is_redelivered(pg_dsn: str, 
     settings.mqtt = MqttSettings(enabled=True, host=mosquitto.host, port=mosquitto.port, client_id="agg-ack")
     application = create_app(settings)
     async with application.router.lifespan_context(application):
-        await asyncio.wait_for(application.state.mqtt.connected.wait(), 10)
+        await asyncio.wait_for(services_of(application).mqtt.connected.wait(), 10)
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://a") as c:
             owner = await Actors(c).user("hugo")
             meter = await Actors(c).meter(owner, "mq-ack")
-        pool = application.state.pool
+        pool = services_of(application).pool
         async with pool.acquire() as conn:
             # Storage outage: the readings table is unavailable, every batch fails.
             await conn.execute("ALTER TABLE readings RENAME TO readings_offline")
@@ -181,7 +182,7 @@ async def test_mqtt_unstored_batch_is_not_acked_and_is_redelivered(pg_dsn: str, 
 
 async def _log_has_failures(app: FastAPI) -> bool:
     # The consumer dropped the connection at least once because storing failed.
-    return app.state.mqtt.failures > 0
+    return services_of(app).mqtt.failures > 0
 
 
 async def test_mqtt_consumer_survives_a_database_outage_during_verification(pg_dsn: str, mosquitto: MosquittoBroker) -> None:
@@ -189,12 +190,12 @@ async def test_mqtt_consumer_survives_a_database_outage_during_verification(pg_d
     settings.mqtt = MqttSettings(enabled=True, host=mosquitto.host, port=mosquitto.port, client_id="agg-db-down")
     application = create_app(settings)
     async with application.router.lifespan_context(application):
-        await asyncio.wait_for(application.state.mqtt.connected.wait(), 10)
+        await asyncio.wait_for(services_of(application).mqtt.connected.wait(), 10)
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://a") as c:
             owner = await Actors(c).user("iris")
             meter = await Actors(c).meter(owner, "mq-down")
-        pool = application.state.pool
+        pool = services_of(application).pool
         async with pool.acquire() as conn:
             await conn.execute("ALTER TABLE meters RENAME TO meters_offline")  # key lookups fail
         await asyncio.to_thread(publish_all, mosquitto, [(reading_topic(meter.meter_id), meter.next()) for _ in range(5)])
@@ -205,4 +206,4 @@ async def test_mqtt_consumer_survives_a_database_outage_during_verification(pg_d
 
 
 async def _consumer_disconnected(app: FastAPI) -> bool:
-    return app.state.mqtt.restarts > 0
+    return services_of(app).mqtt.restarts > 0

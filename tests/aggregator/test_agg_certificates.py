@@ -7,6 +7,7 @@ from __future__ import annotations
 from aggregator.certificates import client as cert_client
 from aggregator.chain.certificates import IssueRequest, Source, Status
 from aggregator.trading.client import sign
+from aggregator.services import services_of
 from tests.aggregator.agg_certificates_helpers import READING_WH, Bureau, bureau, error  # noqa: F401  (fixture)
 
 
@@ -22,7 +23,7 @@ async def test_a_certificate_carries_the_interval_s_minted_production_and_is_val
     sent = await bureau.relay(cert_client.sign_issuance(p.wallet, prepared["transaction"]))
     assert sent.status_code == 201, sent.text
     assert sent.json()["instructions"] == ["issue", "validate"]
-    await bureau.app.state.indexer.sync_once()
+    await services_of(bureau.app).indexer.sync_once()
 
     cert = await bureau.get(prepared["certificate"])
     assert (cert["meter_id"], cert["owner_wallet"], cert["issued_to_wallet"]) == (

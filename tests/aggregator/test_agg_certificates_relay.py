@@ -16,6 +16,7 @@ from aggregator.chain.connect import local_chain
 from aggregator.indexer import repository as indexer_repo
 from aggregator.trading import local_desk
 from aggregator.trading.client import sign
+from aggregator.services import services_of
 from tests.aggregator.agg_certificates_helpers import (READING_WH, Bureau, bureau, error,  # noqa: F401  (fixture)
                                                        running_app)
 
@@ -39,7 +40,7 @@ async def test_the_holder_transfers_and_the_new_holder_retires(bureau: Bureau) -
 
     sent = await bureau.transfer(p.wallet, address, buyer.pubkey())
     assert sent.status_code == 201 and sent.json()["instructions"] == ["transfer"], sent.text
-    await bureau.app.state.indexer.sync_once()
+    await services_of(bureau.app).indexer.sync_once()
     assert (await bureau.get(address))["owner_wallet"] == str(buyer.pubkey())
     assert [c["address"] for c in await bureau.listing(owner=str(buyer.pubkey()))] == [address]
     assert await bureau.listing(owner=str(p.wallet.pubkey())) == []
@@ -51,7 +52,7 @@ async def test_the_holder_transfers_and_the_new_holder_retires(bureau: Bureau) -
     assert sent.status_code == 201 and sent.json()["instructions"] == ["retire"], sent.text
     status, reason, detail = error(await bureau.retire(buyer, address))
     assert (status, reason, detail["name"]) == (409, "program_error", "CertificateNotValid")
-    await bureau.app.state.indexer.sync_once()
+    await services_of(bureau.app).indexer.sync_once()
 
     retired = await bureau.get(address)
     chain = bureau.on_chain(address)
@@ -92,7 +93,7 @@ async def test_issuance_without_validation_stays_pending_and_without_issuer_is_r
         assert resp.status_code == 201 and resp.json()["validated"] is False
         sent = await floor.relay(cert_client.sign_issuance(p.wallet, resp.json()["transaction"]))
         assert sent.json()["instructions"] == ["issue"], sent.text
-        await app.state.indexer.sync_once()
+        await services_of(app).indexer.sync_once()
         cert = await floor.get(resp.json()["certificate"])
         assert (cert["status"], cert["validated_at"]) == ("pending", None)
         # Pending certificates cannot be traded.
@@ -100,8 +101,8 @@ async def test_issuance_without_validation_stays_pending_and_without_issuer_is_r
         assert (status, reason, detail["name"]) == (409, "program_error", "CertificateNotValid")
     # The same chain served by an app without the issuer key: certificates are read, not issued.
     async with running_app(pg_dsn, chain, desk, None) as (app, http):
-        assert app.state.certificate_desk.issuer is None
-        floor = Bureau(app, http, chain, app.state.certificate_desk)
+        assert services_of(app).certificate_desk.issuer is None
+        floor = Bureau(app, http, chain, services_of(app).certificate_desk)
         status, reason, _ = error(await floor.request(p.wallet, p.meter.meter_id))
         assert (status, reason) == (409, "no_issuer")
         assert [c["address"] for c in await floor.listing()] == [cert["address"]]
@@ -116,23 +117,23 @@ async def test_a_restarted_app_indexes_nothing_twice(pg_dsn: str) -> None:
         first = await floor.issue(p, start_at=p.first_at, end_at=p.reading_at(1))
         buyer = floor.stranger()
         assert (await floor.transfer(p.wallet, first["address"], buyer.pubkey())).status_code == 201
-        await app.state.indexer.sync_once()
+        await services_of(app).indexer.sync_once()
         before = await floor.listing()
-        async with app.state.pool.acquire() as conn:
+        async with services_of(app).pool.acquire() as conn:
             events_before = await conn.fetchval("SELECT count(*) FROM chain_events WHERE program = 'certificates'")
 
     # Same chain, same database, same issuer: a new process re-reads all history.
     async with running_app(pg_dsn, chain, desk, certificates) as (app, http):
         floor = Bureau(app, http, chain, certificates)
-        async with app.state.pool.acquire() as conn:
+        async with services_of(app).pool.acquire() as conn:
             await indexer_repo.reset_cursors(conn)
-        await app.state.indexer.sync_once()
+        await services_of(app).indexer.sync_once()
         assert await floor.listing() == before
         second = await floor.issue(p)  # issuance goes on where the chain left off
         assert (second["sequence"], second["start_at"], second["energy_wh"]) == (1, first["end_at"], READING_WH)
         assert (await floor.retire(buyer, first["address"])).status_code == 201
-        await app.state.indexer.sync_once()
-        async with app.state.pool.acquire() as conn:
+        await services_of(app).indexer.sync_once()
+        async with services_of(app).pool.acquire() as conn:
             events = await conn.fetchval("SELECT count(*) FROM chain_events WHERE program = 'certificates'")
             rows = await conn.fetchval("SELECT count(*) FROM certificates")
         # Three new events (the second certificate issued and validated, the first retired),

@@ -15,7 +15,8 @@ from solders.pubkey import Pubkey
 from aggregator.certificates import client as cert_client
 from aggregator.chain import PROSUMER, LocalChain, Registry
 from aggregator.chain.certificates import Certificates
-from aggregator.chain.connect import ChainSetupError, deployed_programs
+from aggregator.chain.connect import deployed_programs
+from aggregator.chain.errors import ChainSetupError
 from aggregator.config import ChainSettings, Settings
 from tests.aggregator.agg_helpers import Actors
 from tests.aggregator.test_agg_minter import submit, wait_for

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tools.mosquitto import free_tcp_port
+from devservers import AggregatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,30 +40,14 @@ def test_serve_on_a_database_url(pg_dsn: str) -> None:
 
 
 def _serve_until_ready_then_sigterm(extra_env: dict[str, str]) -> str:
-    port = free_tcp_port()
-    env = {**os.environ, "GTX_LOG_LEVEL": "WARNING", **extra_env}
-    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "serve", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = AggregatorProcess({"GTX_LOG_LEVEL": "WARNING", **extra_env})
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "serve exited early"
-            try:
-                resp = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                if resp.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "serve did not become ready"
-            time.sleep(0.05)
+        server.ready(60)
+        resp = httpx.get(f"{server.url}/readyz", timeout=5)
         assert resp.json() == {"database": True, "mqtt": None, "minter": True}  # LiteSVM by default
-        resp = httpx.post(f"http://127.0.0.1:{port}/api/meters/submit-reading", content=b"{}")
+        resp = httpx.post(f"{server.url}/api/meters/submit-reading", content=b"{}")
         assert resp.status_code == 422 and resp.json()["error"]["reason"] == "missing_field"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(20)
-        stderr = proc.stderr.read().decode() if proc.stderr else ""
-        if proc.stderr is not None:
-            proc.stderr.close()
+        code, stderr = server.stop_and_read_stderr(20)
     assert code == 0, stderr
     return stderr

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from aggregator.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
-from tools.mosquitto import free_tcp_port
+from devservers import free_tcp_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aggregator.app import create_app
+from aggregator.services import services_of
 from common.envelope import (
     MAX_WIRE_BYTES,
     Envelope,
@@ -218,7 +219,7 @@ async def test_ingest_outcomes_per_backend(pg_dsn: str, backend: str, monkeypatc
     monkeypatch.setenv("GTX_ENVELOPE_BACKEND", backend)
     app = create_app(make_settings(pg_dsn))
     async with app.router.lifespan_context(app):
-        assert app.state.ingest.envelope_backend == backend
+        assert services_of(app).ingest.envelope_backend == backend
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://aggregator") as client:
             actors = Actors(client)

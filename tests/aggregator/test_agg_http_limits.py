@@ -21,7 +21,7 @@ import httpx
 import pytest
 from solders.keypair import Keypair
 
-from tools.mosquitto import free_tcp_port
+from devservers import free_tcp_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

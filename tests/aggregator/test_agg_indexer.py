@@ -16,6 +16,7 @@ from solders.keypair import Keypair
 
 from aggregator.chain import PROSUMER, LocalChain, mint_supply
 from aggregator.chain.backend import LiteSvmBackend, TxRecord
+from aggregator.deps import get_pool
 from aggregator.errors import install_error_handlers
 from aggregator.events.hub import EventHub
 from aggregator.indexer import Indexer, IndexerError, decode_transaction, router
@@ -134,7 +135,7 @@ async def test_minted_totals_match_the_chain(pool, backend):
     await indexer.sync_once()
 
     app = FastAPI()
-    app.state.pool = pool
+    app.dependency_overrides[get_pool] = lambda: pool
     install_error_handlers(app)
     app.include_router(router)
     total_wh = 0
@@ -261,7 +262,7 @@ async def test_events_endpoint_filters_and_pages(pool, svm):
     await Indexer(pool, svm, PROGRAMS).sync_once()
 
     app = FastAPI()
-    app.state.pool = pool
+    app.dependency_overrides[get_pool] = lambda: pool
     install_error_handlers(app)
     app.include_router(router)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://agg") as client:

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from common.envelope import parse_envelope, verify
 from tests.aggregator.agg_helpers import Actors, SimMeter
+from aggregator.services import services_of
 
 FUZZ = settings(
     max_examples=120, deadline=None,
@@ -78,10 +79,10 @@ async def assert_no_5xx(resp: httpx.Response) -> None:
 
 
 async def assert_store_is_sound(app: FastAPI) -> None:
-    async with app.state.pool.acquire() as conn:
+    async with services_of(app).pool.acquire() as conn:
         keys = {r["meter_id"]: bytes(r["device_pubkey"]) for r in await conn.fetch("SELECT meter_id, device_pubkey FROM meters")}
         rows = await conn.fetch("SELECT * FROM readings ORDER BY meter_id, seq")
-        policy = app.state.settings.ingest
+        policy = services_of(app).settings.ingest
     prev: dict[str, Any] = {}
     first: dict[str, Any] = {}
     contributed: dict[str, list[int]] = {}

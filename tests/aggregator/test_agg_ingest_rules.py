@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.aggregator.agg_helpers import Actors, SimMeter, seed_for
+from aggregator.services import services_of
 
 
 async def submit(client: httpx.AsyncClient, raw: bytes) -> httpx.Response:
@@ -24,16 +25,16 @@ async def assert_rejected(client: httpx.AsyncClient, app: FastAPI, raw: bytes, s
     resp = await submit(client, raw)
     assert resp.status_code == status, resp.text
     assert resp.json()["error"]["reason"] == reason
-    async with app.state.pool.acquire() as conn:
+    async with services_of(app).pool.acquire() as conn:
         recorded = await conn.fetchval(
             "SELECT count(*) FROM reading_rejections WHERE reason = $1 AND envelope = $2",
-            reason, raw[: app.state.settings.ingest.max_envelope_bytes],
+            reason, raw[: services_of(app).settings.ingest.max_envelope_bytes],
         )
     assert recorded >= 1
 
 
 async def stored_seqs(app: FastAPI, meter_id: str) -> list[int]:
-    async with app.state.pool.acquire() as conn:
+    async with services_of(app).pool.acquire() as conn:
         rows = await conn.fetch("SELECT seq FROM readings WHERE meter_id = $1 ORDER BY seq", meter_id)
     return [r["seq"] for r in rows]
 
@@ -53,7 +54,7 @@ async def test_baseline_then_delta_is_stored_with_energy(client: httpx.AsyncClie
     assert resp.status_code == 201
     body = resp.json()
     assert body["status"] == "accepted" and body["seq"] == 2 and body["reading_id"] > 0
-    async with app.state.pool.acquire() as conn:
+    async with services_of(app).pool.acquire() as conn:
         row = await conn.fetchrow("SELECT * FROM readings WHERE meter_id = 'mtr-0001' AND seq = 2")
         first = await conn.fetchrow("SELECT * FROM readings WHERE meter_id = 'mtr-0001' AND seq = 1")
     assert bytes(row["envelope"]) == raw  # kept verbatim
@@ -130,7 +131,7 @@ async def test_duplicate_sequence_redelivery(client: httpx.AsyncClient, app: Fas
 
 
 async def stored_contributions(app: FastAPI, meter_id: str) -> dict[int, tuple[int, int]]:
-    async with app.state.pool.acquire() as conn:
+    async with services_of(app).pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT seq, production_wh, consumption_wh FROM readings WHERE meter_id = $1", meter_id)
     return {r["seq"]: (r["production_wh"], r["consumption_wh"]) for r in rows}
@@ -177,7 +178,7 @@ async def test_late_reading_before_the_first_becomes_the_baseline(
         assert (await submit(client, raw)).status_code == 201
     contributions = await stored_contributions(app, m.meter_id)
     assert sum(c[0] for c in contributions.values()) == 3 * 400  # seq 4 minus seq 1
-    async with app.state.pool.acquire() as conn:
+    async with services_of(app).pool.acquire() as conn:
         first = await conn.fetchval("SELECT first_seq FROM meters WHERE meter_id = $1", m.meter_id)
     assert first == 1
 
@@ -252,7 +253,7 @@ async def test_gap_record_with_an_absurd_timestamp_is_refused(
 
 async def test_nothing_rejected_reaches_readings(client: httpx.AsyncClient, app: FastAPI, meter: SimMeter) -> None:
     await submit(client, meter.next(imp_delta=-1))
-    async with app.state.pool.acquire() as conn:
+    async with services_of(app).pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM readings") == 1
         row = await conn.fetchrow("SELECT transport, meter_id, seq FROM reading_rejections")
     assert dict(row) == {"transport": "http", "meter_id": "mtr-0001", "seq": 2}

@@ -32,7 +32,7 @@ from aggregator.chain import PROSUMER, LocalChain, Registry, mint_supply, token_
 from aggregator.chain.connect import deployed_programs
 from tests.aggregator.agg_helpers import Actors, SimMeter
 from tests.chain.chain_world import serve_localnet
-from tools.mosquitto import free_tcp_port
+from devservers import free_tcp_port
 from tools.localnet import Localnet
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -33,11 +33,12 @@ from aggregator.app import create_app
 from aggregator.chain import PROSUMER, LocalChain, Registry, token_amount
 from aggregator.chain.connect import deployed_programs
 from aggregator.config import ChainSettings, MqttSettings
+from aggregator.services import services_of
 from common.envelope import reading_topic
 from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings, seed_for
 from tests.chain.chain_world import serve_localnet
 from tools.localnet import Localnet
-from tools.mosquitto import MosquittoBroker
+from devservers.mosquitto import MosquittoBroker
 
 REGISTRY = Registry()
 QUARTER_S = 900
@@ -186,7 +187,7 @@ async def one_day(w: World, rng: random.Random, example: int, n_meters: int, n_r
     app = create_app(service_settings(w))
     stack = app.router.lifespan_context(app)
     await stack.__aenter__()
-    await asyncio.wait_for(app.state.mqtt.connected.wait(), 10)
+    await asyncio.wait_for(services_of(app).mqtt.connected.wait(), 10)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as c:
             pairs = [await register(c, w.chain, f"day{example}-m{i}") for i in range(n_meters)]
@@ -207,7 +208,7 @@ async def one_day(w: World, rng: random.Random, example: int, n_meters: int, n_r
                 app = create_app(service_settings(w))
                 stack = app.router.lifespan_context(app)
                 await stack.__aenter__()
-                await asyncio.wait_for(app.state.mqtt.connected.wait(), 10)
+                await asyncio.wait_for(services_of(app).mqtt.connected.wait(), 10)
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as c:
                 await send(c, w.broker, how, raws)
             if rng.random() < 0.3:
@@ -268,7 +269,7 @@ async def test_one_day_posted_one_by_one_as_a_batch_and_shuffled_mints_the_same_
     app = create_app(settings_)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as c:
-            local = app.state.chain_handle.local
+            local = services_of(app).chain_handle.local
             owners, meters = [], []
             for way in ("one", "batch", "shuffled"):
                 owner, meter = await register(c, local, f"twin-{way}")

@@ -17,6 +17,8 @@ from solders.keypair import Keypair
 from aggregator.app import create_app
 from aggregator.chain import PROSUMER, token_amount
 from aggregator.chain.connect import Chain
+from aggregator.minting.chain import ChainService
+from aggregator.services import services_of
 from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings
 
 
@@ -60,7 +62,7 @@ async def wait_for(predicate, timeout_s: float = 20.0) -> None:
 
 
 async def all_minted(app: FastAPI) -> bool:
-    async with app.state.pool.acquire() as conn:
+    async with services_of(app).pool.acquire() as conn:
         return await conn.fetchval("SELECT count(*) FROM readings WHERE NOT minted") == 0
 
 
@@ -70,8 +72,8 @@ def grid_balance(chain: Chain, owner: Keypair) -> int:
 
 
 async def test_new_readings_are_minted_at_once_and_exactly(chain_app: FastAPI, chain_client: httpx.AsyncClient) -> None:
-    actors, chain = Actors(chain_client), chain_app.state.chain_handle
-    sub = chain_app.state.hub.subscribe()
+    actors, chain = Actors(chain_client), services_of(chain_app).chain_handle
+    sub = services_of(chain_app).hub.subscribe()
     owners = [await actors.user(f"p{i}") for i in range(3)]
     meters = [await actors.meter(o, f"MTR-{i}") for i, o in enumerate(owners)]
     for o, m in zip(owners, meters):
@@ -95,7 +97,7 @@ async def test_new_readings_are_minted_at_once_and_exactly(chain_app: FastAPI, c
     assert sum(e["minted_wh"] for e in events if e["type"] == "mint_confirmed") == 119 * 250 + 2 * 120
 
     # The indexer reads the same mints back from the chain's transaction history.
-    await chain_app.state.indexer.sync_once()
+    await services_of(chain_app).indexer.sync_once()
     totals = (await chain_client.get("/api/chain/meters/MTR-0/totals")).json()
     assert totals["minted_wh"] == 119 * 250
 
@@ -103,18 +105,18 @@ async def test_new_readings_are_minted_at_once_and_exactly(chain_app: FastAPI, c
     await submit(chain_client, [meters[0].next(imp_delta=0, exp_delta=1000)])
     await wait_for(lambda: all_minted(chain_app))
     assert grid_balance(chain, owners[0]) == 119 * 250 + 1000
-    assert await chain_app.state.minter.ledger.seconds_until_due() is None  # idle: sleeps until woken
+    assert await services_of(chain_app).minter.ledger.seconds_until_due() is None  # idle: sleeps until woken
 
 
 async def test_meter_missing_on_chain_backs_off_then_fails_and_mints_after_requeue(
         chain_app: FastAPI, chain_client: httpx.AsyncClient) -> None:
-    actors, chain = Actors(chain_client), chain_app.state.chain_handle
+    actors, chain = Actors(chain_client), services_of(chain_app).chain_handle
     owner = await actors.user("late")
     meter = await actors.meter(owner, "MTR-LATE")
     await submit(chain_client, [meter.next() for _ in range(3)])
 
     async def failed() -> bool:
-        async with chain_app.state.pool.acquire() as conn:
+        async with services_of(chain_app).pool.acquire() as conn:
             return await conn.fetchval("SELECT state FROM mint_batches WHERE production_wh > 0") == "failed"
 
     # Attempts 2 and 3 run when their backoff ends (the minter sleeps until the next due batch).
@@ -123,8 +125,8 @@ async def test_meter_missing_on_chain_backs_off_then_fails_and_mints_after_reque
     assert batch["attempts"] == 3 and "not registered on chain" in batch["last_error"]
 
     register_on_chain(chain, owner, meter)
-    await chain_app.state.minter.ledger.requeue(batch["id"])
-    chain_app.state.minter.wake()
+    await services_of(chain_app).minter.ledger.requeue(batch["id"])
+    services_of(chain_app).minter.wake()
     await wait_for(lambda: all_minted(chain_app))
     assert grid_balance(chain, owner) == 2 * 250
 
@@ -158,7 +160,7 @@ class FlakyChain:
 @pytest.mark.parametrize("fault", ["land_then_fail", "fail_before_send"])
 async def test_unknown_outcomes_are_settled_from_chain_counters(
         pg_dsn: str, chain_app: FastAPI, chain_client: httpx.AsyncClient, fault: str) -> None:
-    actors, chain = Actors(chain_client), chain_app.state.chain_handle
+    actors, chain = Actors(chain_client), services_of(chain_app).chain_handle
     owner = await actors.user("flaky")
     meter = await actors.meter(owner, "MTR-FLAKY")
     register_on_chain(chain, owner, meter)
@@ -166,7 +168,7 @@ async def test_unknown_outcomes_are_settled_from_chain_counters(
     # A second app on the same database and chain, minting through the faulty wrapper.
     settings = make_settings(pg_dsn)
     settings.mint_sweep_s, settings.mint_backoff_base_s = 3600, 0.05
-    flaky = FlakyChain(chain.service, **{fault: 1})
+    flaky = FlakyChain(ChainService(chain.backend, chain.oracle, chain.registry), **{fault: 1})
     other = create_app(settings, chain=flaky)
     async with other.router.lifespan_context(other):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://o") as c:
@@ -174,7 +176,7 @@ async def test_unknown_outcomes_are_settled_from_chain_counters(
         await wait_for(lambda: all_minted(other))
     assert (flaky.land_then_fail, flaky.fail_before_send) == (0, 0)  # the fault fired
     assert grid_balance(chain, owner) == 3 * 500  # never minted twice, nothing left out
-    state = await chain.service.meter_state("MTR-FLAKY")
+    state = await ChainService(chain.backend, chain.oracle, chain.registry).meter_state("MTR-FLAKY")
     assert (state.production_wh, state.settled_production_wh) == (1500, 1500)
     mints = [b for b in (await chain_client.get("/api/mints")).json() if b["production_wh"]]
     assert [b["state"] for b in mints] == ["confirmed"]
@@ -186,7 +188,7 @@ async def test_unknown_outcomes_are_settled_from_chain_counters(
 
 async def test_one_bad_meter_does_not_hold_up_the_others_in_its_transaction(
         chain_app: FastAPI, chain_client: httpx.AsyncClient) -> None:
-    actors, chain = Actors(chain_client), chain_app.state.chain_handle
+    actors, chain = Actors(chain_client), services_of(chain_app).chain_handle
     owners = [await actors.user(f"share-{i}") for i in range(4)]
     meters = [await actors.meter(o, f"SHARE-{i}") for i, o in enumerate(owners)]
     for o, m in zip(owners, meters):
@@ -196,7 +198,7 @@ async def test_one_bad_meter_does_not_hold_up_the_others_in_its_transaction(
     await submit(chain_client, [m.next(imp_delta=0, exp_delta=100) for m in meters for _ in range(3)])
 
     async def settled() -> bool:
-        async with chain_app.state.pool.acquire() as conn:
+        async with services_of(chain_app).pool.acquire() as conn:
             return await conn.fetchval(
                 """SELECT (SELECT count(*) FROM readings WHERE NOT minted AND meter_id <> 'SHARE-2') = 0
                       AND (SELECT state FROM mint_batches WHERE meter_id = 'SHARE-2' AND production_wh > 0)
@@ -210,11 +212,11 @@ async def test_one_bad_meter_does_not_hold_up_the_others_in_its_transaction(
 
 
 async def test_the_minter_outlives_a_failing_cycle(chain_app: FastAPI, chain_client: httpx.AsyncClient) -> None:
-    actors, chain = Actors(chain_client), chain_app.state.chain_handle
+    actors, chain = Actors(chain_client), services_of(chain_app).chain_handle
     owner = await actors.user("survivor")
     meter = await actors.meter(owner, "MTR-SURV")
     register_on_chain(chain, owner, meter)
-    ledger = chain_app.state.minter.ledger
+    ledger = services_of(chain_app).minter.ledger
     real_claim, failures = ledger.claim, []
 
     async def claim_failing_once(*args, **kwargs):
@@ -234,7 +236,7 @@ async def test_a_meter_id_taken_on_chain_by_another_wallet_steals_nothing(
     """Alice registers ALICE-1 here; Mallory registers the same id on chain with her wallet.
     Alice's readings must not mint GRID to Mallory, and Mallory's key rotation and
     deactivation on chain must not touch Alice's meter in the database."""
-    actors, chain = Actors(chain_client), chain_app.state.chain_handle
+    actors, chain = Actors(chain_client), services_of(chain_app).chain_handle
     alice = await actors.user("alice")
     meter = await actors.meter(alice, "ALICE-1")
     mallory = Keypair()
@@ -242,7 +244,7 @@ async def test_a_meter_id_taken_on_chain_by_another_wallet_steals_nothing(
     await submit(chain_client, [meter.next(imp_delta=0, exp_delta=1000) for _ in range(4)])
 
     async def refused() -> bool:
-        async with chain_app.state.pool.acquire() as conn:
+        async with services_of(chain_app).pool.acquire() as conn:
             return await conn.fetchval(
                 "SELECT count(*) FROM mint_batches WHERE state = 'failed' AND last_error LIKE 'owner_mismatch%'") == 1
 
@@ -255,7 +257,7 @@ async def test_a_meter_id_taken_on_chain_by_another_wallet_steals_nothing(
     reg = chain.registry
     chain.local.send([reg.rotate_meter_key(mallory.pubkey(), "ALICE-1", bytes(forged.pubkey()))], [mallory])
     chain.local.send([reg.deactivate_meter(mallory.pubkey(), "ALICE-1")], [mallory])
-    await chain_app.state.indexer.sync_once()
+    await services_of(chain_app).indexer.sync_once()
     row = (await chain_client.get("/api/meters/ALICE-1")).json()
     assert (row["status"], row["device_public_key"]) == ("active", meter.public_key_hex)
     # Alice's device is still the one whose readings are accepted.

@@ -14,13 +14,14 @@ from fastapi import FastAPI
 
 from aggregator.errors import Conflict
 from aggregator.minting import ChainMeterState, MeterDelta, MintChain, MintLedger, MintResult, Verdict, decide
+from aggregator.services import services_of
 from tests.aggregator.agg_helpers import Actors
 
 
 @pytest.fixture
 def ledger(app: FastAPI) -> MintLedger:
-    return MintLedger(app.state.pool, max_readings=50, max_attempts=3, backoff_base_s=1.0,
-                      metrics=app.state.metrics, hub=app.state.hub)
+    return MintLedger(services_of(app).pool, max_readings=50, max_attempts=3, backoff_base_s=1.0,
+                      metrics=services_of(app).metrics, hub=services_of(app).hub)
 
 
 async def feed(client: httpx.AsyncClient, actors: Actors, meter_id: str, n: int) -> None:
@@ -40,7 +41,7 @@ async def test_claim_aggregates_per_meter_at_most_50(client: httpx.AsyncClient, 
     a = batches[0]
     # Reading 1 is the baseline (0 Wh); readings 2..50 carry 100 Wh export and 10 Wh import each.
     assert (a["production_wh"], a["consumption_wh"], a["state"]) == (4900, 490, "claimed")
-    async with app.state.pool.acquire() as conn:
+    async with services_of(app).pool.acquire() as conn:
         zero = await conn.fetchrow("SELECT state, minted_wh FROM mint_batches WHERE meter_id = 'mtr-b'")
         assert dict(zero) == {"state": "confirmed", "minted_wh": 0}
         assert await conn.fetchval("SELECT count(*) FROM readings WHERE minted") == 1
@@ -50,7 +51,7 @@ async def test_claim_aggregates_per_meter_at_most_50(client: httpx.AsyncClient, 
 async def test_intent_confirm_marks_readings_minted(client: httpx.AsyncClient, actors: Actors, ledger: MintLedger, app: FastAPI) -> None:
     await feed(client, actors, "mtr-c", 5)
     [batch] = await ledger.claim()
-    sub = app.state.hub.subscribe()
+    sub = services_of(app).hub.subscribe()
     await ledger.record_intent(batch["id"], ChainMeterState(0, 0, 0))
     confirmed = await ledger.confirm(batch["id"], MintResult("5igSig", 360))
     assert (confirmed["state"], confirmed["tx_signature"], confirmed["minted_wh"]) == ("confirmed", "5igSig", 360)
@@ -78,13 +79,13 @@ async def test_failures_back_off_then_alert(client: httpx.AsyncClient, actors: A
         failed = await ledger.fail(batch["id"], f"rpc timeout {attempt}")
         if attempt < 3:
             assert failed["state"] == "claimed"
-            async with app.state.pool.acquire() as conn:
+            async with services_of(app).pool.acquire() as conn:
                 delay = await conn.fetchval("SELECT extract(epoch FROM next_attempt_at - now()) FROM mint_batches WHERE id = $1", batch["id"])
                 delays.append(round(float(delay)))
                 await conn.execute("UPDATE mint_batches SET next_attempt_at = now() WHERE id = $1", batch["id"])
     assert delays == [1, 2]  # then 4 s would follow with max_attempts > 3
     assert failed["state"] == "failed" and failed["last_error"] == "rpc timeout 3"
-    assert app.state.metrics.mint_alerts.labels("max_attempts")._value.get() == 1
+    assert services_of(app).metrics.mint_alerts.labels("max_attempts")._value.get() == 1
     assert await ledger.due() == []
     requeued = await ledger.requeue(batch["id"])
     assert (requeued["state"], requeued["attempts"]) == ("claimed", 0)
@@ -107,11 +108,11 @@ async def test_restart_reconciles_open_intents(
     [batch] = await ledger.claim()
     await ledger.record_intent(batch["id"], ChainMeterState(1000, 100, 900))
     # -- crash here: the transaction may or may not have landed --
-    restarted = MintLedger(app.state.pool, metrics=app.state.metrics)
+    restarted = MintLedger(services_of(app).pool, metrics=services_of(app).metrics)
     [open_batch] = await restarted.open_intents()
     assert open_batch["id"] == batch["id"]
     assert await restarted.reconcile(open_batch["id"], now) is verdict
-    async with app.state.pool.acquire() as conn:
+    async with services_of(app).pool.acquire() as conn:
         row = await conn.fetchrow("SELECT state, minted_wh FROM mint_batches WHERE id = $1", batch["id"])
         minted = await conn.fetchval("SELECT count(*) FROM readings WHERE minted AND mint_batch_id = $1", batch["id"])
     assert row["state"] == state

@@ -30,7 +30,7 @@ from aggregator.chain.backend import RpcBackend
 from aggregator.errors import AggregatorError
 from aggregator.trading.service import RelayGate, RelaySettings
 from tests.aggregator.agg_trading_helpers import Floor, floor, running_app  # noqa: F401  (fixture)
-from tools.mosquitto import free_tcp_port
+from devservers import free_tcp_port
 
 
 @contextlib.asynccontextmanager

@@ -5,6 +5,7 @@ indexed back into orders, order book and trades."""
 from __future__ import annotations
 
 from aggregator.chain.trading import fee_of, value_of
+from aggregator.services import services_of
 from tests.aggregator.agg_trading_helpers import PAYMENT_UNITS, Floor, floor, wait_for  # noqa: F401  (fixture)
 
 FEE_BPS = 25
@@ -79,7 +80,7 @@ async def test_orders_of_one_owner_never_trade_with_each_other(floor: Floor) -> 
     floor.fund_payment(trader, PAYMENT_UNITS)
     ask = await floor.place(trader, "sell", 100_000, 1_000)
     own_bid = await floor.place(trader, "buy", 150_000, 1_000)
-    report = await floor.app.state.matcher.run_once()
+    report = await services_of(floor.app).matcher.run_once()
     assert (report.fills, report.refused) == (0, 0)
     assert floor.order_on_chain(ask).remaining_wh == 1_000 and floor.order_on_chain(own_bid).remaining_wh == 1_000
     assert await floor.trades() == []
@@ -98,7 +99,7 @@ async def test_orders_of_one_owner_never_trade_with_each_other(floor: Floor) -> 
 async def test_price_time_priority_fills_best_price_then_oldest(floor: Floor) -> None:
     s1, s2 = await floor.prosumer("s1", 1_000), await floor.prosumer("s2", 1_000)
     s3 = await floor.prosumer("s3", 1_000)
-    floor.app.state.matcher.sweep_s = 3600
+    services_of(floor.app).matcher.sweep_s = 3600
     first = await floor.place(s1, "sell", 100_000, 1_000)
     cheaper = await floor.place(s2, "sell", 90_000, 1_000)
     same_later = await floor.place(s3, "sell", 100_000, 1_000)

@@ -14,6 +14,7 @@ from aggregator.chain.connect import local_chain
 from aggregator.chain.trading import fee_of, value_of
 from aggregator.trading import Matcher, local_desk
 from aggregator.trading.auction import plan_auction
+from aggregator.services import services_of
 from tests.aggregator.agg_trading_helpers import PAYMENT_UNITS, Floor, running_app, wait_for
 
 SLOT_S = 60
@@ -52,11 +53,11 @@ async def test_a_slot_clears_at_one_price_and_leftovers_wait_for_the_next(auctio
     o2 = await floor.place(b2, "buy", 120_000, 1_500)
     o3 = await floor.place(b3, "buy", 100_000, 1_000)
     # Crossed, but the slot is not over: nothing trades yet.
-    assert (await floor.app.state.matcher.run_once()).fills == 0
+    assert (await services_of(floor.app).matcher.run_once()).fills == 0
     assert await floor.trades() == []
 
     floor.chain.local.set_time(start + SLOT_S)
-    floor.app.state.matcher.wake()  # as the slot-end deadline would
+    services_of(floor.app).matcher.wake()  # as the slot-end deadline would
     await wait_for(lambda: _trades(floor, 2))
     await floor.settled(o1, "filled", closed=True)
     trades = await floor.trades()
@@ -81,9 +82,9 @@ async def test_a_slot_clears_at_one_price_and_leftovers_wait_for_the_next(auctio
     # The next slot: the leftovers (bids 500 @ 120_000 and 1,000 @ 100_000, ask 1,000 @
     # 125_000) meet a new ask of 500 @ 100_000. Volume peaks at 500 Wh on [100_000, 120_000].
     a4 = await floor.place(s4, "sell", 100_000, 500)
-    assert (await floor.app.state.matcher.run_once()).fills == 0  # slot + 1 is not over yet
+    assert (await services_of(floor.app).matcher.run_once()).fills == 0  # slot + 1 is not over yet
     floor.chain.local.set_time(start + 2 * SLOT_S)
-    floor.app.state.matcher.wake()
+    services_of(floor.app).matcher.wake()
     await wait_for(lambda: _trades(floor, 3))
     await floor.settled(o2, "filled", closed=True)
     (latest,) = [t for t in await floor.trades() if t["price_per_kwh_micro"] != 115_000]
@@ -91,7 +92,7 @@ async def test_a_slot_clears_at_one_price_and_leftovers_wait_for_the_next(auctio
         110_000, 500, str(s4.pubkey()))
     assert (await floor.order(a4))["status"] == "filled"
     assert [(await floor.order(a))["status"] for a in (a3, o3)] == ["open", "open"]
-    report = await floor.app.state.matcher.run_once()  # the slot is done: nothing more to trade in it
+    report = await services_of(floor.app).matcher.run_once()  # the slot is done: nothing more to trade in it
     assert (report.fills, report.refused) == (0, 0)
     # The continuous market beside it saw none of this.
     continuous = floor.desk.trading.read(floor.chain.local, floor.desk.markets[0].address)
@@ -116,12 +117,12 @@ async def test_a_slot_cleared_part_way_is_finished_at_its_recorded_price(pg_dsn:
         await floor.place(b2, "buy", 120_000, 1_000)
         floor.chain.local.set_time(start + SLOT_S)
 
-        matcher = Matcher(app.state.pool, chain.backend, desk.trading, desk.markets, desk.matcher)
+        matcher = Matcher(services_of(app).pool, chain.backend, desk.trading, desk.markets, desk.matcher)
         market = desk.markets[1]
         book = [o for o in await matcher._book(market) if str(o.address) == first or o.price_per_kwh == 90_000]
         (head,) = plan_auction(book, 120_000, now=start + SLOT_S, lot_size_wh=1)
         assert (await matcher.settle(market, [head], auction_slot=start // SLOT_S, clearing_price=120_000)).fills == 1
         # What is left (120_000 bid, 110_000 ask) would clear at 115_000 on its own.
         assert (await matcher.run_once()).fills == 1
-        await app.state.indexer.sync_once()
+        await services_of(app).indexer.sync_once()
         assert sorted(t["price_per_kwh_micro"] for t in await floor.trades()) == [120_000, 120_000]

@@ -6,6 +6,7 @@ never trades. The chain's clock is moved by hand, so nothing here waits on wall 
 from __future__ import annotations
 
 from aggregator.chain.trading import fee_of, value_of
+from aggregator.services import services_of
 from tests.aggregator.agg_trading_helpers import PAYMENT_UNITS, Floor, floor  # noqa: F401  (fixture)
 
 EXPIRY_S = 60
@@ -25,9 +26,9 @@ async def test_an_expired_bid_is_refunded_closed_and_never_matched(floor: Floor)
 
     assert floor.order_on_chain(bid) is None and floor.payment(buyer) == PAYMENT_UNITS
     assert floor.order_on_chain(ask).remaining_wh == 2_000 and floor.grid(buyer) == 0
-    report = await floor.app.state.matcher.run_once()  # another full pass: nothing to trade, nothing to expire
+    report = await services_of(floor.app).matcher.run_once()  # another full pass: nothing to trade, nothing to expire
     assert (report.fills, report.expired) == (0, 0)
-    await floor.app.state.indexer.sync_once()
+    await services_of(floor.app).indexer.sync_once()
     assert await floor.trades() == []
     assert [o["order_address"] for o in await floor.orders(status="expired")] == [bid]
     assert (await floor.order(ask))["status"] == "open"
@@ -45,7 +46,7 @@ async def test_a_partly_filled_ask_that_expires_returns_the_rest_of_its_energy(f
     assert floor.grid(seller) == 0  # 1,000 Wh sold, 2,000 Wh in escrow
 
     floor.chain.local.set_time(now + EXPIRY_S + 1)
-    floor.app.state.matcher.wake()  # as the sweep or the expiry deadline would
+    services_of(floor.app).matcher.wake()  # as the sweep or the expiry deadline would
     await floor.settled(ask, "expired", closed=True)
     assert floor.grid(seller) == 2_000 and floor.order_on_chain(ask) is None
     value = value_of(100_000, 1_000)

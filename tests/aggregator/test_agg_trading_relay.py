@@ -17,6 +17,7 @@ from aggregator.chain.trading import Fill
 from aggregator.trading import client as trading_client
 from aggregator.trading import Matcher, local_desk
 from aggregator.trading.matching import plan_fills
+from aggregator.services import services_of
 from tests.aggregator.agg_trading_helpers import Floor, floor, running_app  # noqa: F401  (fixture)
 
 
@@ -104,7 +105,7 @@ async def test_a_refused_batch_is_retried_fill_by_fill(pg_dsn: str) -> None:
         await floor.place(s1, "sell", 100_000, 1_000)
         gone = await floor.place(s2, "sell", 100_000, 1_000)
         bid = await floor.place(buyer, "buy", 100_000, 2_000)
-        matcher = Matcher(app.state.pool, chain.backend, desk.trading, desk.markets, desk.matcher)
+        matcher = Matcher(services_of(app).pool, chain.backend, desk.trading, desk.markets, desk.matcher)
         plan = plan_fills(await matcher._book(market), now=0, lot_size_wh=1)
         assert [f.energy_wh for f in plan] == [1_000, 1_000]
         resp = await trading_client.cancel_order(http, s2, floor.market, gone, "sell")
@@ -118,5 +119,5 @@ async def test_a_refused_batch_is_retried_fill_by_fill(pg_dsn: str) -> None:
         assert batches[0]["error"] == batches[2]["error"] and batches[0]["error"]
         # A later pass plans from the chain again: the cancelled ask is gone, nothing more trades.
         assert (await matcher.run_once()).fills == 0
-        await app.state.indexer.sync_once()
+        await services_of(app).indexer.sync_once()
         assert [t["energy_wh"] for t in await floor.trades()] == [1_000]

@@ -24,11 +24,13 @@ from spl.token.instructions import (MintToParams, create_associated_token_accoun
 from aggregator.app import create_app
 from aggregator.chain import PROSUMER, Registry, token_amount
 from aggregator.chain.backend import RpcBackend
-from aggregator.chain.connect import ChainSetupError, deployed_programs, local_chain
+from aggregator.chain.connect import deployed_programs, local_chain
+from aggregator.chain.errors import ChainSetupError
 from aggregator.chain.trading import fee_of, value_of
 from aggregator.config import ChainSettings, Settings
 from aggregator.trading import TradingDesk, local_desk
 from aggregator.trading import client as trading_client
+from aggregator.services import services_of
 from tests.aggregator.agg_helpers import Actors, running
 from tests.aggregator.test_agg_minter import submit, wait_for
 from tests.chain.chain_world import serve_localnet
@@ -151,7 +153,7 @@ async def test_orders_relayed_matched_and_settled_over_json_rpc(pg_dsn: str, tmp
                     return all(orders.get(b, {}).get("status") == "filled" and orders[b]["closed_at"]
                                for b in (bid1, bid2))
                 await wait_for(both_bids_closed)
-                await app.state.indexer.sync_once()
+                await services_of(app).indexer.sync_once()
                 trades = (await http.get("/api/trades", params={"market": market})).json()
                 assert sorted((t["energy_wh"], t["price_per_kwh_micro"]) for t in trades) == [
                     (500, 100_000), (1_000, 110_000), (2_500, 100_000)]
@@ -200,4 +202,4 @@ async def test_a_matcher_key_that_is_not_the_market_s_matcher_is_refused_at_star
         async with rpc_app(rpc_settings(pg_dsn, rpc_url, oracle, None, [market])) as (app, http):
             (served,) = (await http.get("/api/markets")).json()
             assert (served["address"], served["matched_here"]) == (market, False)
-            assert app.state.matcher is None
+            assert services_of(app).matcher is None

@@ -21,8 +21,9 @@ with warnings.catch_warnings():
 
 from aggregator.app import create_app
 from aggregator.users.challenge import signing_message
+from aggregator.services import services_of
 from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings, seed_for
-from tools.mosquitto import free_tcp_port
+from devservers import free_tcp_port
 
 
 async def test_user_registration_requires_a_fresh_signed_challenge(client: httpx.AsyncClient, actors: Actors) -> None:
@@ -127,9 +128,9 @@ async def test_an_idle_stream_ends_when_its_client_leaves(pg_dsn: str) -> None:
             await asyncio.sleep(0.01)
         async with websockets.connect(f"ws://127.0.0.1:{port}/api/events") as ws:
             assert json.loads(await ws.recv()) == {"type": "subscribed"}
-            assert app.state.hub.has_subscribers
+            assert services_of(app).hub.has_subscribers
         deadline = time.monotonic() + 5
-        while app.state.hub.has_subscribers:
+        while services_of(app).hub.has_subscribers:
             assert time.monotonic() < deadline, "the closed stream still holds its subscription"
             await asyncio.sleep(0.01)
     finally:

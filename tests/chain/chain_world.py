@@ -7,7 +7,6 @@ token, registers owners and meters, and settles readings, through any backend.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,16 +18,11 @@ from solders.keypair import Keypair
 
 from aggregator.chain import PROSUMER, LocalChain, Registry, TxResult
 from aggregator.chain.backend import ChainBackend, LiteSvmBackend, RpcBackend
+from devservers import free_tcp_port
 from tools.localnet import Localnet, create_app
 
 REGISTRY = Registry()
 PROGRAMS = [REGISTRY.program, REGISTRY.token.program]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -36,7 +30,7 @@ def serve_localnet(chain: LocalChain | None = None, *, localnet: Localnet | None
     """Serve `localnet`, or `chain` (default: registry + energy_token), over JSON-RPC; yield its
     URL once healthy."""
     localnet = localnet or Localnet(chain or LocalChain(PROGRAMS))
-    port = _free_port()
+    port = free_tcp_port()
     server = uvicorn.Server(uvicorn.Config(create_app(localnet), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

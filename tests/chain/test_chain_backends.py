@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from aggregator.chain import PROSUMER, ChainError, Registry, token_amount
-from aggregator.chain.service import ChainService
+from aggregator.minting.chain import ChainService
 from aggregator.minting import MeterDelta, MeterNotOnChain, MintRejected
 from tests.chain.chain_world import funded as _funded
 

@@ -10,7 +10,8 @@ import pytest
 from solders.keypair import Keypair
 
 from aggregator.chain import LocalChain
-from aggregator.chain.connect import ChainSetupError, deployed_programs, load_keypair, local_chain, open_chain
+from aggregator.chain.errors import ChainSetupError
+from aggregator.chain.connect import deployed_programs, load_keypair, local_chain, open_chain
 from aggregator.config import ChainSettings
 from tests.chain.chain_world import REGISTRY, serve_localnet
 

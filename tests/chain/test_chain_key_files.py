@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from solders.keypair import Keypair
 
-from aggregator.chain.connect import ChainSetupError, load_keypair
+from aggregator.chain.connect import load_keypair
+from aggregator.chain.errors import ChainSetupError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.edge_gateway.gw_helpers import GatewayProc, new_gateway
 from tests.support.firmware import EnvelopeCollector
-from tools.mosquitto import MosquittoBroker
+from devservers.mosquitto import MosquittoBroker
 
 
 @pytest.fixture

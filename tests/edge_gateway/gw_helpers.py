@@ -17,7 +17,7 @@ import paho.mqtt.client as paho
 
 from common.envelope import parse_envelope, reading_topic
 from tests.aggregator.agg_helpers import SimMeter, seed_for
-from tools.mosquitto import MosquittoBroker, free_tcp_port
+from devservers import MosquittoBroker, free_tcp_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from firmware.meter import reading as fw_reading
+from common import meter_values as fw_reading
 from hardware.emulators import EmulatedMeter
 from pymodbus.client import AsyncModbusTcpClient
 

@@ -3,7 +3,7 @@
 mosquitto 2.0 saves after the PUBACK, in the same main-loop pass, so the test lets the
 broker serve one more connection (a pass that follows the acknowledgements) before it
 kills it; without that barrier a reading acknowledged in the very last pass can be lost
-(see ``tools.mosquitto.DURABLE_PERSISTENCE``).
+(see ``devservers.mosquitto.DURABLE_PERSISTENCE``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from common.envelope import reading_topic
 from tests.edge_gateway.gw_helpers import meters, publish, wait_until
 from tests.support.firmware import EnvelopeCollector
-from tools.mosquitto import DURABLE_PERSISTENCE, MosquittoBroker, mqtt_ping
+from devservers.mosquitto import DURABLE_PERSISTENCE, MosquittoBroker, mqtt_ping
 
 
 def _survivors(workdir: Path, *, autosave: bool) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:

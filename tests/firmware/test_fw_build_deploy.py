@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.build import FIRMWARE_DIR, HOST_ONLY, BuildError, build, device_sources
+from firmware_host.build import FIRMWARE_DIR, MANIFEST, BuildError, build, device_sources
 
 ROOT = Path(__file__).parents[2]
 
@@ -23,19 +23,27 @@ def test_every_device_module_compiles(tmp_path: Path) -> None:
     names = {f.relative_to(tmp_path / "out").as_posix() for f in files}
     assert {"boot.py", "main.py", "app.mpy", "signing/ed25519.mpy", "meter/regmap.mpy"} <= names
     assert not any(n.startswith(("deploy", "build")) for n in names)
-    assert HOST_ONLY == {"build.py", "deploy.py"}
+
+
+def test_the_manifest_lists_every_module_of_the_device_tree() -> None:
+    """Host tools live in firmware_host/; everything under firmware/ goes on the device,
+    and MANIFEST.txt says so file by file."""
+    on_disk = sorted(p.relative_to(FIRMWARE_DIR) for p in FIRMWARE_DIR.rglob("*.py") if "__pycache__" not in p.parts)
+    assert device_sources() == on_disk
 
 
 def test_cpython_only_syntax_fails_the_gate(tmp_path: Path) -> None:
     src = tmp_path / "src"
     shutil.copytree(FIRMWARE_DIR, src, ignore=shutil.ignore_patterns("__pycache__"))
     (src / "transport" / "broken.py").write_text("def f[T](x: T) -> T:\n    return x\n")
+    with (src / MANIFEST).open("a") as manifest:
+        manifest.write("transport/broken.py\n")
     with pytest.raises(BuildError, match="transport/broken.py"):
         build(tmp_path / "out", src)
 
 
 def _deploy(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "firmware.deploy", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "firmware_host.deploy", *args], cwd=ROOT,
                           capture_output=True, text=True, check=False, timeout=60)
 
 

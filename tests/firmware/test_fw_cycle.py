@@ -11,7 +11,7 @@ import nacl.signing
 from common import envelope as E
 from hardware.emulators import EmulatedMeter
 from tests.support.firmware import EnvelopeCollector, run_firmware, write_config
-from tools.mosquitto import MosquittoBroker
+from devservers.mosquitto import MosquittoBroker
 
 
 def _pubkey(stdout: str) -> bytes:

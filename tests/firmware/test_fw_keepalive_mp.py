@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from tests.support.micropython import FIRMWARE_HEAP, MICROPYTHON
-from tools.mosquitto import MosquittoBroker
+from devservers.mosquitto import MosquittoBroker
 
 MP_DIR = Path(__file__).parent / "mp"
 

@@ -12,7 +12,7 @@ from common import envelope as E
 from hardware.emulators import EmulatedMeter
 from tests.support.firmware import EnvelopeCollector, run_firmware, write_config
 from tests.support.micropython import FIRMWARE_HEAP, MICROPYTHON
-from tools.mosquitto import MosquittoBroker
+from devservers.mosquitto import MosquittoBroker
 
 MP_DIR = Path(__file__).parent / "mp"
 

@@ -7,7 +7,7 @@ import threading
 
 import paho.mqtt.client as mqtt
 
-from tools.mosquitto import MosquittoBroker, mqtt_ping
+from devservers.mosquitto import MosquittoBroker, mqtt_ping
 
 
 def _roundtrip(broker: MosquittoBroker, topic: str, payload: bytes) -> bytes:

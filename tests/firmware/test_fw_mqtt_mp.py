@@ -12,7 +12,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from tests.support.micropython import run_cases
-from tools.mosquitto import MosquittoBroker
+from devservers.mosquitto import MosquittoBroker
 
 MP_DIR = Path(__file__).parent / "mp"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from common import envelope as E
 from hardware.emulators import EmulatedMeter
 from tests.support.firmware import EnvelopeCollector, run_firmware, write_config
-from tools.mosquitto import MosquittoBroker
+from devservers.mosquitto import MosquittoBroker
 
 MP_DIR = Path(__file__).parent / "mp"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from common import envelope as E
 from hardware.emulators import EmulatedMeter
 from tests.support.firmware import EnvelopeCollector, firmware_script, start_firmware, write_config
-from tools.mosquitto import MosquittoBroker
+from devservers.mosquitto import MosquittoBroker
 
 KILLS = 4
 

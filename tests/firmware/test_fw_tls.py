@@ -10,7 +10,7 @@ from common import envelope as E
 from hardware.emulators import EmulatedMeter
 from tests.support.firmware import EnvelopeCollector, run_firmware, write_config
 from tests.support.micropython import run_cases
-from tools.mosquitto import MosquittoBroker
+from devservers.mosquitto import MosquittoBroker
 from tests.support.tls import Pki
 
 MP_DIR = Path(__file__).parent / "mp"

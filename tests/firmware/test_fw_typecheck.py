@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mypy import api
 
-from firmware.build import FIRMWARE_DIR, device_sources
+from firmware_host.build import FIRMWARE_DIR, device_sources
 
 
 def _dist_root(dist: str) -> tuple[Path, set[str]]:

@@ -81,18 +81,18 @@ def test_flashing_config_example_is_valid_and_names_the_default_pins():
 
 
 def test_flashing_documents_every_deploy_command_and_no_other():
-    from firmware.deploy import parser
+    from firmware_host.deploy import parser
 
     sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
     commands = set(sub.choices)
     text = (DOCS / "flashing.md").read_text(encoding="utf-8")
-    used = set(re.findall(r"python -m firmware\.deploy (\w[\w-]*)", text))
+    used = set(re.findall(r"python -m firmware_host\.deploy (\w[\w-]*)", text))
     named = set(re.findall(r"`([\w-]+) (?:--port|--yes)", text))
     assert used and used <= commands
     assert commands - {"build"} <= used | named
     assert "`build`" in text
     # Every documented invocation parses with the real command line.
-    for line in re.findall(r"python -m firmware\.deploy ([^\n`#]+)", text):
+    for line in re.findall(r"python -m firmware_host\.deploy ([^\n`#]+)", text):
         argv = line.split()
         if argv[0] != "--help":
             parser().parse_args(argv)

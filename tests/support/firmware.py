@@ -3,7 +3,7 @@
 - :class:`EnvelopeCollector` is a real MQTT subscriber (paho, persistent
   session, QoS 1) that keeps every envelope the meters publish.
 - :func:`build_firmware`, :func:`write_config`, :func:`firmware_script`,
-  :func:`start_firmware`, :func:`run_firmware` live in tools.unixport (shared
+  :func:`start_firmware`, :func:`run_firmware` live in firmware_host.unixport (shared
   with the demo) and are re-exported here.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from tools.unixport import build_firmware, firmware_script, run_firmware, start_firmware, write_config
+from firmware_host.unixport import build_firmware, firmware_script, run_firmware, start_firmware, write_config
 
 __all__ = [
     "EnvelopeCollector",

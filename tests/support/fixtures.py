@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.mosquitto import MosquittoBroker
+from devservers.mosquitto import MosquittoBroker
 from tests.support.tls import Pki, make_pki
 
 

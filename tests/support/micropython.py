@@ -14,7 +14,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from tools.unixport import FIRMWARE_HEAP, MICROPYTHON, MpResult
+from firmware_host.unixport import FIRMWARE_HEAP, MICROPYTHON, MpResult
 
 __all__ = ["FIRMWARE_HEAP", "MICROPYTHON", "MpProcess", "MpResult", "run_cases", "run_mp", "start_mp"]
 

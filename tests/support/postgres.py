@@ -1,6 +1,6 @@
 """Real PostgreSQL for tests: one embedded server per session, one fresh database per test.
 
-The server (``aggregator.db.embedded.EmbeddedPostgres``, ~1 s to start) is session
+The server (``devservers.scratch_postgres``, ~1 s to start) is session
 scoped. Migrations run once into a template database; each test gets a copy made with
 ``CREATE DATABASE ... TEMPLATE`` (tens of milliseconds) and dropped afterwards, so
 tests never see each other's rows. Import the fixtures into a conftest::
@@ -22,6 +22,7 @@ import pytest
 
 from aggregator.db.embedded import EmbeddedPostgres
 from aggregator.db.migrate import migrate
+from devservers import scratch_postgres
 
 TEMPLATE_DB = "gtx_template"
 _counter = itertools.count(1)
@@ -42,18 +43,9 @@ async def _build_template(admin_dsn: str, template_dsn: str) -> None:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[EmbeddedPostgres]:
-    # Not under pytest's tmp_path: every pytest session on the machine resets
-    # /tmp/pytest-of-<user> to mode 0700, which would lock the unprivileged server
-    # user out of its data directory in the middle of a run.
-    workdir = Path(tempfile.mkdtemp(prefix="gtx-pg-"))
-    server = EmbeddedPostgres(workdir / "data")
-    server.start()
-    try:
+    with scratch_postgres() as server:
         asyncio.run(_build_template(server.dsn(), server.dsn(TEMPLATE_DB)))
         yield server
-    finally:
-        server.destroy()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The aggregator's chain operations over either backend: record readings and mint.
+"""Minting's transactions over either chain backend: record readings and mint.
 
 Implements :class:`aggregator.minting.protocol.MintChain`. One transaction carries up to
 :attr:`ChainService.max_meters_per_tx` meters: for each, its production and consumption
@@ -22,13 +22,13 @@ from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 from spl.token.instructions import create_idempotent_associated_token_account
 
+from common.wire import PACKET_BYTES
 from aggregator.chain.backend import ChainBackend
-from aggregator.chain.litesvm import ChainError
+from aggregator.chain.errors import ChainError
 from aggregator.chain.programs import from_label
 from aggregator.chain.registry import Registry
 from aggregator.minting.protocol import ChainMeterState, MeterDelta, MeterNotOnChain, MintRejected, MintResult
 
-PACKET_BYTES = 1232  # the largest transaction a cluster accepts
 
 
 class ChainService:
@@ -91,7 +91,7 @@ class ChainService:
         try:
             result = await self.backend.send(instructions, [self.oracle])
         except ChainError as exc:
-            raise MintRejected(str(exc)) from exc
+            raise MintRejected("mint_rejected", str(exc), signature=exc.result.signature) from exc
         self._token_accounts.update(owners.values())
         minted = {d.meter_id: 0 for d in deltas}
         for event in self.registry.program.decode_events(result.logs):

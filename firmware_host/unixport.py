@@ -6,7 +6,7 @@ tracebacks to stdout and exits with status 1.
 
 - :func:`build_firmware` compiles firmware/ into a directory.
 - :func:`write_config` writes a validated-at-boot config.json into a data dir.
-- :func:`device_public_key` boots the key store only, as ``firmware.deploy pubkey`` does
+- :func:`device_public_key` boots the key store only, as ``firmware_host.deploy pubkey`` does
   on a device: the key is generated on first use and its public half is what gets registered.
 - :func:`start_firmware` / :func:`run_firmware` run ``app.run(max_readings)`` as an asyncio
   subprocess, so an emulated meter served from the caller's event loop keeps answering
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from firmware.build import build
-from firmware.deploy import PUBKEY_PREFIX
+from firmware_host.build import build
+from firmware_host.deploy import PUBKEY_PREFIX
 
 MICROPYTHON = Path(sys.executable).with_name("micropython")
 FIRMWARE_HEAP = "64K"
@@ -100,7 +100,7 @@ def firmware_script(max_readings: int) -> str:
     )
 
 
-# What `firmware.deploy pubkey` executes over a device's REPL.
+# What `firmware_host.deploy pubkey` executes over a device's REPL.
 PUBKEY_SCRIPT = "import start\nstart.print_public_key()\n"
 
 

@@ -1,6 +1,6 @@
 """Compile the firmware with mpy-cross: the build gate and the deploy payload.
 
-    .venv/bin/python -m firmware.build [OUT_DIR]
+    .venv/bin/python -m firmware_host.build [OUT_DIR]
 
 Every device module is compiled to .mpy (mpy-cross rejects CPython-only
 syntax, so a module that would not import on the device fails here);
@@ -17,9 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-FIRMWARE_DIR = Path(__file__).resolve().parent
-# Host-side tools that live next to the firmware but never go to the device.
-HOST_ONLY = {"build.py", "deploy.py"}
+FIRMWARE_DIR = Path(__file__).resolve().parents[1] / "firmware"
+#: The device's files, one path a line (relative to the firmware directory).
+MANIFEST = "MANIFEST.txt"
 SOURCE_ONLY = {"boot.py", "main.py"}
 
 
@@ -28,13 +28,16 @@ class BuildError(RuntimeError):
 
 
 def device_sources(src_dir: Path = FIRMWARE_DIR) -> list[Path]:
-    """Every .py that belongs on the device, relative to ``src_dir``."""
-    out = []
-    for path in sorted(src_dir.rglob("*.py")):
-        rel = path.relative_to(src_dir)
-        if "__pycache__" in rel.parts or (len(rel.parts) == 1 and rel.name in HOST_ONLY):
-            continue
-        out.append(rel)
+    """Every .py that belongs on the device (``MANIFEST.txt``), relative to ``src_dir``."""
+    manifest = src_dir / MANIFEST
+    try:
+        lines = manifest.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise BuildError(f"{manifest} is missing: it lists the files that go on the device") from None
+    out = sorted(Path(line.strip()) for line in lines if line.strip() and not line.startswith("#"))
+    missing = [str(rel) for rel in out if not (src_dir / rel).is_file()]
+    if missing:
+        raise BuildError(f"{manifest} names files that do not exist: {', '.join(missing)}")
     return out
 
 
@@ -79,7 +82,7 @@ def build(out_dir: Path, src_dir: Path = FIRMWARE_DIR) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m firmware.build",
+        prog="python -m firmware_host.build",
         description="Compile the meter firmware with mpy-cross (the build gate).",
     )
     parser.add_argument("out_dir", nargs="?", default="var/firmware-build",

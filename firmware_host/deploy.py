@@ -1,6 +1,6 @@
 """Deploy the meter firmware to an ESP32 with mpremote.
 
-    .venv/bin/python -m firmware.deploy --help
+    .venv/bin/python -m firmware_host.deploy --help
 
 Subcommands (PORT is the board's USB serial port, e.g. /dev/ttyUSB0):
 
@@ -28,7 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from firmware.build import FIRMWARE_DIR, BuildError, build
+from firmware_host.build import FIRMWARE_DIR, BuildError, build
 
 PUBKEY_PREFIX = "key: public "
 
@@ -59,7 +59,7 @@ def validate_config(path: Path) -> None:
             raise DeployError("bad_config", f"{path}: {exc}") from None
     finally:
         sys.path.pop(0)
-        for name in ("config", "section", "meter", "meter.regmap"):
+        for name in ("config", "section", "meter", "meter.regmap", "wire"):
             sys.modules.pop(name, None)
 
 
@@ -156,9 +156,9 @@ def cmd_new_key(args: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m firmware.deploy",
+        prog="python -m firmware_host.deploy",
         description="Build and deploy the GridTokenX meter firmware to an ESP32 with mpremote.",
-        epilog="Example: python -m firmware.deploy install --port /dev/ttyUSB0 --config site.json",
+        epilog="Example: python -m firmware_host.deploy install --port /dev/ttyUSB0 --config site.json",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -21,7 +21,9 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["DURABLE_PERSISTENCE", "BrokerTls", "MosquittoBroker", "MosquittoError", "free_tcp_port", "mqtt_ping"]
+from devservers.ports import free_tcp_port
+
+__all__ = ["DURABLE_PERSISTENCE", "BrokerTls", "MosquittoBroker", "MosquittoError", "mqtt_ping"]
 
 MOSQUITTO_BIN = os.environ.get("GTX_MOSQUITTO", "/usr/sbin/mosquitto")
 
@@ -55,13 +57,6 @@ class BrokerTls(Protocol):
 
 class MosquittoError(RuntimeError):
     """The broker could not be started or did not become ready."""
-
-
-def free_tcp_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # MQTT 3.1.1 CONNECT, clean session, keepalive 5 s, client id "gtx-probe".
