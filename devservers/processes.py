@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -21,6 +23,9 @@ class ServerProcess:
 
     ``probe`` tells whether one answer means ready; :meth:`ready` polls it (and fails at
     once if the process exits first). :meth:`stop` sends SIGTERM and waits, then kills.
+    With ``stderr=subprocess.PIPE`` (the default) the child's stderr goes to a temporary
+    file, never to a pipe: a pipe nobody drains fills at 64 KiB of log lines, and the
+    server then blocks in its next log call.
     """
 
     name = "server"
@@ -30,8 +35,19 @@ class ServerProcess:
         self.port = port or free_tcp_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        self._log: IO[bytes] | None = None
+        if stderr == subprocess.PIPE:
+            self._log = tempfile.TemporaryFile(prefix=f"gtx-{self.name}-")  # noqa: SIM115 - closed in stop
+            stderr = self._log.fileno()
         self.proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=full_env,
                                      stdout=subprocess.DEVNULL, stderr=stderr)
+
+    def stderr_text(self) -> str:
+        """What the process wrote to stderr so far ("" when it was not captured)."""
+        if self._log is None or self._log.closed:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
 
     def probe(self, response: httpx.Response) -> bool:
         return response.status_code == 200
@@ -41,7 +57,7 @@ class ServerProcess:
 
     def _exited(self) -> None:
         if self.proc.poll() is not None:
-            err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+            err = self.stderr_text()
             raise NotReady(f"{self.name} exited with {self.proc.returncode}: {err[-3000:]}")
 
     def ready(self, timeout_s: float = 60.0) -> None:
@@ -73,16 +89,19 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             code = self.proc.wait()
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+        if self._log is not None:
+            self._log.close()
         return code
 
     def stop_and_read_stderr(self, timeout_s: float = 20.0) -> tuple[int, str]:
         """:meth:`stop`, and what the process wrote to stderr (when piped)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=timeout_s)
-        return self.proc.returncode, (err or b"").decode(errors="replace")
+        self.proc.wait(timeout_s)
+        err = self.stderr_text()
+        if self._log is not None:
+            self._log.close()
+        return self.proc.returncode, err
 
 
 class AggregatorProcess(ServerProcess):
