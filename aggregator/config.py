@@ -99,7 +99,7 @@ class ChainSettings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _rpc_needs_url_and_key(self) -> "ChainSettings":
+    def _rpc_needs_url_and_key(self) -> ChainSettings:
         if self.backend == "rpc" and (self.rpc_url is None or self.oracle_keypair is None):
             raise ValueError("GTX_CHAIN_BACKEND=rpc needs GTX_CHAIN_RPC_URL and GTX_CHAIN_ORACLE_KEYPAIR")
         return self
@@ -130,7 +130,8 @@ class Settings(BaseSettings):
     indexer_enabled: bool = Field(True, description="index chain events into PostgreSQL (needs a chain backend)")
     indexer_poll_s: float = Field(2.0, gt=0, description="how often the indexer asks the chain for new transactions")
     matcher_enabled: bool = Field(True, description="match orders of markets whose matcher key this service holds")
-    matcher_sweep_s: float = Field(30.0, gt=0, description="periodic sweep; indexed new orders wake the matcher at once")
+    matcher_sweep_s: float = Field(
+        30.0, gt=0, description="periodic sweep; indexed new orders wake the matcher at once")
     certificate_validate_on_issue: bool = Field(
         True, description="the issuer co-signs validation into each issuance it prepares (else they stay PENDING)"
     )
@@ -139,7 +140,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
 
     @model_validator(mode="after")
-    def _pool_bounds(self) -> "Settings":
+    def _pool_bounds(self) -> Settings:
         if self.db_pool_min > self.db_pool_max:
             raise ValueError("db_pool_min must not exceed db_pool_max")
         return self

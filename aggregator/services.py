@@ -24,12 +24,12 @@ if TYPE_CHECKING:  # the types only: the domain packages import aggregator.deps,
     from aggregator.events.hub import EventHub
     from aggregator.indexer.service import Indexer
     from aggregator.metrics import Metrics
-    from aggregator.minting import Minter, MintChain
+    from aggregator.minting import MintChain, Minter
     from aggregator.readings.mqtt import MqttIngest
     from aggregator.readings.service import IngestService
+    from aggregator.trading.desk import TradingDesk
     from aggregator.trading.matcher import Matcher
     from aggregator.trading.service import Allowed, RelayGate
-    from aggregator.trading.desk import TradingDesk
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,6 @@ import asyncio
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -58,11 +56,10 @@ from solders.keypair import Keypair
 
 from aggregator.chain import PROSUMER, Registry
 from aggregator.chain.backend import RpcBackend
-
 from aggregator.db.embedded import EmbeddedPostgres
-from devservers import AggregatorProcess, LocalnetProcess, scratch_postgres
 from aggregator.db.migrate import migrate
 from common.envelope import parse_envelope, public_key_from_seed, reading_topic, sign_envelope, verify_batch
+from devservers import AggregatorProcess, LocalnetProcess, scratch_postgres
 from devservers.mosquitto import MosquittoBroker
 
 UNITS = {

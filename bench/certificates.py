@@ -56,7 +56,8 @@ def run() -> dict[str, float]:
         cu["validate"].append(chain.send([certs.validate(issuer.pubkey(), address)], [issuer]).compute_units)
     groups = [addresses[i:i + SAMPLES] for i in range(1, len(addresses), SAMPLES)]
     for address in groups[0]:
-        cu["transfer"].append(chain.send([certs.transfer(owner.pubkey(), address, buyer.pubkey())], [owner]).compute_units)
+        transfer = certs.transfer(owner.pubkey(), address, buyer.pubkey())
+        cu["transfer"].append(chain.send([transfer], [owner]).compute_units)
         cu["retire"].append(chain.send([certs.retire(buyer.pubkey(), address)], [buyer]).compute_units)
     for address in groups[1]:
         cu["revoke"].append(chain.send([certs.revoke(issuer.pubkey(), address, 1)], [issuer]).compute_units)

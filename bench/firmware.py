@@ -34,9 +34,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hardware.emulators import EmulatedMeter
-from firmware_host.unixport import MpResult, build_firmware, firmware_script, run_firmware, write_config
 from devservers.mosquitto import MosquittoBroker
+from firmware_host.unixport import MpResult, build_firmware, firmware_script, run_firmware, write_config
+from hardware.emulators import EmulatedMeter
 
 UNITS = {
     "firmware.sign_ms": "ms",

@@ -31,10 +31,10 @@ from pathlib import Path
 import paho.mqtt.client as paho
 
 from bench.aggregator import _fleet, _interleave
-from devservers import free_tcp_port
 from common.envelope import reading_topic
-from edge_gateway.storage.outbox import Outbox
+from devservers import free_tcp_port
 from devservers.mosquitto import MosquittoBroker
+from edge_gateway.storage.outbox import Outbox
 
 UNITS = {
     "gateway.relay_readings_per_s": "readings/s",

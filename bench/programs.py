@@ -11,10 +11,9 @@ import statistics
 from solders.keypair import Keypair
 from solders.transaction import Transaction
 
-from common.wire import PACKET_BYTES
 from aggregator.chain import PROSUMER, LocalChain, Registry
 from aggregator.chain.registry import MAX_SETTLE_METERS
-
+from common.wire import PACKET_BYTES
 
 UNITS = {
     key: "CU" for key in (

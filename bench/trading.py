@@ -19,8 +19,8 @@ import statistics
 from solders.compute_budget import set_compute_unit_limit
 from solders.transaction import Transaction
 
-from common.wire import PACKET_BYTES
 from aggregator.chain.trading import ASK, BID, MAX_FILLS, Fill, create_lookup_table, send_v0, v0_transaction
+from common.wire import PACKET_BYTES
 from devservers.trading_floor import CHAIN_TIME, Floor
 
 ORDER_WH = 1_000
@@ -74,7 +74,8 @@ def run(token_program: bytes | None = None) -> dict[str, float]:
     for seller, buyer in zip(sellers, buyers):
         for trader, side, price, books, costs, balance in (
                 (seller, ASK, 100_000, asks, from_balance, True), (buyer, BID, 120_000, bids, from_balance, True),
-                (seller, ASK, 100_000, token_asks, from_token, False), (buyer, BID, 120_000, token_bids, from_token, False)):
+                (seller, ASK, 100_000, token_asks, from_token, False),
+                (buyer, BID, 120_000, token_bids, from_token, False)):
             address, result = f.place(trader, side, price, ORDER_WH, from_balance=balance)
             books.append(address)
             costs.append(result.compute_units)

@@ -233,7 +233,7 @@ def validate_reading(reading: Mapping[str, Any]) -> None:
         # bool is an int subclass in Python; JSON true/false is never a number here.
         if not isinstance(value, typ) or isinstance(value, bool):
             raise EnvelopeError("bad_field_type", f"{name} must be {typ.__name__}", name)
-        if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        if bounds is not None and isinstance(value, int) and not bounds[0] <= value <= bounds[1]:
             raise EnvelopeError("bad_field_value", f"{name}={value} outside {bounds}", name)
     for name in reading:
         if name not in names:

@@ -37,21 +37,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from nacl.signing import VerifyKey
 from solders.keypair import Keypair
 
-from common.wire import is_meter_id
 from aggregator.chain import CONSUMER, PROSUMER, ChainError, Registry, TxResult
 from aggregator.config import ChainSettings, IngestPolicy, MqttSettings, Settings
 from aggregator.trading.desk import LOCAL_TICK_SIZE
+from common.wire import is_meter_id
 from demo.feed import Progress, echo_lines, grid, hhmm
 from demo.readback import print_accounts, settle_report
 from demo.services import Aggregator, DemoError, serve_aggregator, start_broker, start_postgres
 from demo.trade import DEPOSIT_MIN, PAYMENT_SCALE, Terms, open_floor, tokens
+from firmware_host.unixport import build_firmware, device_public_key, firmware_script, start_firmware, write_config
 from hardware.emulators import EmulatedMeter
 from tools import wallet
-from firmware_host.unixport import build_firmware, device_public_key, firmware_script, start_firmware, write_config
 
 DAY_START_S = 9 * 3600  # the emulated day starts at 09:00; the prosumer exports until ~16:30
 INTERVAL_S = 1  # the firmware's reading interval (its minimum)
@@ -104,7 +103,8 @@ async def register(agg: Aggregator, meter_id: str, location: str, device_key: by
     for kp, role in ((prosumer, "prosumer"), (consumer, "consumer")):
         user = await expect(wallet.register_user(agg.client, kp, role, display_name=f"demo {role}"), f"register {role}")
         print(f"   {role:<9}{user['wallet']}  (POST /api/users, signed challenge)")
-    meter = await expect(wallet.register_meter(agg.client, prosumer, meter_id, device_key), f"register meter {meter_id}")
+    meter = await expect(wallet.register_meter(agg.client, prosumer, meter_id, device_key),
+                         f"register meter {meter_id}")
     print(f"   meter    {meter['meter_id']} of {meter['owner_wallet']}, status {meter['status']}  (POST /api/meters)")
 
     step("4. on chain: the owners register with their own keys (LiteSVM in-process)")
@@ -135,7 +135,8 @@ async def run_meter(stack: contextlib.AsyncExitStack, agg: Aggregator, args: arg
     (workdir / "pty").mkdir()
     await stack.enter_async_context(meter)
     progress = await stack.enter_async_context(Progress(agg.client, args.meter_id, meter.clock.now_s))
-    print(f"   meter     SDM120 (Modbus RTU, unit 1) on {meter.port}, rooftop PV {meter.site.solar.peak_power_w / 1000:g} kWp "
+    print(f"   meter     SDM120 (Modbus RTU, unit 1) on {meter.port}, "
+          f"rooftop PV {meter.site.solar.peak_power_w / 1000:g} kWp "
           f"+ household + EV, day from {hhmm(DAY_START_S)} at {acceleration:,.0f}x")
     write_config(flash_dir, meter_id=args.meter_id, host="127.0.0.1", port=broker_port, device=meter.port,
                  interval_s=INTERVAL_S)
@@ -156,7 +157,8 @@ async def run_meter(stack: contextlib.AsyncExitStack, agg: Aggregator, args: arg
         raise DemoError("the firmware did not finish in time") from None
     await asyncio.gather(*echoes)
     if code != 0:
-        raise DemoError(f"the firmware exited with status {code}" + (" (readings left undelivered)" if code == 3 else ""))
+        undelivered = " (readings left undelivered)" if code == 3 else ""
+        raise DemoError(f"the firmware exited with status {code}{undelivered}")
     await wait_ingested_and_minted(agg, args.meter_id, args.readings, progress)
 
 
@@ -306,7 +308,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="./gtx demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="exit status: 0 when every reading was accepted, the balances agree and the trade settled on chain "
-               "as /api/trades and /api/orders say; 1 when a step failed or anything disagrees; 130 / 143 after Ctrl-C / SIGTERM. Needs what scripts/setup.sh installs "
+               "as /api/trades and /api/orders say; 1 when a step failed or anything disagrees; "
+               "130 / 143 after Ctrl-C / SIGTERM. Needs what scripts/setup.sh installs "
                "(mosquitto, socat, the MicroPython interpreter, the built programs).")
     p.add_argument("--readings", type=int, default=8, metavar="N",
                    help="readings the firmware takes, one a second; the first is the baseline (default 8, min 2)")

@@ -80,7 +80,8 @@ class Progress:
 
     def _reading(self, r: dict[str, Any]) -> None:
         clock = f"meter clock {hhmm(self.sim_now())}  "
-        what = ("baseline (first reading: no energy yet)" if r["seq"] == 1 and r["production_wh"] == r["consumption_wh"] == 0
+        baseline = r["seq"] == 1 and r["production_wh"] == r["consumption_wh"] == 0
+        what = ("baseline (first reading: no energy yet)" if baseline
                 else f"+{r['production_wh']:,} Wh exported, +{r['consumption_wh']:,} Wh imported")
         print(f"   reading  seq {r['seq']:<3} {clock}export {r['exp_wh']:>7,} Wh  import {r['imp_wh']:>6,} Wh  "
               f"power {r['power_w']:>6,} W  {what}  [{r['transport']}]", flush=True)

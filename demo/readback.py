@@ -32,7 +32,9 @@ class Outcome:
         return self.chain_balance_wh == self.aggregator_minted_wh == self.due_wh
 
 
-def print_accounts(chain: Chain, meter_id: str, owners: list[Keypair], device_key: bytes, prosumer: Keypair) -> list[str]:
+def print_accounts(
+    chain: Chain, meter_id: str, owners: list[Keypair], device_key: bytes, prosumer: Keypair
+) -> list[str]:
     """Print the registry's config, users and meter from chain state; returns mismatches."""
     reg, local = chain.registry, chain.local
     assert local is not None
@@ -85,7 +87,8 @@ async def settle_report(client: httpx.AsyncClient, chain: Chain, meter_id: str, 
     audit = (await client.get(f"/api/meters/{meter_id}/reconciliation")).json()
     print(f"   energy              exported {exported:,} Wh, imported {imported:,} Wh (first reading is the baseline)")
     print(f"   mint rule           GRID due {audit['due_wh']:,} Wh = signed export, imports never netted "
-          f"(/api/meters/{meter_id}/reconciliation: minted {audit['minted_wh']:,}, difference {audit['difference_wh']:,})")
+          f"(/api/meters/{meter_id}/reconciliation: minted {audit['minted_wh']:,}, "
+          f"difference {audit['difference_wh']:,})")
     txs = {b["tx_signature"] for b in mints if b["tx_signature"]}
     states = sorted({b["state"] for b in mints})
     print(f"   mint batches        {len(mints)} ({', '.join(states) or 'none'}), {len(txs)} chain transactions")

@@ -24,15 +24,14 @@ import httpx
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_PROGRAM_ID
-from spl.token.instructions import (MintToParams, create_associated_token_account, get_associated_token_address,
-                                    mint_to)
+from spl.token.instructions import MintToParams, create_associated_token_account, get_associated_token_address, mint_to
 
 from aggregator.chain import token_amount
 from aggregator.chain.connect import Chain
 from aggregator.chain.trading import MarketRef, fee_of, value_of
+from aggregator.services import services_of
 from aggregator.trading import TradingDesk
 from aggregator.trading import client as trading_client
-from aggregator.services import services_of
 from demo.feed import grid
 from demo.services import Aggregator, DemoError
 
@@ -149,7 +148,8 @@ class TradeFloor:
         m = self.market
         kind = "continuous" if m["auction_slot_secs"] == 0 else f"auction every {m['auction_slot_secs']} s"
         print(f"   market   {m['address']}  ({kind}; matched here: {m['matched_here']}, matcher {m['matcher']})")
-        print(f"            fee {m['fee_bps']} bps ({Decimal(m['fee_bps']) / 100:g} %, paid by the seller, rounded up), "
+        print(f"            fee {m['fee_bps']} bps ({Decimal(m['fee_bps']) / 100:g} %, "
+              "paid by the seller, rounded up), "
               f"lot {m['lot_size_wh']:,} Wh, tick {per_kwh(m['tick_size_per_kwh_micro'])}")
         print(f"            GRID {m['grid_mint']} against payment token {m['payment_mint']} (6 decimals)")
         print(f"            fee account {m['fee_account']}")
@@ -168,7 +168,8 @@ class TradeFloor:
         ixs.append(mint_to(MintToParams(program_id=TOKEN_PROGRAM_ID, mint=self.ref.payment_mint, dest=account,
                                         mint_authority=issuer.pubkey(), amount=amount)))
         result = self.chain.local.send(ixs, [self.consumer, issuer])
-        print(f"   consumer payment account {account}: +{tokens(amount)} tokens  (mint_to, tx {result.signature[:20]}...)")
+        print(f"   consumer payment account {account}: +{tokens(amount)} tokens  "
+              f"(mint_to, tx {result.signature[:20]}...)")
         print("            the market's payment-mint authority issues them on LiteSVM: this stands in for a "
               "stablecoin deposit")
 
@@ -234,7 +235,8 @@ class TradeFloor:
             print(f"            buyer {t['buyer_wallet']}, seller {t['seller_wallet']}")
             print(f"            buyer's price improvement {tokens(t['buyer_improvement_micro'])} "
                   f"(bid limit {per_kwh(terms.bid_micro)}, traded at the resting ask's price)")
-            print(f"            settled on chain by the aggregator's matcher: settle_fills tx {t['tx_signature'][:20]}..., "
+            print("            settled on chain by the aggregator's matcher: "
+                  f"settle_fills tx {t['tx_signature'][:20]}..., "
                   f"fill {t['fill_index']}, slot {t['slot']}")
         return trades[0] if len(trades) == 1 else None
 

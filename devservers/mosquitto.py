@@ -38,7 +38,8 @@ MOSQUITTO_BIN = os.environ.get("GTX_MOSQUITTO", "/usr/sbin/mosquitto")
 #: the PUBACK is written before the save, so a crash in between loses messages that were
 #: acknowledged (measured: 1 of 200, in about one run in three, when the SIGKILL
 #: follows the last PUBACK at once; none once the broker has served anything after
-#: them). Each save rewrites the whole database, so its cost grows with the queue. The pipeline does not depend on it alone: meters keep readings
+#: them). Each save rewrites the whole database, so its cost grows with the queue.
+#: The pipeline does not depend on it alone: meters keep readings
 #: in their flash ring until PUBACK, and the gateway deletes only after the upstream
 #: PUBACK and acknowledges locally only after its own fsynced commit.
 DURABLE_PERSISTENCE = ("persistence true", "autosave_interval 1", "autosave_on_changes true")

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.system_program import CreateAccountParams, create_account
 from spl.token.constants import TOKEN_PROGRAM_ID
-from spl.token.instructions import (InitializeMintParams, MintToParams, create_associated_token_account,
-                                    get_associated_token_address, initialize_mint, mint_to)
+from spl.token.instructions import (
+    InitializeMintParams,
+    MintToParams,
+    create_associated_token_account,
+    get_associated_token_address,
+    initialize_mint,
+    mint_to,
+)
 
 from aggregator.chain import PROSUMER, LocalChain, Registry, TxResult
 from aggregator.chain.energy_token import token_amount
@@ -61,7 +66,7 @@ class Floor:
     # --- set-up ------------------------------------------------------------------------
     @classmethod
     def create(cls, *, trading: Trading | None = None, registry: Registry | None = None,
-               token_program: bytes | None = None) -> "Floor":
+               token_program: bytes | None = None) -> Floor:
         """`token_program`: an SPL Token build (ELF) to run instead of LiteSVM's own classic
         one, e.g. p-token (SIMD-0266), for side-by-side measurements."""
         trading = trading or Trading()
@@ -94,6 +99,13 @@ class Floor:
         self.market = self.trading.market_ref(self.chain, address)
         return self.market
 
+    @property
+    def opened(self) -> MarketRef:
+        """The market :meth:`open_market` opened (an error before it did)."""
+        if self.market is None:
+            raise RuntimeError("no market yet: call open_market() first")
+        return self.market
+
     def add_traders(self, count: int, *, grid_wh: int, payment: int) -> list[Trader]:
         """New wallets holding `grid_wh` GRID (minted from metered surplus through the
         registry) and `payment` payment units each."""
@@ -120,14 +132,15 @@ class Floor:
                                     [self.authority, self.oracle])
             if grid_wh:
                 self.chain.send([registry.settle_and_mint(meters)], [self.authority])
-        traders = [Trader(w, token.token_account(w.pubkey()), get_associated_token_address(w.pubkey(), self.payment_mint))
+        traders = [Trader(w, token.token_account(w.pubkey()),
+                          get_associated_token_address(w.pubkey(), self.payment_mint))
                    for w in new]
         self.traders += traders
         return traders
 
     # --- actions ----------------------------------------------------------------------
     def next_order_id(self) -> int:
-        return self.trading.read(self.chain, self.market.address).next_order_id
+        return self.trading.read(self.chain, self.opened.address).next_order_id
 
     def place(self, trader: Trader, side: int, price_per_kwh: int, size_wh: int, *, expires_at: int = 0,
               check: bool = True, from_balance: bool = False) -> tuple[Pubkey, TxResult]:
@@ -135,19 +148,19 @@ class Floor:
         balance account with `from_balance`."""
         order_id = self.next_order_id()
         source = self.balance_account(trader) if from_balance else None
-        ix = self.trading.place_order(trader.pubkey, self.market, order_id, side=side, price_per_kwh=price_per_kwh,
+        ix = self.trading.place_order(trader.pubkey, self.opened, order_id, side=side, price_per_kwh=price_per_kwh,
                                       size_wh=size_wh, expires_at=expires_at, source=source)
         result = self.chain.send([ix], [trader.wallet], check=check)
-        return self.trading.order_address(self.market.address, order_id), result
+        return self.trading.order_address(self.opened.address, order_id), result
 
     def deposit(self, trader: Trader, side: int, amount: int) -> Pubkey:
         """Move `amount` of what an order of `side` escrows into the trader's balance
         account; its address."""
-        self.chain.send([self.trading.deposit(trader.pubkey, self.market, amount, side=side)], [trader.wallet])
+        self.chain.send([self.trading.deposit(trader.pubkey, self.opened, amount, side=side)], [trader.wallet])
         return self.balance_account(trader)
 
     def balance_account(self, trader: Trader) -> Pubkey:
-        return self.trading.balance_address(self.market.address, trader.pubkey)
+        return self.trading.balance_address(self.opened.address, trader.pubkey)
 
     def held(self, trader: Trader) -> tuple[int, int]:
         """(GRID Wh, payment units) in the trader's balance account; zeros without one."""
@@ -164,7 +177,7 @@ class Floor:
         return self.trading.read(self.chain, address)
 
     def settle(self, fills, *, check: bool = True, **kw) -> TxResult:
-        return self.chain.send([self.trading.settle_fills(self.market, fills, **kw)], [self.matcher], check=check)
+        return self.chain.send([self.trading.settle_fills(self.opened, fills, **kw)], [self.matcher], check=check)
 
     # --- balances -----------------------------------------------------------------------
     def balance(self, account: Pubkey) -> int:
@@ -172,9 +185,9 @@ class Floor:
         return 0 if acc is None else token_amount(bytes(acc.data))
 
     def grid_balances(self) -> dict[Pubkey, int]:
-        accounts = [t.grid_account for t in self.traders] + [self.market.grid_vault]
+        accounts = [t.grid_account for t in self.traders] + [self.opened.grid_vault]
         return {a: self.balance(a) for a in accounts}
 
     def payment_balances(self) -> dict[Pubkey, int]:
-        accounts = [t.payment_account for t in self.traders] + [self.market.payment_vault, self.fee_account]
+        accounts = [t.payment_account for t in self.traders] + [self.opened.payment_vault, self.fee_account]
         return {a: self.balance(a) for a in accounts}

@@ -12,13 +12,21 @@ set. Unknown keys are errors (a misspelt key must not silently fall back to a de
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from common.wire import METER_ID_PATTERN, is_meter_id
@@ -148,7 +156,8 @@ class RtuMeter(_DirectMeterBase):
     def _baud_supported(self) -> RtuMeter:
         codes = self.register_map.baud_codes
         if self.baud is not None and self.baud not in codes:
-            raise ValueError(f"baud {self.baud} is not one {self.model} supports ({', '.join(map(str, sorted(codes)))})")
+            supported = ", ".join(map(str, sorted(codes)))
+            raise ValueError(f"baud {self.baud} is not one {self.model} supports ({supported})")
         return self
 
     @property

@@ -7,7 +7,6 @@ tests and the command line assemble the same pieces.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 

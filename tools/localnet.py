@@ -18,7 +18,8 @@ import argparse
 import base64
 import json
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -48,8 +49,8 @@ from solders.transaction_status import (
     UiTransactionStatusMeta,
 )
 
-from aggregator.chain.litesvm import RECENT_BLOCKHASHES, LocalChain
 from aggregator.chain.connect import deployed_programs
+from aggregator.chain.litesvm import RECENT_BLOCKHASHES, LocalChain
 
 JSONRPC_INVALID_PARAMS = -32602
 JSONRPC_METHOD_NOT_FOUND = -32601
@@ -188,7 +189,9 @@ class Localnet:
 
     def airdrop(self, params: list) -> Any:
         outcome = self.svm.airdrop(Pubkey.from_string(params[0]), int(params[1]))
-        return str(outcome.signature()) if not isinstance(outcome, FailedTransactionMetadata) else str(Signature.default())
+        if isinstance(outcome, FailedTransactionMetadata):
+            return str(Signature.default())
+        return str(outcome.signature())
 
     def call(self, request: dict) -> dict:
         rid, method, params = request.get("id"), request.get("method"), request.get("params") or []

@@ -6,8 +6,7 @@ from fastapi import APIRouter, Query
 
 from aggregator.certificates import repository as repo
 from aggregator.certificates import service
-from aggregator.certificates.schemas import (Certificate, CertificateDetail, IssueCertificate, Issuance,
-                                             StatusName)
+from aggregator.certificates.schemas import Certificate, CertificateDetail, Issuance, IssueCertificate, StatusName
 from aggregator.deps import AppServices, Pool
 from aggregator.errors import Conflict
 

@@ -38,7 +38,7 @@ from solders.transaction import Transaction
 
 from aggregator.certificates import repository as repo
 from aggregator.certificates.desk import CertificateDesk
-from aggregator.certificates.schemas import IssueCertificate, Issuance
+from aggregator.certificates.schemas import Issuance, IssueCertificate
 from aggregator.chain.backend import ChainBackend
 from aggregator.chain.certificates import IssueRequest, Source
 from aggregator.chain.programs import from_label

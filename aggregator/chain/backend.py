@@ -15,7 +15,8 @@ from ``getSignaturesForAddress``/``getTransaction`` over RPC.
 from __future__ import annotations
 
 import asyncio
-from typing import Iterable, NamedTuple, Protocol, Sequence
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple, Protocol
 
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
@@ -33,7 +34,6 @@ from aggregator.chain.errors import ChainError, HistoryError
 from aggregator.chain.litesvm import LocalChain
 from aggregator.chain.programs import GtxProgram
 from aggregator.chain.transactions import TxResult, decode_error, decompile
-
 
 MAX_MULTIPLE_ACCOUNTS = 100  # getMultipleAccounts limit of Solana's RPC
 

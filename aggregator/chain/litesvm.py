@@ -14,24 +14,22 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from solders.account import Account
 from solders.clock import Clock
 from solders.hash import Hash
-from solders.instruction import AccountMeta, Instruction
+from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
 from solders.pubkey import Pubkey
-from solders.message import Message
 from solders.transaction import Transaction
 from solders.transaction_metadata import FailedTransactionMetadata
 
 from aggregator.chain.errors import ChainError
 from aggregator.chain.programs import GtxProgram
 from aggregator.chain.transactions import TxResult, decode_error, decompile
-
 
 RECENT_BLOCKHASHES = 150  # as many as a cluster keeps valid
 

@@ -12,10 +12,10 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 from anchorpy import Context, Idl, Program, Provider, Wallet

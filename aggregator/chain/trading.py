@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from solders.address_lookup_table_account import ID as LOOKUP_TABLE_PROGRAM_ID
-from solders.address_lookup_table_account import (AddressLookupTable, AddressLookupTableAccount,
-                                                  derive_lookup_table_address)
+from solders.address_lookup_table_account import (
+    AddressLookupTable,
+    AddressLookupTableAccount,
+    derive_lookup_table_address,
+)
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.message import MessageV0
@@ -30,12 +34,12 @@ from solders.transaction_metadata import FailedTransactionMetadata
 from spl.token.constants import TOKEN_PROGRAM_ID
 from spl.token.instructions import get_associated_token_address
 
-from common.wire import WH_PER_KWH
 from aggregator.chain.energy_token import EnergyToken
-from aggregator.chain.errors import ChainError
+from aggregator.chain.errors import ChainError, ChainSetupError
 from aggregator.chain.litesvm import LocalChain
-from aggregator.chain.transactions import TxResult
 from aggregator.chain.programs import SYSTEM_PROGRAM, GtxProgram
+from aggregator.chain.transactions import TxResult
+from common.wire import WH_PER_KWH
 
 BID, ASK = 0, 1
 SIDES = {"bid": BID, "ask": ASK}
@@ -228,7 +232,9 @@ class Trading:
 
 # --- address lookup tables and v0 transactions --------------------------------------------
 
-def create_lookup_table(chain: LocalChain, authority: Keypair, addresses: Sequence[Pubkey]) -> AddressLookupTableAccount:
+def create_lookup_table(
+    chain: LocalChain, authority: Keypair, addresses: Sequence[Pubkey]
+) -> AddressLookupTableAccount:
     """Create and fill an address lookup table, and advance one slot so it can be used.
 
     The ALT program's instructions are bincode: a u32 tag, then the fields (create: recent
@@ -253,7 +259,10 @@ def create_lookup_table(chain: LocalChain, authority: Keypair, addresses: Sequen
     clock = chain.svm.get_clock()
     chain.svm.warp_to_slot(clock.slot + 1)
     chain.set_time(clock.unix_timestamp)
-    stored = AddressLookupTable.deserialize(bytes(chain.svm.get_account(table).data))
+    account = chain.svm.get_account(table)
+    if account is None:
+        raise ChainSetupError(f"lookup table {table} was not created")
+    stored = AddressLookupTable.deserialize(bytes(account.data))
     return AddressLookupTableAccount(table, list(stored.addresses))
 
 

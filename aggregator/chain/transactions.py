@@ -7,8 +7,8 @@ Both backends (:mod:`aggregator.chain.litesvm`, :mod:`aggregator.chain.backend`)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
 
 from solders.instruction import AccountMeta, Instruction
 from solders.message import Message
@@ -65,7 +65,9 @@ def _failing_program(logs: list[str], programs: dict[Pubkey, GtxProgram]) -> Gtx
     return None
 
 
-def decode_error(result: TxResult, err, instructions: Sequence[Instruction], programs: dict[Pubkey, GtxProgram]) -> None:
+def decode_error(
+    result: TxResult, err, instructions: Sequence[Instruction], programs: dict[Pubkey, GtxProgram]
+) -> None:
     """Fill `result`'s error fields from a TransactionError, naming custom codes from the IDL
     of the program that raised them (through CPIs too)."""
     index = getattr(err, "index", None)

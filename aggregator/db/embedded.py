@@ -138,10 +138,12 @@ class EmbeddedPostgres:
     def dsn(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@/{database}?host={self.socket_dir}&port={SOCKET_PORT}"
 
-    def _run_as(self) -> dict[str, int]:
-        if self._user is None:
-            return {}
-        return {"user": self._user.pw_uid, "group": self._user.pw_gid}
+    def _uid(self) -> int | None:
+        """The server user's id when the server runs as another user (root starts it), else None."""
+        return None if self._user is None else self._user.pw_uid
+
+    def _gid(self) -> int | None:
+        return None if self._user is None else self._user.pw_gid
 
     def _initdb(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +166,8 @@ class EmbeddedPostgres:
                 "--no-instructions",
             ],
             capture_output=True,
-            **self._run_as(),  # type: ignore[arg-type]
+            user=self._uid(),
+            group=self._gid(),
         )
         if result.returncode != 0:
             raise EmbeddedPostgresError("initdb_failed", result.stderr.decode(errors="replace"))
@@ -187,7 +190,8 @@ class EmbeddedPostgres:
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - owned by the child
         try:
             self._proc = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **self._run_as()  # type: ignore[arg-type]
+                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                user=self._uid(), group=self._gid(),
             )
         finally:
             log.close()
@@ -269,7 +273,7 @@ class EmbeddedPostgres:
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
-    def __enter__(self) -> "EmbeddedPostgres":
+    def __enter__(self) -> EmbeddedPostgres:
         self.start()
         return self
 

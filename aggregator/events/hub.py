@@ -12,7 +12,7 @@ from typing import Any
 
 
 class Subscription:
-    def __init__(self, hub: "EventHub", maxsize: int) -> None:
+    def __init__(self, hub: EventHub, maxsize: int) -> None:
         self._hub = hub
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=maxsize)
         self.dropped = 0

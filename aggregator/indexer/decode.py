@@ -61,7 +61,8 @@ def decode_transaction(programs: Mapping[Pubkey, GtxProgram], logs: Sequence[str
             continue  # data that is not one of this program's events
         event = program.client.coder.events.parse(raw)
         if event is None:
-            raise DecodeError("undecodable_event", f"{program.name} logged an event its decoder cannot read: {payload!r}")
+            raise DecodeError("undecodable_event",
+                              f"{program.name} logged an event its decoder cannot read: {payload!r}")
         data = to_json(event.data)
         meter = data.get("meter_id") if isinstance(data.get("meter_id"), str) else None
         events.append(DecodedEvent(ordinal, program, event.name, data, meter))

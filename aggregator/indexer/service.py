@@ -31,9 +31,9 @@ from solders.pubkey import Pubkey
 
 from aggregator.chain.backend import ChainBackend, SignatureInfo, TxRecord
 from aggregator.chain.programs import GtxProgram
+from aggregator.errors import RETRYABLE, TransientError
 from aggregator.events.hub import EventHub
 from aggregator.indexer import repository as repo
-from aggregator.errors import RETRYABLE, TransientError
 from aggregator.indexer.decode import decode_transaction
 
 log = logging.getLogger("aggregator.indexer")

@@ -17,7 +17,8 @@ from typing import Any
 
 import asyncpg
 
-PLACED, FILLED, CANCELLED, EXPIRED, CLOSED = "OrderPlaced", "FillSettled", "OrderCancelled", "OrderExpired", "OrderClosed"
+PLACED, FILLED, CANCELLED, EXPIRED, CLOSED = (
+    "OrderPlaced", "FillSettled", "OrderCancelled", "OrderExpired", "OrderClosed")
 TRADING_EVENTS = frozenset({PLACED, FILLED, CANCELLED, EXPIRED, CLOSED})
 SIDE_NAMES = {0: "buy", 1: "sell"}
 
@@ -36,7 +37,8 @@ async def apply(conn: asyncpg.Connection, event: asyncpg.Record, data: dict[str,
             SIDE_NAMES[data["side"]], data["price_per_kwh"], data["size_wh"], data["expires_at"],
             event["signature"], data["placed_at"], data["market"], data["order_id"])
     elif name == FILLED:
-        for order_id, remaining in ((data["bid_id"], data["bid_remaining_wh"]), (data["ask_id"], data["ask_remaining_wh"])):
+        sides = ((data["bid_id"], data["bid_remaining_wh"]), (data["ask_id"], data["ask_remaining_wh"]))
+        for order_id, remaining in sides:
             await conn.execute(
                 """UPDATE orders SET filled_wh = GREATEST(filled_wh, energy_wh - $3),
                        status = CASE WHEN status IN ('cancelled', 'expired') THEN status

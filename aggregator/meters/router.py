@@ -8,7 +8,14 @@ from aggregator.deps import Pool
 from aggregator.errors import AuthError, Forbidden
 from aggregator.meters import repository as repo
 from aggregator.meters.schemas import (
-    Gap, Meter, MintBatch, Reading, Reconciliation, RegisterMeter, Rejection, SetMeterStatus,
+    Gap,
+    Meter,
+    MintBatch,
+    Reading,
+    Reconciliation,
+    RegisterMeter,
+    Rejection,
+    SetMeterStatus,
 )
 from aggregator.users import challenge
 from aggregator.users import repository as users_repo

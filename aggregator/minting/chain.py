@@ -22,13 +22,12 @@ from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 from spl.token.instructions import create_idempotent_associated_token_account
 
-from common.wire import PACKET_BYTES
 from aggregator.chain.backend import ChainBackend
 from aggregator.chain.errors import ChainError
 from aggregator.chain.programs import from_label
 from aggregator.chain.registry import Registry
 from aggregator.minting.protocol import ChainMeterState, MeterDelta, MeterNotOnChain, MintRejected, MintResult
-
+from common.wire import PACKET_BYTES
 
 
 class ChainService:
@@ -74,10 +73,12 @@ class ChainService:
             raise ValueError("production and consumption deltas must be non-negative")
         if states is None or any(d.meter_id not in states or states[d.meter_id].owner is None for d in deltas):
             states = await self.meter_states([d.meter_id for d in deltas])
+        owners: dict[str, Pubkey] = {}
         for d in deltas:
-            if d.meter_id not in states:
+            owner = states[d.meter_id].owner if d.meter_id in states else None
+            if owner is None:
                 raise MeterNotOnChain(d.meter_id)
-        owners = {d.meter_id: Pubkey.from_string(states[d.meter_id].owner) for d in deltas}
+            owners[d.meter_id] = Pubkey.from_string(owner)
         now = int(time.time())
         instructions = await self._token_account_ixs(list(dict.fromkeys(owners.values())))
         for d in deltas:
@@ -116,5 +117,6 @@ class ChainService:
             if account is not None:
                 self._token_accounts.add(owner)
             else:
-                ixs.append(create_idempotent_associated_token_account(self.oracle.pubkey(), owner, token.mint_address()))
+                ixs.append(create_idempotent_associated_token_account(
+                    self.oracle.pubkey(), owner, token.mint_address()))
         return ixs

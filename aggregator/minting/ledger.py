@@ -172,7 +172,8 @@ class MintLedger:
         verdict = decide(before, now, batch["production_wh"], batch["consumption_wh"])
         if verdict is Verdict.LANDED:
             # Landed before the crash; its signature was never recorded.
-            await self._confirm([(batch_id, None, now.settled_production_wh - before.settled_production_wh, "reconciled: landed")])
+            landed_wh = now.settled_production_wh - before.settled_production_wh
+            await self._confirm([(batch_id, None, landed_wh, "reconciled: landed")])
         elif verdict is Verdict.NOT_LANDED:
             async with self.pool.acquire() as conn:
                 await repo.transition(

@@ -137,7 +137,9 @@ async def release(conn: asyncpg.Connection, batch_id: int, note: str) -> asyncpg
     return row
 
 
-async def record_intents(conn: asyncpg.Connection, intents: Sequence[tuple[int, int, int, int]]) -> list[asyncpg.Record]:
+async def record_intents(
+    conn: asyncpg.Connection, intents: Sequence[tuple[int, int, int, int]]
+) -> list[asyncpg.Record]:
     """``claimed`` -> ``intent`` for each (batch id, chain production, consumption, settled
     before), counting the attempt; batches no longer ``claimed`` are left out of the result."""
     return await conn.fetch(

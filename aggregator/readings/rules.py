@@ -120,6 +120,7 @@ def evaluate(
         state.first = state.last = p
         state.accepted_in_batch += 1
         return Accepted(0, 0)
+    before: Point | None
     if not late:
         before, after = last, None
     else:

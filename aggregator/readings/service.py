@@ -19,13 +19,11 @@ import asyncio
 import logging
 import time
 from collections import Counter as Tally
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import asyncpg
-
-from common.envelope import Envelope, EnvelopeError, default_backend, meter_from_topic, parse_envelopes, verify_batch
 
 from aggregator.config import IngestPolicy
 from aggregator.events.hub import EventHub
@@ -33,6 +31,7 @@ from aggregator.metrics import Metrics
 from aggregator.readings import repository as repo
 from aggregator.readings.reasons import Reason
 from aggregator.readings.rules import Accepted, MeterState, Rejected, evaluate
+from common.envelope import Envelope, EnvelopeError, default_backend, meter_from_topic, parse_envelopes, verify_batch
 
 log = logging.getLogger("aggregator.ingest")
 
@@ -65,6 +64,15 @@ class _Work:
     env: Envelope | None = None
     outcome: Outcome = field(default_factory=Outcome)
     verified_with: bytes | None = None
+
+
+def _signed(work: Iterable[_Work]) -> list[tuple[Envelope, bytes]]:
+    """(envelope, key) of work items that parsed and found their meter's key."""
+    pairs = []
+    for w in work:
+        assert w.env is not None and w.verified_with is not None
+        pairs.append((w.env, w.verified_with))
+    return pairs
 
 
 @dataclass(slots=True)
@@ -202,7 +210,7 @@ class IngestService:
                 loop.run_in_executor(
                     self.executor,
                     verify_batch,
-                    [(w.env, w.verified_with) for w in chunk],
+                    _signed(chunk),
                     self.envelope_backend,
                 )
                 for chunk in chunks
@@ -231,7 +239,8 @@ class IngestService:
         now_s = int(time.time())
         # Judge each meter's readings in sequence order, as if they arrived one by one.
         candidates.sort(key=lambda w: (w.env.meter, w.env.seq) if w.env else ("", 0))
-        rows, gaps = [], []
+        rows: list[tuple] = []
+        gaps: list[tuple] = []
         touched: dict[str, MeterState] = {}
         for w in candidates:
             env = w.env
@@ -283,7 +292,7 @@ class IngestService:
         for w in stale:
             assert w.env is not None
             w.verified_with = states[w.env.meter].device_pubkey
-        errors = verify_batch([(w.env, w.verified_with) for w in stale])  # type: ignore[misc]
+        errors = verify_batch(_signed(stale))
         for w, err in zip(stale, errors, strict=True):
             if err is not None:
                 self._reject(w, err.reason, err.detail)

@@ -19,8 +19,12 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.system_program import CreateAccountParams, create_account
 from spl.token.constants import TOKEN_PROGRAM_ID
-from spl.token.instructions import (InitializeMintParams, create_associated_token_account,
-                                    get_associated_token_address, initialize_mint)
+from spl.token.instructions import (
+    InitializeMintParams,
+    create_associated_token_account,
+    get_associated_token_address,
+    initialize_mint,
+)
 
 from aggregator.chain.backend import ChainBackend
 from aggregator.chain.connect import Chain, load_keypair

@@ -54,15 +54,16 @@ from solders.sysvar import CLOCK
 from solders.transaction import Transaction
 from spl.token.instructions import create_idempotent_associated_token_account, get_associated_token_address
 
-from common.wire import PACKET_BYTES
 from aggregator.chain.backend import ChainBackend
-from aggregator.chain.transactions import TxResult
+from aggregator.chain.errors import ChainSetupError
 from aggregator.chain.trading import BID, MAX_FILLS, Fill, MarketRef, Trading, clock_unix_timestamp, value_of
+from aggregator.chain.transactions import TxResult
 from aggregator.errors import RETRYABLE
 from aggregator.events.hub import EventHub
-from aggregator.trading import repository as repo
 from aggregator.trading import auction
+from aggregator.trading import repository as repo
 from aggregator.trading.matching import BookOrder, PlannedFill, plan_fills
+from common.wire import PACKET_BYTES
 
 log = logging.getLogger("aggregator.matcher")
 
@@ -78,7 +79,7 @@ class CycleReport:
     refused: int
     expired: int = 0  # expire_order instructions that landed
 
-    def __add__(self, other: "CycleReport") -> "CycleReport":
+    def __add__(self, other: CycleReport) -> CycleReport:
         return CycleReport(self.fills + other.fills, self.energy_wh + other.energy_wh,
                            self.refused + other.refused, self.expired + other.expired)
 
@@ -151,7 +152,7 @@ class Matcher:
     async def run_once(self) -> CycleReport:
         """One matching pass over every market; returns what was settled."""
         async with self._lock:
-            now = clock_unix_timestamp(bytes((await self.backend.account(CLOCK)).data))
+            now = clock_unix_timestamp(await _account_data(self.backend, CLOCK))
             self._chain_now, self._next_due = now, None
             totals = CycleReport(0, 0, 0)
             for market in self.markets.values():
@@ -160,7 +161,7 @@ class Matcher:
 
     # --- one market -----------------------------------------------------------------------
     async def _match_market(self, market: MarketRef, now: int) -> CycleReport:
-        state = self.trading.decode(bytes((await self.backend.account(market.address)).data))
+        state = self.trading.decode(await _account_data(self.backend, market.address))
         book = await self._book(market)
         expired = await self._expire(market, [o for o in book if o.remaining_wh > 0 and not o.live(now)])
         self._due(o.expires_at for o in book if o.live(now) and o.expires_at)
@@ -208,11 +209,11 @@ class Matcher:
         missing = await self._missing_accounts(market, fills)
         pricing = (auction_slot, clearing_price)
         for batch in self._batches(market, fills, missing, pricing):
-            ok = await self._settle(market, batch, missing, pricing)
-            if not ok and len(batch) > 1:
+            batch_ok = await self._settle(market, batch, missing, pricing)
+            if not batch_ok and len(batch) > 1:
                 ok = [await self._settle(market, [f], missing, pricing) for f in batch]
             else:
-                ok = [ok] * len(batch)
+                ok = [batch_ok] * len(batch)
             for f, done in zip(batch, ok):
                 if done:
                     settled, energy = settled + 1, energy + f.energy_wh
@@ -351,3 +352,10 @@ class Matcher:
         ixs = closes + [self.trading.refund_improvement(market, refunds[i:i + REFUNDS_PER_IX])
                         for i in range(0, len(refunds), REFUNDS_PER_IX)]
         await self._send_cranks(ixs, "closing filled orders failed")
+
+
+async def _account_data(backend: ChainBackend, address: Pubkey) -> bytes:
+    account = await backend.account(address)
+    if account is None:
+        raise ChainSetupError(f"account {address} does not exist on this chain")
+    return bytes(account.data)

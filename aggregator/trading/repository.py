@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncpg
 
-
 _ORDER_SELECT = """
 SELECT order_address, market_address, chain_order_id AS order_id, owner_wallet, side, price_per_kwh_micro,
        energy_wh, filled_wh, energy_wh - filled_wh AS remaining_wh, status, expires_at, tx_signature,

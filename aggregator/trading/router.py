@@ -13,8 +13,16 @@ from aggregator.errors import Conflict, NotFound
 from aggregator.trading import repository as repo
 from aggregator.trading import service
 from aggregator.trading.desk import TradingDesk
-from aggregator.trading.schemas import (Market, MatchBatch, Order, OrderBook, PriceLevel, RelayRequest,
-                                        RelayResult, Trade)
+from aggregator.trading.schemas import (
+    Market,
+    MatchBatch,
+    Order,
+    OrderBook,
+    PriceLevel,
+    RelayRequest,
+    RelayResult,
+    Trade,
+)
 
 router = APIRouter(tags=["trading"])
 

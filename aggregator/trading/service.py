@@ -15,7 +15,7 @@ nothing; the user's wallet is the fee payer):
 | `program_error` | 409 | the chain ran it and a program refused it (detail: program, code, name) |
 | `transaction_failed` | 409 | the chain refused it otherwise (stale blockhash, already processed, fees) |
 | `relay_busy` | 503 | ``GTX_RELAY_MAX_CONCURRENT`` relays already wait for their chain (``Retry-After``) |
-| `confirmation_timeout` | 504 | sent, but not confirmed within ``GTX_RELAY_WAIT_S`` (detail: signature; it may still land) |
+| `confirmation_timeout` | 504 | sent, not confirmed within ``GTX_RELAY_WAIT_S`` (detail: signature; may still land) |
 
 Each relay waits for its confirmation at most ``GTX_RELAY_WAIT_S`` (default 10 s), and at
 most ``GTX_RELAY_MAX_CONCURRENT`` (default 32) wait at once: a transaction that never
@@ -33,21 +33,19 @@ from dataclasses import dataclass
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from solders.compute_budget import ID as COMPUTE_BUDGET_PROGRAM
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
-from common.wire import PACKET_BYTES
 from aggregator.chain.backend import ChainBackend
 from aggregator.chain.certificates import Certificates
-from aggregator.chain.transactions import decompile
 from aggregator.chain.programs import GtxProgram
 from aggregator.chain.trading import USER_INSTRUCTIONS, Trading
+from aggregator.chain.transactions import decompile
 from aggregator.errors import AuthError, Conflict, PayloadTooLarge, Unavailable, ValidationFailed
 from aggregator.trading.desk import TradingDesk
 from aggregator.trading.schemas import Market, RelayResult
-
+from common.wire import PACKET_BYTES
 
 UNITS = {
     "energy": "Wh (GRID base units; GRID has 3 decimals, 1 GRID = 1 kWh)",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from solders.pubkey import Pubkey
@@ -65,7 +65,7 @@ async def issue(conn: asyncpg.Connection, wallet: str, purpose: str, ttl_s: int)
         raise ValidationFailed("bad_purpose", f"purpose must be one of {sorted(PURPOSES)}")
     parse_wallet(wallet)
     nonce = secrets.token_urlsafe(24)
-    expires_at = datetime.now(timezone.utc) + timedelta(seconds=ttl_s)
+    expires_at = datetime.now(UTC) + timedelta(seconds=ttl_s)
     await conn.execute(
         "INSERT INTO auth_challenges (nonce, wallet, purpose, expires_at) VALUES ($1, $2, $3, $4)",
         nonce, wallet, purpose, expires_at,

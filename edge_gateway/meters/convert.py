@@ -1,7 +1,8 @@
 """Register block -> the integer reading values of docs/envelope.md (no floats leave here).
 
 The conversion is :mod:`common.meter_values`, the module the firmware runs as its
-generated ``firmware/meter/reading.py`` (pure code for MicroPython and CPython alike), so a meter reads the same integers whether an
+generated ``firmware/meter/reading.py`` (pure code for MicroPython and CPython alike), so
+a meter reads the same integers whether an
 ESP32 or the gateway polls it: each float32 register taken exactly, times its integer
 scale, rounded half away from zero; negative energy, voltage or frequency is
 ``out_of_range``, NaN or infinity ``not_a_number``, a block shorter than the map needs
@@ -18,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from edge_gateway.errors import MeterError
 from common import meter_values
+from edge_gateway.errors import MeterError
 
 __all__ = ["decode_block", "registers_to_bytes"]
 

@@ -27,7 +27,7 @@ async def serve_ops(host: str, port: int, telemetry: Telemetry) -> asyncio.Serve
         try:
             request = await asyncio.wait_for(reader.readline(), _REQUEST_TIMEOUT_S)
             # Headers are read and ignored: both endpoints take no input.
-            while (line := await asyncio.wait_for(reader.readline(), _REQUEST_TIMEOUT_S)) not in (b"\r\n", b"\n", b""):
+            while await asyncio.wait_for(reader.readline(), _REQUEST_TIMEOUT_S) not in (b"\r\n", b"\n", b""):
                 pass
             parts = request.decode("latin-1").split()
             method, path = (parts[0], parts[1].split("?", 1)[0]) if len(parts) >= 2 else ("", "")

@@ -68,7 +68,7 @@ class Interface:
     address: str
 
     @classmethod
-    def load(cls, name: str) -> "Interface":
+    def load(cls, name: str) -> Interface:
         path = PROGRAMS / name / "interface.toml"
         spec = tomllib.loads(path.read_text())
         if spec["program"]["name"] != name:

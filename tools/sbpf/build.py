@@ -83,7 +83,8 @@ def build(names: list[str], *, quiet: bool = False) -> dict[str, Path]:
         out[n] = so_path(n)
         if not quiet:
             digest = hashlib.sha256(so_path(n).read_bytes()).hexdigest()[:16]
-            print(f"  {n:<14} {so_path(n).stat().st_size:>7} bytes  sha256 {digest}  -> {so_path(n).relative_to(ROOT)}", flush=True)
+            size, where = so_path(n).stat().st_size, so_path(n).relative_to(ROOT)
+            print(f"  {n:<14} {size:>7} bytes  sha256 {digest}  -> {where}", flush=True)
     if not quiet:
         print(f"  built {len(names)} program(s) in {time.monotonic() - started:.1f} s")
     return out

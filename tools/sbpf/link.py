@@ -53,8 +53,10 @@ def llvm_tool(name: str) -> str:
 HINTS = {
     "too many arguments": "an SBPF function takes at most 5 arguments: pass a struct by reference",
     "stack arguments are not supported": "an SBPF function takes at most 5 arguments: pass a struct by reference",
-    "__multi3": "128-bit multiply (e.g. u64::checked_mul) is not available: use u64 math with explicit overflow checks",
-    "Looks like the BPF stack limit": "a stack frame exceeds 4 KiB: move large locals into accounts or split the function",
+    "__multi3": "128-bit multiply (e.g. u64::checked_mul) is not available: "
+                "use u64 math with explicit overflow checks",
+    "Looks like the BPF stack limit": "a stack frame exceeds 4 KiB: "
+                                      "move large locals into accounts or split the function",
 }
 
 

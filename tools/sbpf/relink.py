@@ -168,7 +168,7 @@ def _resolve(elf: ELFFile, syms, lay: _Layout, text_addr: int, rodata_addr: int,
         for rel in rsec.iter_relocations():
             rtype, sym = rel["r_info_type"], syms[rel["r_info_sym"]]
             at = placed.offset + rel["r_offset"]
-            where = lambda: _function_at(elf, syms, target_idx, rel["r_offset"])  # noqa: E731
+            where = lambda t=target_idx, off=rel["r_offset"]: _function_at(elf, syms, t, off)  # noqa: E731
             base = sym_addr(sym)
             if rtype == R_BPF_64_32:
                 if placed.out != ".text":
