@@ -132,7 +132,7 @@ def _interleave_seq(per_meter: list[list[tuple[str, bytes]]]) -> list[tuple[int,
     return [(int(parse_envelope(raw).reading["seq"]), (meter_id, raw)) for meter_id, raw in _interleave(per_meter)]
 
 
-async def _prepare_db(server: EmbeddedPostgres, name: str, keys: dict[str, bytes]) -> str:
+async def _prepare_db(server: EmbeddedPostgres, name: str, keys: dict[str, bytes], wallet: str = "bench-wallet") -> str:
     admin = await asyncpg.connect(server.dsn())
     try:
         await admin.execute(f"CREATE DATABASE {name}")
@@ -141,7 +141,7 @@ async def _prepare_db(server: EmbeddedPostgres, name: str, keys: dict[str, bytes
     conn = await asyncpg.connect(server.dsn(name))
     try:
         await migrate(conn)
-        owner = await conn.fetchval("INSERT INTO users (wallet, role) VALUES ('bench-wallet', 'prosumer') RETURNING id")
+        owner = await conn.fetchval("INSERT INTO users (wallet, role) VALUES ($1, 'prosumer') RETURNING id", wallet)
         await conn.copy_records_to_table(
             "meters", records=[(k, owner, v) for k, v in keys.items()],
             columns=("meter_id", "owner_id", "device_pubkey"),
@@ -249,7 +249,10 @@ def _publish(host: str, port: int, items: list[tuple[str, bytes]]) -> None:
 async def _bench_mqtt(server: EmbeddedPostgres, workdir: Path) -> float:
     keys, per_meter = _fleet("q")
     dsn = await _prepare_db(server, "bench_mqtt", keys)
-    broker = MosquittoBroker(workdir / "mosquitto")
+    # The consumer's rate is measured, so the broker queues without a save per message:
+    # with the durable settings (DURABLE_PERSISTENCE) mosquitto rewrites its whole
+    # database after every queued message, quadratic in a backlog this deep.
+    broker = MosquittoBroker(workdir / "mosquitto", autosave=False)
     broker.start()
     agg_env = {"GTX_MQTT_ENABLED": "true", "GTX_MQTT_HOST": broker.host,
                "GTX_MQTT_PORT": str(broker.port), "GTX_MQTT_CLIENT_ID": "bench-agg", **MQTT_TUNING}
@@ -353,12 +356,14 @@ class _Localnet(LocalnetProcess):
         await self.ready_async(timeout_s)
 
 
-async def _chain_setup(url: str, meter_ids: list[str], keys: dict[str, bytes], oracle_path: Path) -> None:
-    """Initialise the registry and GRID mint and register the fleet on chain (one owner)."""
+async def _chain_setup(url: str, meter_ids: list[str], keys: dict[str, bytes], oracle_path: Path,
+                       owner: Keypair) -> None:
+    """Initialise the registry and GRID mint and register the fleet on chain (one owner, the
+    meters' owner in the database too: the minter mints only where both agree)."""
     registry = Registry()
     backend = RpcBackend(url, [registry.program, registry.token.program])
     try:
-        authority, oracle, owner = Keypair(), Keypair(), Keypair()
+        authority, oracle = Keypair(), Keypair()
         for kp in (authority, oracle, owner):
             await backend.client.request_airdrop(kp.pubkey(), 10**12)
         await backend.send([registry.initialize(authority.pubkey(), oracle.pubkey()),
@@ -376,13 +381,14 @@ async def _chain_setup(url: str, meter_ids: list[str], keys: dict[str, bytes], o
 
 async def bench_mint_latency(server: EmbeddedPostgres, workdir: Path) -> dict[str, float]:
     keys, per_meter = _fleet("mint", MINT_METERS, MINT_READINGS_PER_METER)
-    dsn = await _prepare_db(server, "bench_mint", keys)
+    owner = Keypair()
+    dsn = await _prepare_db(server, "bench_mint", keys, wallet=str(owner.pubkey()))
     localnet = _Localnet()
     agg: _Aggregator | None = None
     try:
         await localnet.ready()
         oracle_path = workdir / "oracle.json"
-        await _chain_setup(localnet.url, list(keys), keys, oracle_path)
+        await _chain_setup(localnet.url, list(keys), keys, oracle_path, owner)
         agg = _Aggregator(dsn, {"GTX_CHAIN_BACKEND": "rpc", "GTX_CHAIN_RPC_URL": localnet.url,
                                 "GTX_CHAIN_ORACLE_KEYPAIR": str(oracle_path)})
         await agg.ready()
@@ -413,7 +419,10 @@ async def bench_mint_latency(server: EmbeddedPostgres, workdir: Path) -> dict[st
             deadline = time.monotonic() + 120
             while await conn.fetchval("SELECT count(*) FROM readings WHERE NOT minted"):
                 if time.monotonic() > deadline:
-                    raise RuntimeError("readings not minted within 120 s")
+                    states = await conn.fetch("SELECT state, count(*) AS n, max(last_error) AS error"
+                                              " FROM mint_batches GROUP BY state")
+                    raise RuntimeError("readings not minted within 120 s; mint batches: "
+                                       f"{[dict(r) for r in states]}; aggregator log: {agg.stderr_text()[-2000:]}")
                 await asyncio.sleep(0.05)
             rows = await conn.fetch(
                 """SELECT r.meter_id, r.seq, extract(epoch FROM b.updated_at)::float8 AS confirmed_at
