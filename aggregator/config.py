@@ -8,10 +8,10 @@ ignored by pydantic-settings, but a typo in a field name would be: keep names ex
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.wire import MAX_WIRE_BYTES, READINGS_TOPIC_FILTER
 
@@ -134,9 +134,24 @@ class Settings(BaseSettings):
     certificate_validate_on_issue: bool = Field(
         True, description="the issuer co-signs validation into each issuance it prepares (else they stay PENDING)"
     )
+    # Read tokens (aggregator/users/tokens.py; docs/access-matrix.md). Unset secret: one is
+    # generated and kept in the database. Wallet lists are comma-separated base58 keys.
+    auth_token_secret: SecretStr | None = Field(None, min_length=32, description="HMAC key of read tokens")
+    auth_token_ttl_s: int = Field(3600, gt=0, le=7 * 24 * 3600, description="lifetime of a read token")
+    operator_wallets: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), description="grid operator wallets (read every meter's and wallet's data)")
+    admin_wallets: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), description="admin wallets (read every meter's and wallet's data)")
     chain: ChainSettings = Field(default_factory=ChainSettings)
     ingest: IngestPolicy = Field(default_factory=IngestPolicy)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+
+    @field_validator("operator_wallets", "admin_wallets", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(w.strip() for w in value.split(",") if w.strip())
+        return value
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> "Settings":

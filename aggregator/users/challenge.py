@@ -31,7 +31,7 @@ from aggregator.errors import AuthError, ValidationFailed
 #: rows per wallet, and expired rows are deleted as new ones are issued.
 MAX_OPEN_PER_WALLET = 16
 
-PURPOSES = frozenset({"register_user", "register_meter", "set_meter_status", "request_certificate"})
+PURPOSES = frozenset({"register_user", "register_meter", "set_meter_status", "request_certificate", "read_token"})
 
 
 def parse_wallet(wallet: str) -> Pubkey:

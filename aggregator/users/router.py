@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from aggregator.deps import AppSettings, Pool
 from aggregator.users import challenge
 from aggregator.users import repository as repo
+from aggregator.users.tokens import Reader, require_wallet
 from aggregator.users.schemas import (
     Balance,
     ChallengeRequest,
@@ -42,13 +43,17 @@ async def register_user(body: RegisterUser, pool: Pool) -> User:
 
 
 @router.get("/api/users/{wallet}", response_model=User)
-async def get_user(wallet: str, pool: Pool) -> User:
+async def get_user(wallet: str, reader: Reader, pool: Pool) -> User:
+    """The wallet's profile (the wallet itself, the grid operator and admins)."""
+    require_wallet(reader, wallet)
     async with pool.acquire() as conn:
         return User(**dict(await repo.get(conn, wallet)))
 
 
 @router.get("/api/users/{wallet}/balance", response_model=Balance)
-async def get_balance(wallet: str, pool: Pool) -> Balance:
+async def get_balance(wallet: str, reader: Reader, pool: Pool) -> Balance:
+    """Minted and pending energy (the wallet itself, the grid operator and admins)."""
+    require_wallet(reader, wallet)
     async with pool.acquire() as conn:
         user = await repo.get(conn, wallet)
         row = await repo.balance(conn, user["id"])

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 class ChallengeRequest(BaseModel):
     wallet: str = Field(min_length=32, max_length=44)
-    purpose: Literal["register_user", "register_meter", "set_meter_status", "request_certificate"]
+    purpose: Literal["register_user", "register_meter", "set_meter_status", "request_certificate", "read_token"]
 
 
 class ChallengeResponse(BaseModel):
