@@ -66,7 +66,29 @@ class MqttSettings(BaseSettings):
     batch_max_readings: int = Field(5000, gt=0)
     batch_max_wait_ms: int = Field(20, ge=0)
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
+    # TLS to the broker: on when ``tls`` is true or a CA file is given. The broker's
+    # certificate is verified (against ``tls_ca_file``, else the system's CAs) and its
+    # host name checked unless ``tls_insecure`` (tests against a self-signed broker only).
+    tls: bool = False
+    tls_ca_file: Path | None = Field(None, description="PEM CA bundle that signed the broker's certificate")
+    tls_cert_file: Path | None = Field(None, description="client certificate (PEM), with tls_key_file")
+    tls_key_file: Path | None = Field(None, description="client private key (PEM), with tls_cert_file")
+    tls_insecure: bool = Field(False, description="skip the broker host-name check (never in production)")
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> "MqttSettings":
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("GTX_MQTT_TLS_CERT_FILE and GTX_MQTT_TLS_KEY_FILE go together")
+        for name in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"GTX_MQTT_{name.upper()}: no such file: {path}")
+        return self
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls or self.tls_ca_file is not None or self.tls_cert_file is not None
 
 
 class ChainSettings(BaseSettings):

@@ -34,7 +34,8 @@ async def signed_challenge(client: httpx.AsyncClient, kp: Keypair, purpose: str,
 async def register_user(client: httpx.AsyncClient, kp: Keypair, role: str,
                         display_name: str | None = None) -> httpx.Response:
     """``POST /api/users`` for the wallet ``kp`` (role ``prosumer`` or ``consumer``)."""
-    nonce, sig = await signed_challenge(client, kp, "register_user", {"role": role})
+    fields = {"role": role} if display_name is None else {"role": role, "display_name": display_name}
+    nonce, sig = await signed_challenge(client, kp, "register_user", fields)
     return await client.post("/api/users", json={
         "wallet": str(kp.pubkey()), "role": role, "display_name": display_name, "nonce": nonce, "signature": sig,
     })

@@ -27,12 +27,13 @@ async def readable_meter(conn: asyncpg.Connection, reader: Principal, meter_id: 
 
 @router.post("/api/meters", response_model=Meter, status_code=201)
 async def register_meter(body: RegisterMeter, pool: Pool) -> Meter:
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn:
         await challenge.consume(
             conn, wallet=body.owner_wallet, purpose="register_meter", nonce=body.nonce,
             signature_b58=body.signature,
             fields={"meter_id": body.meter_id, "device_public_key": body.device_public_key},
         )
+    async with pool.acquire() as conn, conn.transaction():
         owner = await users_repo.get(conn, body.owner_wallet)
         if owner["role"] != "prosumer":
             # GRID is minted for exported energy: only prosumers own minting meters (as on chain).
@@ -43,14 +44,15 @@ async def register_meter(body: RegisterMeter, pool: Pool) -> Meter:
 
 @router.post("/api/meters/{meter_id}/status", response_model=Meter)
 async def set_meter_status(meter_id: str, body: SetMeterStatus, pool: Pool) -> Meter:
-    async with pool.acquire() as conn, conn.transaction():
-        meter = await repo.get(conn, meter_id)
-        if meter["owner_wallet"] != body.owner_wallet:
-            raise AuthError("not_owner", "only the meter's owner can change its status")
+    async with pool.acquire() as conn:
         await challenge.consume(
             conn, wallet=body.owner_wallet, purpose="set_meter_status", nonce=body.nonce,
             signature_b58=body.signature, fields={"meter_id": meter_id, "status": body.status},
         )
+    async with pool.acquire() as conn, conn.transaction():
+        meter = await repo.get(conn, meter_id)
+        if meter["owner_wallet"] != body.owner_wallet:
+            raise AuthError("not_owner", "only the meter's owner can change its status")
         await repo.set_status(conn, meter_id, body.status)
         return Meter(**dict(await repo.get(conn, meter_id)))
 

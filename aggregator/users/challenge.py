@@ -90,7 +90,12 @@ async def consume(
     signature_b58: str,
     fields: Mapping[str, str] | None = None,
 ) -> None:
-    """Verify the signature, then spend the nonce; raise :class:`AuthError` otherwise."""
+    """Verify the signature, then spend the nonce; raise :class:`AuthError` otherwise.
+
+    Call it outside the transaction of the request's own writes (``conn`` not in a
+    transaction): a nonce is spent as soon as its signature verifies, so a request that
+    fails afterwards (a conflict, a missing meter) cannot be replayed with it.
+    """
     verify_wallet_signature(wallet, signing_message(purpose, wallet, nonce, fields), signature_b58)
     row = await conn.fetchrow(
         """UPDATE auth_challenges SET used_at = now()

@@ -33,10 +33,10 @@ async def new_challenge(body: ChallengeRequest, pool: Pool, settings: AppSetting
 @router.post("/api/users", response_model=User, status_code=201)
 async def register_user(body: RegisterUser, pool: Pool) -> User:
     challenge.parse_wallet(body.wallet)
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn:
         await challenge.consume(
             conn, wallet=body.wallet, purpose="register_user", nonce=body.nonce,
-            signature_b58=body.signature, fields={"role": body.role},
+            signature_b58=body.signature, fields=body.signed_fields(),
         )
         row = await repo.create(conn, body.wallet, body.role, body.display_name)
     return User(**dict(row))

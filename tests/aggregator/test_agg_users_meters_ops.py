@@ -44,8 +44,27 @@ async def test_user_registration_requires_a_fresh_signed_challenge(client: httpx
     nonce2, sig2 = await actors.signed(kp, "register_user", {"role": "prosumer"})
     resp = await client.post("/api/users", json=dict(body, nonce=nonce2, signature=sig2))
     assert resp.status_code == 409 and resp.json()["error"]["reason"] == "user_exists"
+    # The nonce was spent when its signature verified, although the request then failed.
+    resp = await client.post("/api/users", json=dict(body, nonce=nonce2, signature=sig2))
+    assert resp.status_code == 401 and resp.json()["error"]["reason"] == "challenge_invalid"
     user = (await client.get(f"/api/users/{wallet}")).json()
     assert user["role"] == "prosumer"
+
+
+async def test_the_display_name_is_covered_by_the_signature(client: httpx.AsyncClient, actors: Actors) -> None:
+    kp = Keypair.from_seed(seed_for("wallet:kim"))
+    nonce, sig = await actors.signed(kp, "register_user", {"role": "consumer", "display_name": "Kim"})
+    body = {"wallet": str(kp.pubkey()), "role": "consumer", "display_name": "Kim", "nonce": nonce, "signature": sig}
+    for forged in (dict(body, display_name="Mallory"), {k: v for k, v in body.items() if k != "display_name"}):
+        resp = await client.post("/api/users", json=forged)
+        assert resp.status_code == 401 and resp.json()["error"]["reason"] == "bad_wallet_signature"
+    # Unsigned: a name a relay adds to a request signed without one is refused too.
+    nonce, sig = await actors.signed(kp, "register_user", {"role": "consumer"})
+    resp = await client.post("/api/users", json={**body, "nonce": nonce, "signature": sig})
+    assert resp.status_code == 401 and resp.json()["error"]["reason"] == "bad_wallet_signature"
+    assert (await client.post("/api/users", json={**body, "display_name": None, "nonce": nonce, "signature": sig})
+            ).status_code == 201
+    assert (await client.get(f"/api/users/{kp.pubkey()}")).json()["display_name"] is None
 
 
 async def test_challenge_of_another_wallet_or_purpose_is_refused(client: httpx.AsyncClient, actors: Actors) -> None:
