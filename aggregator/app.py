@@ -169,7 +169,7 @@ def _start_minter(settings: Settings, stack: contextlib.AsyncExitStack, pool: as
         return None
     ledger = MintLedger(pool, max_readings=settings.mint_batch_max_readings,
                         max_attempts=settings.mint_max_attempts, backoff_base_s=settings.mint_backoff_base_s,
-                        metrics=metrics, hub=hub)
+                        metrics=metrics, hub=hub, owner_batches_per_hour=settings.mint_owner_batches_per_hour)
     minter = Minter(ledger, chain, sweep_s=settings.mint_sweep_s, concurrency=settings.mint_concurrency)
     _run_task(stack, minter.run(), "gtx-minter")
     return minter

@@ -42,6 +42,10 @@ class IngestPolicy(BaseSettings):
     max_envelope_bytes: int = Field(MAX_WIRE_BYTES, gt=0, description="larger envelopes are rejected (v1 wire max)")
     max_batch_readings: int = Field(5000, gt=0, description="HTTP batch endpoint limit")
     verify_threads: int = Field(2, gt=0, description="threads for Ed25519 verification")
+    max_rejections_per_kind: int = Field(
+        100, gt=0, description="newest rejection rows kept per (transport, meter id, reason)")
+    max_unregistered_rejections: int = Field(
+        10_000, gt=0, description="newest rejection rows kept for meter ids no meter is registered under")
 
 
 class MqttSettings(BaseSettings):
@@ -143,12 +147,17 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     challenge_ttl_s: int = Field(300, gt=0)
+    max_stored_challenges: int = Field(
+        100_000, gt=0, description="challenges kept at most; beyond, 503 challenge_store_full")
     mint_batch_max_readings: int = Field(50, gt=0)
     mint_max_attempts: int = Field(3, gt=0)
     mint_backoff_base_s: float = Field(1.0, gt=0)
     mint_enabled: bool = Field(True, description="run the minter (needs a chain backend)")
     mint_sweep_s: float = Field(60.0, gt=0, description="periodic sweep; new readings wake the minter at once")
     mint_concurrency: int = Field(8, gt=0, description="mint transactions in flight at once")
+    mint_owner_batches_per_hour: int = Field(
+        600, ge=0, description="paid mint transactions per owner per hour (the oracle pays their fees; "
+        "readings beyond wait for the next batch); 0: no budget")
     indexer_enabled: bool = Field(True, description="index chain events into PostgreSQL (needs a chain backend)")
     indexer_poll_s: float = Field(2.0, gt=0, description="how often the indexer asks the chain for new transactions")
     matcher_enabled: bool = Field(True, description="match orders of markets whose matcher key this service holds")

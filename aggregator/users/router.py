@@ -22,7 +22,8 @@ router = APIRouter(tags=["users"])
 @router.post("/api/auth/challenge", response_model=ChallengeResponse, status_code=201)
 async def new_challenge(body: ChallengeRequest, pool: Pool, settings: AppSettings) -> ChallengeResponse:
     async with pool.acquire() as conn:
-        nonce, expires_at = await challenge.issue(conn, body.wallet, body.purpose, settings.challenge_ttl_s)
+        nonce, expires_at = await challenge.issue(conn, body.wallet, body.purpose, settings.challenge_ttl_s,
+                                                   settings.max_stored_challenges)
     return ChallengeResponse(
         nonce=nonce,
         expires_at=expires_at,
