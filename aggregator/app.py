@@ -48,6 +48,8 @@ from aggregator.trading import Matcher, TradingDesk, local_desk, rpc_desk
 from aggregator.trading import router as trading_router
 from aggregator.trading.service import RelayGate, relay_allowlist
 from aggregator.users.router import router as users_router
+from aggregator.users.tokens import TokenSigner, events_refusal, load_secret
+from aggregator.users.tokens import router as tokens_router
 
 log = logging.getLogger("aggregator.app")
 
@@ -90,6 +92,7 @@ def create_app(
     app.include_router(readings_router)
     app.include_router(meters_router)
     app.include_router(users_router)
+    app.include_router(tokens_router)
     app.include_router(indexer_router)
     app.include_router(trading_router)
     app.include_router(certificates_router)
@@ -116,6 +119,7 @@ async def open_services(
             applied = await migrate(conn)
         if applied:
             log.info("migrations applied", extra={"fields": {"versions": applied}})
+    token_signer = TokenSigner(await load_secret(pool, settings))
     if chain_handle is None and chain is None:
         chain_handle = await open_chain(settings.chain)
         if chain_handle is not None:
@@ -138,6 +142,7 @@ async def open_services(
         mqtt = MqttIngest(settings.mqtt, ingest, metrics)
         _run_task(stack, mqtt.run(), "gtx-mqtt-ingest")
     return Services(settings=settings, metrics=metrics, hub=hub, pool=pool, ingest=ingest, relay_gate=RelayGate(),
+                    token_signer=token_signer,
                     chain=chain, chain_handle=chain_handle, minter=minter, trading_desk=trading_desk,
                     certificate_desk=certificate_desk, indexer=indexer, matcher=matcher, mqtt=mqtt,
                     relay_allowlist=allowlist)
@@ -164,7 +169,7 @@ def _start_minter(settings: Settings, stack: contextlib.AsyncExitStack, pool: as
         return None
     ledger = MintLedger(pool, max_readings=settings.mint_batch_max_readings,
                         max_attempts=settings.mint_max_attempts, backoff_base_s=settings.mint_backoff_base_s,
-                        metrics=metrics, hub=hub)
+                        metrics=metrics, hub=hub, owner_batches_per_hour=settings.mint_owner_batches_per_hour)
     minter = Minter(ledger, chain, sweep_s=settings.mint_sweep_s, concurrency=settings.mint_concurrency)
     _run_task(stack, minter.run(), "gtx-minter")
     return minter
@@ -255,9 +260,14 @@ def _install_ops_routes(app: FastAPI) -> None:
         return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.websocket("/api/events")
-    async def events(ws: WebSocket, hub: Hub) -> None:
-        """Stream of ``reading_confirmed``, ``gap_recorded`` and mint events (JSON)."""
-        await ws.accept()
+    async def events(ws: WebSocket, hub: Hub, services: AppServices) -> None:
+        """Stream of ``reading_confirmed``, ``gap_recorded`` and mint events (JSON) of every
+        meter: for the grid operator and admins (token as ``?token=`` or a bearer header)."""
+        refusal = events_refusal(ws, services)
+        await ws.accept()  # then close with the reason: a refused handshake could not carry one
+        if refusal is not None:
+            await ws.close(code=1008, reason=refusal)
+            return
         sub = hub.subscribe()
         # Watch the client too: a closed socket ends the handler at once, not at the next
         # event (an idle stream would otherwise hold up a graceful shutdown).

@@ -8,10 +8,10 @@ ignored by pydantic-settings, but a typo in a field name would be: keep names ex
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.wire import MAX_WIRE_BYTES, READINGS_TOPIC_FILTER
 
@@ -42,6 +42,10 @@ class IngestPolicy(BaseSettings):
     max_envelope_bytes: int = Field(MAX_WIRE_BYTES, gt=0, description="larger envelopes are rejected (v1 wire max)")
     max_batch_readings: int = Field(5000, gt=0, description="HTTP batch endpoint limit")
     verify_threads: int = Field(2, gt=0, description="threads for Ed25519 verification")
+    max_rejections_per_kind: int = Field(
+        100, gt=0, description="newest rejection rows kept per (transport, meter id, reason)")
+    max_unregistered_rejections: int = Field(
+        10_000, gt=0, description="newest rejection rows kept for meter ids no meter is registered under")
 
 
 class MqttSettings(BaseSettings):
@@ -66,7 +70,29 @@ class MqttSettings(BaseSettings):
     batch_max_readings: int = Field(5000, gt=0)
     batch_max_wait_ms: int = Field(20, ge=0)
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
+    # TLS to the broker: on when ``tls`` is true or a CA file is given. The broker's
+    # certificate is verified (against ``tls_ca_file``, else the system's CAs) and its
+    # host name checked unless ``tls_insecure`` (tests against a self-signed broker only).
+    tls: bool = False
+    tls_ca_file: Path | None = Field(None, description="PEM CA bundle that signed the broker's certificate")
+    tls_cert_file: Path | None = Field(None, description="client certificate (PEM), with tls_key_file")
+    tls_key_file: Path | None = Field(None, description="client private key (PEM), with tls_cert_file")
+    tls_insecure: bool = Field(False, description="skip the broker host-name check (never in production)")
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> MqttSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("GTX_MQTT_TLS_CERT_FILE and GTX_MQTT_TLS_KEY_FILE go together")
+        for name in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"GTX_MQTT_{name.upper()}: no such file: {path}")
+        return self
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls or self.tls_ca_file is not None or self.tls_cert_file is not None
 
 
 class ChainSettings(BaseSettings):
@@ -121,12 +147,17 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     challenge_ttl_s: int = Field(300, gt=0)
+    max_stored_challenges: int = Field(
+        100_000, gt=0, description="challenges kept at most; beyond, 503 challenge_store_full")
     mint_batch_max_readings: int = Field(50, gt=0)
     mint_max_attempts: int = Field(3, gt=0)
     mint_backoff_base_s: float = Field(1.0, gt=0)
     mint_enabled: bool = Field(True, description="run the minter (needs a chain backend)")
     mint_sweep_s: float = Field(60.0, gt=0, description="periodic sweep; new readings wake the minter at once")
     mint_concurrency: int = Field(8, gt=0, description="mint transactions in flight at once")
+    mint_owner_batches_per_hour: int = Field(
+        600, ge=0, description="paid mint transactions per owner per hour (the oracle pays their fees; "
+        "readings beyond wait for the next batch); 0: no budget")
     indexer_enabled: bool = Field(True, description="index chain events into PostgreSQL (needs a chain backend)")
     indexer_poll_s: float = Field(2.0, gt=0, description="how often the indexer asks the chain for new transactions")
     matcher_enabled: bool = Field(True, description="match orders of markets whose matcher key this service holds")
@@ -135,9 +166,24 @@ class Settings(BaseSettings):
     certificate_validate_on_issue: bool = Field(
         True, description="the issuer co-signs validation into each issuance it prepares (else they stay PENDING)"
     )
+    # Read tokens (aggregator/users/tokens.py; docs/access-matrix.md). Unset secret: one is
+    # generated and kept in the database. Wallet lists are comma-separated base58 keys.
+    auth_token_secret: SecretStr | None = Field(None, min_length=32, description="HMAC key of read tokens")
+    auth_token_ttl_s: int = Field(3600, gt=0, le=7 * 24 * 3600, description="lifetime of a read token")
+    operator_wallets: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), description="grid operator wallets (read every meter's and wallet's data)")
+    admin_wallets: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), description="admin wallets (read every meter's and wallet's data)")
     chain: ChainSettings = Field(default_factory=ChainSettings)
     ingest: IngestPolicy = Field(default_factory=IngestPolicy)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+
+    @field_validator("operator_wallets", "admin_wallets", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(w.strip() for w in value.split(",") if w.strip())
+        return value
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> Settings:

@@ -28,6 +28,12 @@ class Metrics:
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
             registry=self.registry,
         )
+        self.rejections_pruned = Counter(
+            "gtx_rejection_rows_pruned_total",
+            "Stored rejection rows deleted to keep the bounds (GTX_INGEST_MAX_REJECTIONS_PER_KIND, "
+            "GTX_INGEST_MAX_UNREGISTERED_REJECTIONS); still counted in gtx_readings_total",
+            registry=self.registry,
+        )
         self.mqtt_connected = Gauge(
             "gtx_mqtt_connected", "1 while the MQTT consumer is connected", registry=self.registry
         )

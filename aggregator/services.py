@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the types only: the domain packages import aggregator.deps,
     from aggregator.trading.desk import TradingDesk
     from aggregator.trading.matcher import Matcher
     from aggregator.trading.service import Allowed, RelayGate
+    from aggregator.users.tokens import TokenSigner
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Services:
     pool: asyncpg.Pool
     ingest: IngestService
     relay_gate: RelayGate
+    token_signer: TokenSigner  # read tokens (aggregator/users/tokens.py)
     chain: MintChain | None = None  # what the minter mints through (None: readings are stored, not minted)
     chain_handle: Chain | None = None  # the opened chain (backend, registry, LiteSVM if in-process)
     minter: Minter | None = None

@@ -157,7 +157,9 @@ class _Aggregator(AggregatorProcess):
 
     def __init__(self, dsn: str, env: dict[str, str], workers: int = 1) -> None:
         super().__init__({"GTX_DATABASE_URL": dsn, "GTX_LOG_LEVEL": "WARNING",
-                          "GTX_INGEST_RATE_LIMIT_INTERVAL_S": "300", "GTX_CHAIN_BACKEND": "none", **env},
+                          "GTX_INGEST_RATE_LIMIT_INTERVAL_S": "300", "GTX_CHAIN_BACKEND": "none",
+                          # the fleet has one owner: no per-owner mint budget in the latency run
+                          "GTX_MINT_OWNER_BATCHES_PER_HOUR": "0", **env},
                          workers=workers)
 
     async def ready(self, timeout_s: float = 30) -> None:  # type: ignore[override]

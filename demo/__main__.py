@@ -66,6 +66,11 @@ def show_tx(registry: Registry, result: TxResult) -> None:
         print(f"   event {event.name}")
 
 
+#: The demo reads what it shows (readings, rejections, balances, orders) as the grid
+#: operator, with a read token (docs/access-matrix.md).
+DEMO_OPERATOR = Keypair()
+
+
 def demo_settings(dsn: str, broker_host: str, broker_port: int, acceleration: float) -> Settings:
     """The aggregator on the embedded database, consuming the local broker, minting on LiteSVM.
 
@@ -81,7 +86,7 @@ def demo_settings(dsn: str, broker_host: str, broker_port: int, acceleration: fl
         chain=ChainSettings(backend="litesvm"),
         ingest=IngestPolicy(rate_limit_interval_s=0, max_power_w=int(rated_w * max(1.0, acceleration))),
         mqtt=MqttSettings(enabled=True, host=broker_host, port=broker_port, client_id="gtx-demo-aggregator"),
-        mint_backoff_base_s=0.2, indexer_poll_s=0.1,
+        mint_backoff_base_s=0.2, indexer_poll_s=0.1, operator_wallets=frozenset({str(DEMO_OPERATOR.pubkey())}),
     )
 
 
@@ -220,6 +225,8 @@ async def demo(stack: contextlib.AsyncExitStack, args: argparse.Namespace) -> in
     print(f"   mosquitto  mqtt://{broker.host}:{broker.port}")
     agg = await serve_aggregator(stack, demo_settings(pg.dsn(), broker.host, broker.port, demo_acceleration(args)))
     print(f"   aggregator {agg.url}  (MQTT subscribed, minter on LiteSVM, docs at {agg.url}/docs)")
+    await wallet.authorize(agg.client, DEMO_OPERATOR)
+    print(f"   operator   {DEMO_OPERATOR.pubkey()}  (reads private data with a token: POST /api/auth/token)")
 
     step("2. firmware: compiled with mpy-cross; the device key is generated on first boot")
     build_dir, flash_dir = build_firmware(workdir / "fw-build"), workdir / "meter-flash"

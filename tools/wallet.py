@@ -13,7 +13,8 @@ from solders.keypair import Keypair
 
 from aggregator.users.challenge import signing_message
 
-__all__ = ["WalletError", "register_meter", "register_user", "set_meter_status", "signed_challenge"]
+__all__ = ["WalletError", "authorize", "read_token", "register_meter", "register_user", "set_meter_status",
+           "signed_challenge"]
 
 
 class WalletError(RuntimeError):
@@ -34,7 +35,8 @@ async def signed_challenge(client: httpx.AsyncClient, kp: Keypair, purpose: str,
 async def register_user(client: httpx.AsyncClient, kp: Keypair, role: str,
                         display_name: str | None = None) -> httpx.Response:
     """``POST /api/users`` for the wallet ``kp`` (role ``prosumer`` or ``consumer``)."""
-    nonce, sig = await signed_challenge(client, kp, "register_user", {"role": role})
+    fields = {"role": role} if display_name is None else {"role": role, "display_name": display_name}
+    nonce, sig = await signed_challenge(client, kp, "register_user", fields)
     return await client.post("/api/users", json={
         "wallet": str(kp.pubkey()), "role": role, "display_name": display_name, "nonce": nonce, "signature": sig,
     })
@@ -56,3 +58,18 @@ async def set_meter_status(client: httpx.AsyncClient, owner: Keypair, meter_id: 
     return await client.post(f"/api/meters/{meter_id}/status", json={
         "status": status, "owner_wallet": str(owner.pubkey()), "nonce": nonce, "signature": sig,
     })
+
+
+async def read_token(client: httpx.AsyncClient, kp: Keypair) -> str:
+    """A read token for the wallet ``kp`` (``POST /api/auth/token``): send it as
+    ``Authorization: Bearer <token>`` to read the wallet's private data."""
+    nonce, sig = await signed_challenge(client, kp, "read_token", {})
+    resp = await client.post("/api/auth/token", json={"wallet": str(kp.pubkey()), "nonce": nonce, "signature": sig})
+    if resp.status_code != 201:
+        raise WalletError(f"read token: HTTP {resp.status_code} {resp.text}")
+    return str(resp.json()["token"])
+
+
+async def authorize(client: httpx.AsyncClient, kp: Keypair) -> None:
+    """Make every later request of ``client`` speak for the wallet ``kp`` (a read token)."""
+    client.headers["Authorization"] = f"Bearer {await read_token(client, kp)}"

@@ -55,12 +55,13 @@ async def prepare_issuance(pool: asyncpg.Pool, backend: ChainBackend, registry: 
     if desk is None or desk.issuer is None:
         raise Conflict("no_issuer", "this service holds no certificate issuer key: issuance is off")
     certificates = desk.certificates
+    async with pool.acquire() as conn:  # spent once verified, whatever happens next
+        await challenge.consume(conn, wallet=body.owner_wallet, purpose="request_certificate", nonce=body.nonce,
+                                signature_b58=body.signature, fields=body.signed_fields())
     async with pool.acquire() as conn, conn.transaction():
         meter_row = await meters_repo.get(conn, body.meter_id)
         if meter_row["owner_wallet"] != body.owner_wallet:
             raise AuthError("not_owner", "only the meter's owner can ask for its certificates")
-        await challenge.consume(conn, wallet=body.owner_wallet, purpose="request_certificate", nonce=body.nonce,
-                                signature_b58=body.signature, fields=body.signed_fields())
         owner = Pubkey.from_string(body.owner_wallet)
         meter, tracker = await _chain_meter(backend, registry, certificates, body.meter_id, owner)
         start_at, end_at = await _interval(conn, body, tracker)

@@ -52,13 +52,17 @@ async def readings(
     )
 
 
-async def mint_batches(conn: asyncpg.Connection, meter_id: str | None, limit: int) -> list[asyncpg.Record]:
+async def mint_batches(conn: asyncpg.Connection, meter_id: str | None, limit: int,
+                       owner_wallet: str | None = None) -> list[asyncpg.Record]:
+    """Newest first; ``meter_id`` and ``owner_wallet`` (the meters of that wallet) filter."""
     return await conn.fetch(
         """SELECT id, meter_id, state, reading_count, production_wh, consumption_wh, minted_wh,
                   tx_signature, attempts, last_error, next_attempt_at, created_at, updated_at
-           FROM mint_batches WHERE ($1::text IS NULL OR meter_id = $1)
+           FROM mint_batches b WHERE ($1::text IS NULL OR meter_id = $1)
+             AND ($3::text IS NULL OR meter_id IN (
+                 SELECT m.meter_id FROM meters m JOIN users u ON u.id = m.owner_id WHERE u.wallet = $3))
            ORDER BY id DESC LIMIT $2""",
-        meter_id, limit,
+        meter_id, limit, owner_wallet,
     )
 
 

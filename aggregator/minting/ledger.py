@@ -39,8 +39,10 @@ class MintLedger:
         backoff_base_s: float = 1.0,
         metrics: Metrics | None = None,
         hub: EventHub | None = None,
+        owner_batches_per_hour: int = 0,
     ) -> None:
         self.pool = pool
+        self.owner_batches_per_hour = owner_batches_per_hour
         self.max_readings = max_readings
         self.max_attempts = max_attempts
         self.backoff_base_s = backoff_base_s
@@ -53,7 +55,7 @@ class MintLedger:
 
     async def claim(self, max_meters: int = 100) -> list[asyncpg.Record]:
         async with self.pool.acquire() as conn, conn.transaction():
-            batches = await repo.claim(conn, self.max_readings, max_meters)
+            batches = await repo.claim(conn, self.max_readings, max_meters, self.owner_batches_per_hour)
         for b in batches:
             self._count(b["state"])
         return [b for b in batches if b["state"] == "claimed"]

@@ -24,13 +24,26 @@ BATCH_COLUMNS = """id, meter_id, state, reading_count, first_reading_id, last_re
     production_wh, consumption_wh, chain_production_before_wh, chain_consumption_before_wh,
     chain_settled_before_wh, attempts, next_attempt_at, tx_signature, minted_wh, last_error"""
 
+# The owner budget ($3, 0: none): batches that cost a chain transaction (non-zero energy)
+# created for one owner's meters in the last hour, counting those this claim would add.
 _PICK = """
-WITH m AS (
-    SELECT mt.meter_id FROM meters mt
+WITH cand AS (
+    SELECT mt.meter_id, mt.owner_id FROM meters mt
     WHERE EXISTS (SELECT 1 FROM readings r
                   WHERE r.meter_id = mt.meter_id AND NOT r.minted AND r.mint_batch_id IS NULL)
       AND NOT EXISTS (SELECT 1 FROM mint_batches b
                       WHERE b.meter_id = mt.meter_id AND b.state IN ('claimed', 'intent'))
+), used AS (
+    SELECT mo.owner_id, count(*) AS n FROM mint_batches b JOIN meters mo ON mo.meter_id = b.meter_id
+    WHERE $3 > 0 AND b.created_at > now() - interval '1 hour' AND (b.production_wh <> 0 OR b.consumption_wh <> 0)
+      AND mo.owner_id IN (SELECT owner_id FROM cand)
+    GROUP BY mo.owner_id
+), ranked AS (
+    SELECT c.meter_id, coalesce(u.n, 0) + row_number() OVER (PARTITION BY c.owner_id ORDER BY c.meter_id) AS k
+    FROM cand c LEFT JOIN used u ON u.owner_id = c.owner_id
+), m AS (
+    SELECT mt.meter_id FROM meters mt JOIN ranked ON ranked.meter_id = mt.meter_id
+    WHERE $3 = 0 OR ranked.k <= $3
     ORDER BY mt.meter_id
     LIMIT $2
     FOR UPDATE OF mt SKIP LOCKED
@@ -46,13 +59,18 @@ GROUP BY m.meter_id
 """
 
 
-async def claim(conn: asyncpg.Connection, max_readings: int, max_meters: int) -> list[asyncpg.Record]:
+async def claim(conn: asyncpg.Connection, max_readings: int, max_meters: int,
+                owner_batches_per_hour: int = 0) -> list[asyncpg.Record]:
     """Aggregate unminted readings per meter (<= max_readings each) into new batches.
 
     Must run inside a transaction. Meters locked by a concurrent ingest are skipped
-    this round (SKIP LOCKED) rather than waited for.
+    this round (SKIP LOCKED) rather than waited for. An owner whose meters had
+    ``owner_batches_per_hour`` paid batches in the last hour gets none until the hour
+    rolls on: the oracle pays each mint's fee, and meters cost nothing to register, so
+    the budget caps what one owner can make it spend. Nothing is lost meanwhile: the
+    readings wait and go into the next batch (up to ``max_readings`` each).
     """
-    picked = await conn.fetch(_PICK, max_readings, max_meters)
+    picked = await conn.fetch(_PICK, max_readings, max_meters, owner_batches_per_hour)
     if not picked:
         return []
     batches = await conn.fetch(

@@ -51,10 +51,17 @@ class MqttIngest:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = s.session_expiry_s
         props.ReceiveMaximum = s.receive_maximum
+        tls = None
+        if s.tls_enabled:
+            tls = aiomqtt.TLSParameters(
+                ca_certs=str(s.tls_ca_file) if s.tls_ca_file else None,
+                certfile=str(s.tls_cert_file) if s.tls_cert_file else None,
+                keyfile=str(s.tls_key_file) if s.tls_key_file else None)
         client = aiomqtt.Client(
             s.host, s.port, identifier=s.client_id, protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=False, properties=props, username=s.username, password=s.password,
-            keepalive=30,
+            clean_start=False, properties=props, username=s.username,
+            password=s.password.get_secret_value() if s.password is not None else None,
+            keepalive=30, tls_params=tls, tls_insecure=s.tls_insecure if tls is not None else None,
         )
         # aiomqtt has no manual-ack switch; paho (its engine) does. Ack after commit.
         client._client.manual_ack_set(True)  # noqa: SLF001

@@ -150,11 +150,46 @@ async def update_states(conn: asyncpg.Connection, states: Sequence[MeterState]) 
     )
 
 
-async def insert_rejections(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    if rows:
-        await conn.copy_records_to_table(
-            "reading_rejections", records=rows, columns=REJECTION_COLUMNS
-        )
+#: Advisory lock key of rejection pruning: one transaction prunes at a time; the others
+#: skip (pg_try_advisory_xact_lock), so pruning never waits and never deadlocks.
+_PRUNE_LOCK = 0x67747872656A  # "gtxrej"
+
+
+async def insert_rejections(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]], *,
+                            keep_per_kind: int, keep_unregistered: int) -> int:
+    """Store rejections, then bound what is kept; return how many old rows were pruned.
+
+    Kept: the newest ``keep_per_kind`` rows of each (transport, meter id, reason), so a
+    flood of one kind (forged signatures) cannot push out a meter's other rejections; and
+    the newest ``keep_unregistered`` rows of meter ids no meter is registered under
+    (anyone can make those up). Pruned rows are still counted in ``gtx_readings_total``.
+    Must run inside the caller's transaction (the advisory lock is transaction-scoped).
+    """
+    if not rows:
+        return 0
+    await conn.copy_records_to_table("reading_rejections", records=rows, columns=REJECTION_COLUMNS)
+    if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _PRUNE_LOCK):
+        return 0  # another batch is pruning now; the next one prunes what this one added
+    kinds = sorted({(r[0], r[1] or "", r[3]) for r in rows})
+    pruned = 0
+    status = await conn.execute(
+        """DELETE FROM reading_rejections WHERE id IN (
+               SELECT id FROM (
+                   SELECT r.id, row_number() OVER (PARTITION BY r.transport, r.meter_id, r.reason
+                                                   ORDER BY r.id DESC) AS n
+                   FROM reading_rejections r
+                   JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(transport, meter_id, reason)
+                     ON r.transport = k.transport AND coalesce(r.meter_id, '') = k.meter_id AND r.reason = k.reason
+               ) ranked WHERE n > $4)""",
+        [k[0] for k in kinds], [k[1] for k in kinds], [k[2] for k in kinds], keep_per_kind)
+    pruned += int(status.split()[-1])
+    status = await conn.execute(
+        """DELETE FROM reading_rejections WHERE id IN (
+               SELECT r.id FROM reading_rejections r
+               WHERE NOT EXISTS (SELECT 1 FROM meters m WHERE m.meter_id = r.meter_id)
+               ORDER BY r.id DESC OFFSET $1)""",
+        keep_unregistered)
+    return pruned + int(status.split()[-1])
 
 
 async def insert_gaps(conn: asyncpg.Connection, rows: Sequence[tuple[str, int, int, int | None, bytes]]) -> None:

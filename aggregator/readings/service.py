@@ -147,7 +147,7 @@ class IngestService:
             if candidates:
                 await self._judge_and_store(conn, candidates, work)
             else:
-                await repo.insert_rejections(conn, self._rejection_rows(work))
+                await self._store_rejections(conn, work)
         self._after_commit(work, time.perf_counter() - prepared.started_s)
         return [w.outcome for w in work]
 
@@ -278,7 +278,7 @@ class IngestService:
                     self._reject(w, Reason.DUPLICATE_SEQUENCE, "stored concurrently")
         await repo.update_states(conn, list(touched.values()))
         await repo.insert_gaps(conn, gaps)
-        await repo.insert_rejections(conn, self._rejection_rows(work))
+        await self._store_rejections(conn, work)
 
     async def _recheck_rotated_keys(self, candidates: list[_Work], states: dict[str, MeterState]) -> None:
         """A key rotated between fetch and lock: verify again with the locked key."""
@@ -321,6 +321,13 @@ class IngestService:
         w.outcome.status = "rejected"
         w.outcome.reason = str(reason)
         w.outcome.detail = detail
+
+    async def _store_rejections(self, conn: asyncpg.Connection, work: list[_Work]) -> None:
+        pruned = await repo.insert_rejections(conn, self._rejection_rows(work),
+                                              keep_per_kind=self.policy.max_rejections_per_kind,
+                                              keep_unregistered=self.policy.max_unregistered_rejections)
+        if pruned and self.metrics is not None:
+            self.metrics.rejections_pruned.inc(pruned)
 
     def _rejection_rows(self, work: list[_Work]) -> list[tuple]:
         cap = self.policy.max_envelope_bytes

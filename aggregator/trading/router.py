@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from aggregator.chain.connect import Chain
 from aggregator.deps import AppServices, Pool
-from aggregator.errors import Conflict, NotFound
+from aggregator.errors import AuthError, Conflict, NotFound
 from aggregator.trading import repository as repo
 from aggregator.trading import service
 from aggregator.trading.desk import TradingDesk
@@ -23,6 +23,7 @@ from aggregator.trading.schemas import (
     RelayResult,
     Trade,
 )
+from aggregator.users.tokens import MaybeReader, Reader, require_wallet
 
 router = APIRouter(tags=["trading"])
 
@@ -62,10 +63,15 @@ async def relay_transaction(body: RelayRequest, services: AppServices) -> RelayR
 
 
 @router.get("/api/orders", response_model=list[Order])
-async def list_orders(pool: Pool, owner: str | None = Query(None, max_length=44),
+async def list_orders(reader: Reader, pool: Pool, owner: str | None = Query(None, max_length=44),
                       market: str | None = Query(None, max_length=44), status: Status | None = None,
                       limit: int = Query(100, ge=1, le=1000)) -> list[Order]:
-    """Orders as the chain recorded them (indexed), newest first."""
+    """Orders as the chain recorded them (indexed), newest first: of ``owner`` (default: the
+    reader's own; every wallet's for the operator and admins)."""
+    if owner is not None:
+        require_wallet(reader, owner)
+    elif not reader.privileged:
+        owner = reader.wallet
     async with pool.acquire() as conn:
         rows = await repo.list_orders(conn, owner=owner, market=market, status=status, limit=limit)
     return [Order(**dict(r)) for r in rows]
@@ -84,13 +90,25 @@ async def order_book(desk: Desk, pool: Pool, market: str = Query(..., max_length
 
 
 @router.get("/api/trades", response_model=list[Trade])
-async def list_trades(pool: Pool, market: str | None = Query(None, max_length=44),
+async def list_trades(reader: MaybeReader, pool: Pool, market: str | None = Query(None, max_length=44),
                       owner: str | None = Query(None, max_length=44, description="buyer or seller wallet"),
                       limit: int = Query(100, ge=1, le=1000)) -> list[Trade]:
-    """Settled fills as the chain reported them, newest first."""
+    """Settled fills as the chain reported them, newest first. The market's tape is public, its
+    wallets shown only to the two parties, the operator and admins; ``owner`` (a wallet's
+    history) needs that wallet's token."""
+    if owner is not None:
+        if reader is None:
+            raise AuthError("token_required", "a wallet's trade history is private: send its token")
+        require_wallet(reader, owner)
     async with pool.acquire() as conn:
         rows = await repo.list_trades(conn, market=market, owner=owner, limit=limit)
-    return [Trade(**dict(r)) for r in rows]
+    trades = [Trade(**dict(r)) for r in rows]
+    if reader is None or not reader.privileged:
+        me = reader.wallet if reader is not None else None
+        for t in trades:
+            if me not in (t.buyer_wallet, t.seller_wallet):
+                t.buyer_wallet = t.seller_wallet = None
+    return trades
 
 
 @router.get("/api/matcher/batches", response_model=list[MatchBatch])

@@ -79,8 +79,8 @@ class Trade(BaseModel):
     market_address: str
     bid_order_id: int
     ask_order_id: int
-    buyer_wallet: str
-    seller_wallet: str
+    buyer_wallet: str | None = Field(description="null unless the reader is a party, the operator or an admin")
+    seller_wallet: str | None = Field(description="null unless the reader is a party, the operator or an admin")
     energy_wh: int
     price_per_kwh_micro: int
     value_micro: int

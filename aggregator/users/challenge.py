@@ -23,7 +23,7 @@ import asyncpg
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from aggregator.errors import AuthError, ValidationFailed
+from aggregator.errors import AuthError, Unavailable, ValidationFailed
 
 #: Unused, unexpired challenges kept per wallet; issuing another drops the oldest. A
 #: wallet signs one at a time, so this only bounds what a flood can store: with the
@@ -31,7 +31,7 @@ from aggregator.errors import AuthError, ValidationFailed
 #: rows per wallet, and expired rows are deleted as new ones are issued.
 MAX_OPEN_PER_WALLET = 16
 
-PURPOSES = frozenset({"register_user", "register_meter", "set_meter_status", "request_certificate"})
+PURPOSES = frozenset({"register_user", "register_meter", "set_meter_status", "request_certificate", "read_token"})
 
 
 def parse_wallet(wallet: str) -> Pubkey:
@@ -60,18 +60,25 @@ def verify_wallet_signature(wallet: str, message: bytes, signature_b58: str) -> 
         raise AuthError("bad_wallet_signature", "signature does not verify for this wallet")
 
 
-async def issue(conn: asyncpg.Connection, wallet: str, purpose: str, ttl_s: int) -> tuple[str, datetime]:
+async def issue(conn: asyncpg.Connection, wallet: str, purpose: str, ttl_s: int,
+                max_stored: int = 100_000) -> tuple[str, datetime]:
+    """A new nonce; 503 ``challenge_store_full`` while ``max_stored`` challenges are kept
+    (a flood from many addresses and made-up wallets cannot fill the disk; expired ones
+    are deleted an hour after expiry, so the store drains by itself)."""
     if purpose not in PURPOSES:
         raise ValidationFailed("bad_purpose", f"purpose must be one of {sorted(PURPOSES)}")
     parse_wallet(wallet)
+    await conn.execute("DELETE FROM auth_challenges WHERE expires_at < now() - interval '1 hour'")
+    if await conn.fetchval("SELECT count(*) FROM auth_challenges") >= max_stored:
+        raise Unavailable("challenge_store_full", "too many open challenges; retry in a few minutes",
+                          retry_after_s=60)
     nonce = secrets.token_urlsafe(24)
     expires_at = datetime.now(UTC) + timedelta(seconds=ttl_s)
     await conn.execute(
         "INSERT INTO auth_challenges (nonce, wallet, purpose, expires_at) VALUES ($1, $2, $3, $4)",
         nonce, wallet, purpose, expires_at,
     )
-    # Keep the table small: expired nonces are useless, and one wallet needs few at once.
-    await conn.execute("DELETE FROM auth_challenges WHERE expires_at < now() - interval '1 hour'")
+    # Keep the table small: one wallet needs few at once.
     await conn.execute(
         """DELETE FROM auth_challenges WHERE nonce IN (
                SELECT nonce FROM auth_challenges WHERE wallet = $1 AND used_at IS NULL
@@ -90,7 +97,12 @@ async def consume(
     signature_b58: str,
     fields: Mapping[str, str] | None = None,
 ) -> None:
-    """Verify the signature, then spend the nonce; raise :class:`AuthError` otherwise."""
+    """Verify the signature, then spend the nonce; raise :class:`AuthError` otherwise.
+
+    Call it outside the transaction of the request's own writes (``conn`` not in a
+    transaction): a nonce is spent as soon as its signature verifies, so a request that
+    fails afterwards (a conflict, a missing meter) cannot be replayed with it.
+    """
     verify_wallet_signature(wallet, signing_message(purpose, wallet, nonce, fields), signature_b58)
     row = await conn.fetchrow(
         """UPDATE auth_challenges SET used_at = now()

@@ -14,6 +14,7 @@ from aggregator.users.schemas import (
     RegisterUser,
     User,
 )
+from aggregator.users.tokens import Reader, require_wallet
 
 router = APIRouter(tags=["users"])
 
@@ -21,7 +22,8 @@ router = APIRouter(tags=["users"])
 @router.post("/api/auth/challenge", response_model=ChallengeResponse, status_code=201)
 async def new_challenge(body: ChallengeRequest, pool: Pool, settings: AppSettings) -> ChallengeResponse:
     async with pool.acquire() as conn:
-        nonce, expires_at = await challenge.issue(conn, body.wallet, body.purpose, settings.challenge_ttl_s)
+        nonce, expires_at = await challenge.issue(conn, body.wallet, body.purpose, settings.challenge_ttl_s,
+                                                   settings.max_stored_challenges)
     return ChallengeResponse(
         nonce=nonce,
         expires_at=expires_at,
@@ -32,23 +34,27 @@ async def new_challenge(body: ChallengeRequest, pool: Pool, settings: AppSetting
 @router.post("/api/users", response_model=User, status_code=201)
 async def register_user(body: RegisterUser, pool: Pool) -> User:
     challenge.parse_wallet(body.wallet)
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn:
         await challenge.consume(
             conn, wallet=body.wallet, purpose="register_user", nonce=body.nonce,
-            signature_b58=body.signature, fields={"role": body.role},
+            signature_b58=body.signature, fields=body.signed_fields(),
         )
         row = await repo.create(conn, body.wallet, body.role, body.display_name)
     return User(**dict(row))
 
 
 @router.get("/api/users/{wallet}", response_model=User)
-async def get_user(wallet: str, pool: Pool) -> User:
+async def get_user(wallet: str, reader: Reader, pool: Pool) -> User:
+    """The wallet's profile (the wallet itself, the grid operator and admins)."""
+    require_wallet(reader, wallet)
     async with pool.acquire() as conn:
         return User(**dict(await repo.get(conn, wallet)))
 
 
 @router.get("/api/users/{wallet}/balance", response_model=Balance)
-async def get_balance(wallet: str, pool: Pool) -> Balance:
+async def get_balance(wallet: str, reader: Reader, pool: Pool) -> Balance:
+    """Minted and pending energy (the wallet itself, the grid operator and admins)."""
+    require_wallet(reader, wallet)
     async with pool.acquire() as conn:
         user = await repo.get(conn, wallet)
         row = await repo.balance(conn, user["id"])

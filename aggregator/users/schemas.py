@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 class ChallengeRequest(BaseModel):
     wallet: str = Field(min_length=32, max_length=44)
-    purpose: Literal["register_user", "register_meter", "set_meter_status", "request_certificate"]
+    purpose: Literal["register_user", "register_meter", "set_meter_status", "request_certificate", "read_token"]
 
 
 class ChallengeResponse(BaseModel):
@@ -27,7 +27,15 @@ class RegisterUser(BaseModel):
     role: Literal["prosumer", "consumer"]
     display_name: str | None = Field(None, max_length=100)
     nonce: str = Field(min_length=1, max_length=100)
-    signature: str = Field(min_length=1, max_length=100, description="base58 Ed25519 signature")
+    signature: str = Field(min_length=1, max_length=100, description="base58 Ed25519 signature "
+                           "(signed fields: role, and display_name when given)")
+
+    def signed_fields(self) -> dict[str, str]:
+        fields: dict[str, str] = {"role": self.role}
+        if self.display_name is not None:
+            # Signed when present: a relay can neither add nor change nor drop a name.
+            fields["display_name"] = self.display_name
+        return fields
 
 
 class User(BaseModel):

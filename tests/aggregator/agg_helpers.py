@@ -21,19 +21,34 @@ from tools import wallet
 @contextlib.asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app with its lifespan started, and an in-process HTTP client to it."""
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aggregator") as http:
-            yield app, http
+    async with app.router.lifespan_context(app), app_client(app) as http:
+        yield app, http
+
+
+@contextlib.asynccontextmanager
+async def app_client(app: FastAPI, base_url: str = "http://aggregator") -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process HTTP client of a started app; it reads as the test admin when the
+    app's settings name one (:func:`make_settings` does)."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url) as http:
+        if ADMIN_WALLET in app.state.services.settings.admin_wallets:
+            await wallet.authorize(http, ADMIN)
+        yield http
+
+
+def seed_for(name: str) -> bytes:
+    return hashlib.sha256(name.encode()).digest()
+
+
+#: The test apps' admin: test clients read private data with its token (the access rules
+#: themselves are tested in test_agg_access_matrix.py).
+ADMIN = Keypair.from_seed(seed_for("wallet:test-admin"))
+ADMIN_WALLET = str(ADMIN.pubkey())
 
 
 def make_settings(dsn: str, *, chain: str = "none", **ingest: Any) -> Settings:
     """Settings for a test app; no chain (and so no minter) unless ``chain`` names one."""
     return Settings(database_url=dsn, log_json=True, log_level="WARNING", ingest=IngestPolicy(**ingest),
-                    chain=ChainSettings(backend=chain))
-
-
-def seed_for(name: str) -> bytes:
-    return hashlib.sha256(name.encode()).digest()
+                    chain=ChainSettings(backend=chain), admin_wallets=frozenset({ADMIN_WALLET}))
 
 
 @dataclass

@@ -9,7 +9,8 @@ import pytest
 from fastapi import FastAPI
 
 from aggregator.app import create_app
-from tests.aggregator.agg_helpers import Actors, make_settings
+from tests.aggregator.agg_helpers import ADMIN, ADMIN_WALLET, Actors, make_settings
+from tools import wallet
 from tests.support.postgres import pg_dsn, pg_server  # noqa: F401  (fixtures)
 
 
@@ -24,6 +25,8 @@ async def app(pg_dsn: str) -> AsyncIterator[FastAPI]:  # noqa: F811
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://aggregator") as c:
+        if ADMIN_WALLET in app.state.services.settings.admin_wallets:
+            await wallet.authorize(c, ADMIN)
         yield c
 
 

@@ -15,7 +15,7 @@ from aggregator.config import MqttSettings
 from aggregator.readings.service import Submission
 from aggregator.services import services_of
 from common.envelope import reading_topic
-from tests.aggregator.agg_helpers import Actors, make_settings
+from tests.aggregator.agg_helpers import Actors, app_client, make_settings
 from devservers.mosquitto import MosquittoBroker
 
 
@@ -117,8 +117,7 @@ async def test_mqtt_ingest_persistent_session_survives_aggregator_restart(
     state: dict[str, object] = {}
 
     async def register_and_publish(application: FastAPI) -> None:
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://a") as c:
+        async with app_client(application, "http://a") as c:
             owner = await Actors(c).user("gina")
             state["meters"] = [await Actors(c).meter(owner, f"mq-{i}") for i in range(4)]
         meters = state["meters"]
@@ -160,8 +159,7 @@ async def test_mqtt_unstored_batch_is_not_acked_and_is_redelivered(pg_dsn: str, 
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         await asyncio.wait_for(services_of(application).mqtt.connected.wait(), 10)
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://a") as c:
+        async with app_client(application, "http://a") as c:
             owner = await Actors(c).user("hugo")
             meter = await Actors(c).meter(owner, "mq-ack")
         pool = services_of(application).pool
@@ -191,8 +189,7 @@ async def test_mqtt_consumer_survives_a_database_outage_during_verification(pg_d
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         await asyncio.wait_for(services_of(application).mqtt.connected.wait(), 10)
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://a") as c:
+        async with app_client(application, "http://a") as c:
             owner = await Actors(c).user("iris")
             meter = await Actors(c).meter(owner, "mq-down")
         pool = services_of(application).pool

@@ -18,7 +18,7 @@ from aggregator.chain.certificates import Certificates
 from aggregator.chain.connect import deployed_programs
 from aggregator.chain.errors import ChainSetupError
 from aggregator.config import ChainSettings, Settings
-from tests.aggregator.agg_helpers import Actors
+from tests.aggregator.agg_helpers import ADMIN_WALLET, Actors
 from tests.aggregator.test_agg_minter import submit, wait_for
 from tests.aggregator.test_agg_trading_rpc import key_file, rpc_app
 from tests.chain.chain_world import serve_localnet
@@ -30,6 +30,7 @@ CERTIFICATES = Certificates(registry_program_id=REGISTRY.program_id)
 
 def settings_for(dsn: str, rpc_url: str, oracle: Path, issuer: Path) -> Settings:
     return Settings(database_url=dsn, log_json=True, log_level="WARNING", indexer_poll_s=0.02, mint_sweep_s=3600,
+                    admin_wallets=frozenset({ADMIN_WALLET}),
                     matcher_enabled=False,
                     chain=ChainSettings(backend="rpc", rpc_url=rpc_url, oracle_keypair=oracle, issuer_keypair=issuer))
 

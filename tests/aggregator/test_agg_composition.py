@@ -56,8 +56,10 @@ def test_the_app_factory_under_uvicorn_starts_and_stops_its_embedded_postgres(pg
         resp = httpx.get(f"{server.url}/readyz", timeout=5)
         assert resp.json() == {"database": True, "mqtt": None, "minter": False}
         assert _postgres_running(pg_dir)
-        resp = httpx.get(f"{server.url}/api/meters/NOPE")
-        assert resp.status_code == 404 and resp.json()["error"]["reason"] == "unknown_meter"
+        resp = httpx.get(f"{server.url}/api/trades")  # public, served from the database
+        assert resp.status_code == 200 and resp.json() == []
+        resp = httpx.get(f"{server.url}/api/meters/NOPE")  # private: a token first
+        assert resp.status_code == 401 and resp.json()["error"]["reason"] == "token_required"
     finally:
         server.stop(30)
     assert not _postgres_running(pg_dir)

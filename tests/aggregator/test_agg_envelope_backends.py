@@ -34,7 +34,7 @@ from common.envelope import (
     verify_batch,
     wire_message,
 )
-from tests.aggregator.agg_helpers import Actors, make_settings
+from tests.aggregator.agg_helpers import Actors, app_client, make_settings
 
 VECTORS = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "envelope_v1.json").read_text())
 SEEDS = [hashlib.sha256(f"diff-meter-{i}".encode()).digest() for i in range(4)]
@@ -220,8 +220,7 @@ async def test_ingest_outcomes_per_backend(pg_dsn: str, backend: str, monkeypatc
     app = create_app(make_settings(pg_dsn))
     async with app.router.lifespan_context(app):
         assert services_of(app).ingest.envelope_backend == backend
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://aggregator") as client:
+        async with app_client(app, "http://aggregator") as client:
             actors = Actors(client)
             owner = await actors.user("diff-owner")
             meter = await actors.meter(owner, "mtr-diff")

@@ -21,6 +21,7 @@ from aggregator.errors import install_error_handlers
 from aggregator.events.hub import EventHub
 from aggregator.indexer import Indexer, IndexerError, decode_transaction, router
 from aggregator.indexer import repository as repo
+from aggregator.users.tokens import Principal, required_principal
 from tests.chain.chain_world import PROGRAMS, REGISTRY, World, funded
 from tests.chain.conftest import backend, rpc_url  # noqa: F401  (fixtures: each backend)
 from tests.support.postgres import pg_dsn, pg_server  # noqa: F401  (fixtures)
@@ -136,6 +137,7 @@ async def test_minted_totals_match_the_chain(pool, backend):
 
     app = FastAPI()
     app.dependency_overrides[get_pool] = lambda: pool
+    app.dependency_overrides[required_principal] = lambda: Principal("grid-operator", "operator", 2**62)
     install_error_handlers(app)
     app.include_router(router)
     total_wh = 0
@@ -263,6 +265,7 @@ async def test_events_endpoint_filters_and_pages(pool, svm):
 
     app = FastAPI()
     app.dependency_overrides[get_pool] = lambda: pool
+    app.dependency_overrides[required_principal] = lambda: Principal("grid-operator", "operator", 2**62)
     install_error_handlers(app)
     app.include_router(router)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://agg") as client:

@@ -35,7 +35,7 @@ from aggregator.chain.connect import deployed_programs
 from aggregator.config import ChainSettings, MqttSettings
 from aggregator.services import services_of
 from common.envelope import reading_topic
-from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings, seed_for
+from tests.aggregator.agg_helpers import Actors, app_client, SimMeter, make_settings, seed_for
 from tests.chain.chain_world import serve_localnet
 from tools.localnet import Localnet
 from devservers.mosquitto import MosquittoBroker
@@ -189,7 +189,7 @@ async def one_day(w: World, rng: random.Random, example: int, n_meters: int, n_r
     await stack.__aenter__()
     await asyncio.wait_for(services_of(app).mqtt.connected.wait(), 10)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as c:
+        async with app_client(app, "http://a") as c:
             pairs = [await register(c, w.chain, f"day{example}-m{i}") for i in range(n_meters)]
         per_meter = [day(m, rng, n_readings, start_ts) for _, m in pairs]
         order = delivery_order(per_meter, rng)
@@ -209,13 +209,13 @@ async def one_day(w: World, rng: random.Random, example: int, n_meters: int, n_r
                 stack = app.router.lifespan_context(app)
                 await stack.__aenter__()
                 await asyncio.wait_for(services_of(app).mqtt.connected.wait(), 10)
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as c:
+            async with app_client(app, "http://a") as c:
                 await send(c, w.broker, how, raws)
             if rng.random() < 0.3:
                 await asyncio.sleep(rng.uniform(0, 0.03))  # let a mint cycle run now, or not
         meter_ids = [m.meter_id for _, m in pairs]
         await settled(w.dsn, meter_ids, n_meters * n_readings)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as c:
+        async with app_client(app, "http://a") as c:
             for (owner, meter), readings in zip(pairs, per_meter):
                 expected = rule_wh(readings)
                 assert grid(w.chain, owner) == expected, (meter.meter_id, grid(w.chain, owner), expected)
@@ -268,7 +268,7 @@ async def test_one_day_posted_one_by_one_as_a_batch_and_shuffled_mints_the_same_
     settings_.mint_backoff_base_s = 0.05
     app = create_app(settings_)
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as c:
+        async with app_client(app, "http://a") as c:
             local = services_of(app).chain_handle.local
             owners, meters = [], []
             for way in ("one", "batch", "shuffled"):

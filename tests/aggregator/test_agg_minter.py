@@ -19,7 +19,7 @@ from aggregator.chain import PROSUMER, token_amount
 from aggregator.chain.connect import Chain
 from aggregator.minting.chain import ChainService
 from aggregator.services import services_of
-from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings
+from tests.aggregator.agg_helpers import Actors, app_client, SimMeter, make_settings
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ async def chain_app(pg_dsn: str) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def chain_client(chain_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=chain_app), base_url="http://aggregator") as c:
+    async with app_client(chain_app, "http://aggregator") as c:
         yield c
 
 
@@ -171,7 +171,7 @@ async def test_unknown_outcomes_are_settled_from_chain_counters(
     flaky = FlakyChain(ChainService(chain.backend, chain.oracle, chain.registry), **{fault: 1})
     other = create_app(settings, chain=flaky)
     async with other.router.lifespan_context(other):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://o") as c:
+        async with app_client(other, "http://o") as c:
             await submit(c, [meter.next(imp_delta=0, exp_delta=500) for _ in range(4)])
         await wait_for(lambda: all_minted(other))
     assert (flaky.land_then_fail, flaky.fail_before_send) == (0, 0)  # the fault fired

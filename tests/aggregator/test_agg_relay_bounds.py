@@ -29,6 +29,7 @@ from starlette.routing import Route
 from aggregator.chain.backend import RpcBackend
 from aggregator.errors import AggregatorError
 from aggregator.trading.service import RelayGate, RelaySettings
+from tests.aggregator.agg_helpers import Actors
 from tests.aggregator.agg_trading_helpers import Floor, floor, running_app  # noqa: F401  (fixture)
 from devservers import free_tcp_port
 
@@ -101,4 +102,12 @@ async def test_malformed_transaction_bytes_are_a_422(floor: Floor) -> None:  # n
 @pytest.mark.parametrize("value", [2**63, 2**64, 10**30])
 async def test_a_huge_event_cursor_is_a_422(client: httpx.AsyncClient, value: int) -> None:
     resp = await client.get("/api/chain/events", params={"before_id": value})
+    assert resp.status_code == 422 and resp.json()["error"]["reason"] == "malformed_request"
+
+
+@pytest.mark.parametrize("value", [2**63, 10**30, -1])
+async def test_a_huge_readings_cursor_is_a_422(client: httpx.AsyncClient, actors: Actors, value: int) -> None:
+    owner = await actors.user("cursor")
+    await actors.meter(owner, "mtr-cursor")
+    resp = await client.get("/api/meters/mtr-cursor/readings", params={"before_seq": value})
     assert resp.status_code == 422 and resp.json()["error"]["reason"] == "malformed_request"

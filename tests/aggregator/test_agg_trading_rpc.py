@@ -31,7 +31,7 @@ from aggregator.config import ChainSettings, Settings
 from aggregator.trading import TradingDesk, local_desk
 from aggregator.trading import client as trading_client
 from aggregator.services import services_of
-from tests.aggregator.agg_helpers import Actors, running
+from tests.aggregator.agg_helpers import ADMIN_WALLET, Actors, running
 from tests.aggregator.test_agg_minter import submit, wait_for
 from tests.chain.chain_world import serve_localnet
 
@@ -46,6 +46,7 @@ def key_file(path: Path, key: Keypair) -> Path:
 
 def rpc_settings(dsn: str, rpc_url: str, oracle: Path, matcher: Path | None, markets: list[str]) -> Settings:
     return Settings(database_url=dsn, log_json=True, log_level="WARNING", indexer_poll_s=0.02, mint_sweep_s=3600,
+                    admin_wallets=frozenset({ADMIN_WALLET}),
                     chain=ChainSettings(backend="rpc", rpc_url=rpc_url, oracle_keypair=oracle,
                                         matcher_keypair=matcher, markets=markets))
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-
 import warnings
+from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 import websockets
 from solders.keypair import Keypair
 from starlette.exceptions import StarletteDeprecationWarning
+from starlette.websockets import WebSocketDisconnect
 
 with warnings.catch_warnings():
     # Starlette suggests the "httpx2" fork for its TestClient; plain httpx works the same.
@@ -22,7 +24,8 @@ with warnings.catch_warnings():
 from aggregator.app import create_app
 from aggregator.users.challenge import signing_message
 from aggregator.services import services_of
-from tests.aggregator.agg_helpers import Actors, SimMeter, make_settings, seed_for
+from aggregator.users.tokens import Role
+from tests.aggregator.agg_helpers import ADMIN_WALLET, Actors, SimMeter, make_settings, seed_for
 from devservers import free_tcp_port
 
 
@@ -41,8 +44,27 @@ async def test_user_registration_requires_a_fresh_signed_challenge(client: httpx
     nonce2, sig2 = await actors.signed(kp, "register_user", {"role": "prosumer"})
     resp = await client.post("/api/users", json=dict(body, nonce=nonce2, signature=sig2))
     assert resp.status_code == 409 and resp.json()["error"]["reason"] == "user_exists"
+    # The nonce was spent when its signature verified, although the request then failed.
+    resp = await client.post("/api/users", json=dict(body, nonce=nonce2, signature=sig2))
+    assert resp.status_code == 401 and resp.json()["error"]["reason"] == "challenge_invalid"
     user = (await client.get(f"/api/users/{wallet}")).json()
     assert user["role"] == "prosumer"
+
+
+async def test_the_display_name_is_covered_by_the_signature(client: httpx.AsyncClient, actors: Actors) -> None:
+    kp = Keypair.from_seed(seed_for("wallet:kim"))
+    nonce, sig = await actors.signed(kp, "register_user", {"role": "consumer", "display_name": "Kim"})
+    body = {"wallet": str(kp.pubkey()), "role": "consumer", "display_name": "Kim", "nonce": nonce, "signature": sig}
+    for forged in (dict(body, display_name="Mallory"), {k: v for k, v in body.items() if k != "display_name"}):
+        resp = await client.post("/api/users", json=forged)
+        assert resp.status_code == 401 and resp.json()["error"]["reason"] == "bad_wallet_signature"
+    # Unsigned: a name a relay adds to a request signed without one is refused too.
+    nonce, sig = await actors.signed(kp, "register_user", {"role": "consumer"})
+    resp = await client.post("/api/users", json={**body, "nonce": nonce, "signature": sig})
+    assert resp.status_code == 401 and resp.json()["error"]["reason"] == "bad_wallet_signature"
+    assert (await client.post("/api/users", json={**body, "display_name": None, "nonce": nonce, "signature": sig})
+            ).status_code == 201
+    assert (await client.get(f"/api/users/{kp.pubkey()}")).json()["display_name"] is None
 
 
 async def test_challenge_of_another_wallet_or_purpose_is_refused(client: httpx.AsyncClient, actors: Actors) -> None:
@@ -106,7 +128,14 @@ def test_websocket_streams_reading_confirmations(pg_dsn: str) -> None:
         meter = SimMeter("mtr-ws", seed_for("meter:ws"))
         fields = {"meter_id": "mtr-ws", "device_public_key": meter.public_key_hex}
         assert tc.post("/api/meters", json={**fields, "owner_wallet": wallet, **signed("register_meter", fields)}).status_code == 201
-        with tc.websocket_connect("/api/events") as ws:
+        # Every meter's events: for the operator and admins only, with a token.
+        for headers, reason in (({}, "token_required"), ({"Authorization": "Bearer x.y"}, "token_invalid"),
+                                (bearer(tc.app, wallet, "owner"), "not_yours")):
+            with pytest.raises(WebSocketDisconnect) as refused, \
+                    tc.websocket_connect("/api/events", headers=headers) as ws:
+                ws.receive_json()
+            assert (refused.value.code, refused.value.reason) == (1008, reason)
+        with tc.websocket_connect("/api/events", headers=bearer(tc.app, ADMIN_WALLET, "admin")) as ws:
             assert ws.receive_json() == {"type": "subscribed"}
             resp = tc.post("/api/meters/submit-reading", content=meter.next())
             assert resp.status_code == 201
@@ -126,7 +155,8 @@ async def test_an_idle_stream_ends_when_its_client_leaves(pg_dsn: str) -> None:
     try:
         while not server.started:
             await asyncio.sleep(0.01)
-        async with websockets.connect(f"ws://127.0.0.1:{port}/api/events") as ws:
+        token = bearer(app, ADMIN_WALLET, "admin")["Authorization"].split()[1]
+        async with websockets.connect(f"ws://127.0.0.1:{port}/api/events?token={token}") as ws:
             assert json.loads(await ws.recv()) == {"type": "subscribed"}
             assert services_of(app).hub.has_subscribers
         deadline = time.monotonic() + 5
@@ -136,3 +166,9 @@ async def test_an_idle_stream_ends_when_its_client_leaves(pg_dsn: str) -> None:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+def bearer(app: Any, wallet: str, role: Role) -> dict[str, str]:
+    """An Authorization header for ``wallet`` signed by the running app's key."""
+    token, _ = services_of(app).token_signer.issue(wallet, role, 600)
+    return {"Authorization": f"Bearer {token}"}
