@@ -20,7 +20,10 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI, Response, WebSocket, WebSocketDisconnect
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from solders.pubkey import Pubkey
 
+from aggregator.actions import ActionsCors
+from aggregator.actions import router as actions_router
 from aggregator.certificates import CertificateDesk, local_certificate_desk, rpc_certificate_desk
 from aggregator.certificates import router as certificates_router
 from aggregator.chain.connect import Chain, open_chain
@@ -93,6 +96,8 @@ def create_app(
     app.include_router(indexer_router)
     app.include_router(trading_router)
     app.include_router(certificates_router)
+    app.include_router(actions_router)
+    app.add_middleware(ActionsCors)
     _install_ops_routes(app)
     return app
 
@@ -126,7 +131,8 @@ async def open_services(
     trading_desk = await _open_trading_desk(settings, chain_handle, trading_desk)
     certificate_desk = await _open_certificate_desk(settings, chain_handle, certificate_desk)
     allowlist = relay_allowlist(trading_desk.trading if trading_desk is not None else None,
-                                certificate_desk.certificates if certificate_desk is not None else None) \
+                                certificate_desk.certificates if certificate_desk is not None else None,
+                                matchers=_matcher_keys(trading_desk)) \
         if chain_handle is not None else {}
     indexer = _start_indexer(settings, stack, pool, chain_handle, trading_desk, certificate_desk, hub)
     matcher = _start_matcher(settings, stack, pool, chain_handle, trading_desk, hub)
@@ -141,6 +147,11 @@ async def open_services(
                     chain=chain, chain_handle=chain_handle, minter=minter, trading_desk=trading_desk,
                     certificate_desk=certificate_desk, indexer=indexer, matcher=matcher, mqtt=mqtt,
                     relay_allowlist=allowlist)
+
+
+def _matcher_keys(desk: TradingDesk | None) -> tuple[Pubkey, ...]:
+    """Matcher keys this service holds: a user's take it co-signed may carry ``settle_fills``."""
+    return (desk.matcher.pubkey(),) if desk is not None and desk.matcher is not None else ()
 
 
 async def _open_pool(settings: Settings, stack: contextlib.AsyncExitStack) -> asyncpg.Pool:
