@@ -9,6 +9,8 @@ from typing import Any
 from solders.keypair import Keypair
 from solders.transaction import Transaction
 
+from aggregator.services import services_of
+from tests.aggregator.agg_certificates_helpers import Bureau, bureau  # noqa: F401  (fixture)
 from tests.aggregator.agg_trading_helpers import Floor, floor  # noqa: F401  (fixture)
 from tests.aggregator.test_agg_minter import wait_for
 
@@ -141,3 +143,25 @@ async def test_deposit_and_withdraw_through_actions(floor: Floor) -> None:
     withdrawn = await act(floor, buyer, "withdraw", asset="payment", amount=150_000)
     assert withdrawn["relayed"]["instructions"] == ["withdraw"]
     assert before - floor.payment(buyer) == 250_000
+
+
+async def test_certificate_transfer_and_retire_through_actions(bureau: Bureau) -> None:
+    p = await bureau.prosumer("act-cert", 2)
+    cert = (await bureau.issue(p))["address"]
+    holder = bureau.stranger()
+
+    async def act_on(wallet: Keypair, path: str, **params: str) -> dict[str, Any]:
+        resp = await bureau.http.post(f"/api/actions/certificates/{cert}/{path}", params=params,
+                                      json={"account": str(wallet.pubkey())})
+        assert resp.status_code == 200, resp.text
+        sent = await bureau.relay(sign(wallet, resp.json()["transaction"]))
+        assert sent.status_code == 201, sent.text
+        await services_of(bureau.app).indexer.sync_once()
+        return await bureau.get(cert)
+
+    meta = await bureau.http.get(f"/api/actions/certificates/{cert}/transfer")
+    assert meta.status_code == 200 and meta.json()["links"]["actions"][0]["parameters"][0]["name"] == "to"
+    assert (await act_on(p.wallet, "transfer", to=str(holder.pubkey())))["owner_wallet"] == str(holder.pubkey())
+    refused = await bureau.http.post(f"/api/actions/certificates/{cert}/retire", json={"account": str(p.wallet.pubkey())})
+    assert refused.status_code == 409 and refused.json()["error"]["reason"] == "not_certificate_owner"
+    assert (await act_on(holder, "retire"))["status"] == "retired"
