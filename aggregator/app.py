@@ -40,6 +40,7 @@ from aggregator.indexer import router as indexer_router
 from aggregator.logs import configure_logging
 from aggregator.meters.router import router as meters_router
 from aggregator.metrics import Metrics
+from aggregator.portfolio import router as portfolio_router
 from aggregator.minting import MintChain, Minter, MintLedger
 from aggregator.minting.chain import ChainService
 from aggregator.readings import repository as readings_repo
@@ -97,6 +98,7 @@ def create_app(
     app.include_router(trading_router)
     app.include_router(certificates_router)
     app.include_router(actions_router)
+    app.include_router(portfolio_router)
     app.add_middleware(ActionsCors)
     _install_ops_routes(app)
     return app
