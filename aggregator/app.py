@@ -41,6 +41,7 @@ from aggregator.logs import configure_logging
 from aggregator.meters.router import router as meters_router
 from aggregator.metrics import Metrics
 from aggregator.portfolio import router as portfolio_router
+from aggregator.marketdata import router as marketdata_router
 from aggregator.minting import MintChain, Minter, MintLedger
 from aggregator.minting.chain import ChainService
 from aggregator.readings import repository as readings_repo
@@ -99,6 +100,7 @@ def create_app(
     app.include_router(certificates_router)
     app.include_router(actions_router)
     app.include_router(portfolio_router)
+    app.include_router(marketdata_router)
     app.add_middleware(ActionsCors)
     _install_ops_routes(app)
     return app
