@@ -38,6 +38,7 @@ from aggregator.http_limits import HttpLimits
 from aggregator.indexer import Indexer
 from aggregator.indexer import router as indexer_router
 from aggregator.logs import configure_logging
+from aggregator.openapi import install as install_openapi
 from aggregator.meters.router import router as meters_router
 from aggregator.metrics import Metrics
 from aggregator.portfolio import router as portfolio_router
@@ -103,6 +104,7 @@ def create_app(
     app.include_router(marketdata_router)
     app.add_middleware(ActionsCors)
     _install_ops_routes(app)
+    install_openapi(app)
     return app
 
 
@@ -250,7 +252,8 @@ def _install_ops_routes(app: FastAPI) -> None:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "not ready: the same body, the failing "
+                                                                       "part false"}})
     async def readyz(services: AppServices, response: Response) -> dict[str, Any]:
         db_ok = True
         try:
@@ -265,7 +268,9 @@ def _install_ops_routes(app: FastAPI) -> None:
         return {"database": db_ok, "mqtt": None if mqtt is None else mqtt_ok,
                 "minter": services.minter is not None}
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], response_class=Response,
+             responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+                              "description": "Prometheus text exposition"}})
     async def metrics(app_metrics: AppMetrics) -> Response:
         return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
