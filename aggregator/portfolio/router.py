@@ -83,7 +83,7 @@ async def balances(wallet: WalletPath, services: AppServices, pool: Pool) -> Bal
             o = trading.decode(bytes(acc.data))
             if o.owner != owner or o.market not in refs:
                 continue
-            open_orders += 1
+            open_orders += o.remaining_wh > 0  # a filled order's account may wait for its close crank
             if o.side == ASK:
                 grid.in_orders_wh += o.escrow_amount
             else:

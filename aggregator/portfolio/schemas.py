@@ -40,7 +40,7 @@ class Balances(BaseModel):
     grid: GridHoldings
     payment: list[PaymentHoldings] = Field(description="one entry per payment token of the markets served")
     production: Production
-    open_orders: int
+    open_orders: int = Field(description="orders with energy left to fill")
 
 
 HistoryKind = Literal["mint", "fill", "fee", "refund", "certificate"]
