@@ -49,7 +49,8 @@ ORDER_WH = 1_000
 
 UNITS = {"trading.order_entry.orders_per_s": "orders/s", "trading.order_entry.latency_p50_s": "s",
          "trading.order_entry.latency_p95_s": "s", "trading.order_entry.conflicts_per_order": "retries",
-         "trading.order_entry.relay_p50_s": "s", "trading.order_entry.traders": "wallets"}
+         "trading.order_entry.relay_p50_s": "s", "trading.order_entry.traders": "wallets",
+         "trading.order_entry.orders_per_s_one_trader": "orders/s", "trading.order_entry.latency_p50_s_one_trader": "s"}
 GOALS = {"trading.order_entry.orders_per_s": "goal >= 1,000 (public GridTokenX 180)"}
 
 
@@ -111,20 +112,31 @@ async def _run(dsn: str) -> dict[str, float]:
     try:
         while not server.started:
             await asyncio.sleep(0.01)
-        latencies: list[float] = []
-        relays: list[float] = []
-        conflicts: list[int] = []
         limits = httpx.Limits(max_connections=TRADERS * 2)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits) as http:
-            started = time.perf_counter()
-            await asyncio.gather(*(_trader(http, w, str(ref.address), latencies, relays, conflicts) for w in wallets))
-            elapsed = time.perf_counter() - started
+            # One trader alone first (no one else takes its order ids), then all together.
+            alone = await _phase(http, wallets[:1], str(ref.address))
+            together = await _phase(http, wallets, str(ref.address))
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 20)
-    q = statistics.quantiles(latencies, n=20)
     return {
         "trading.order_entry.traders": TRADERS,
+        **together,
+        "trading.order_entry.orders_per_s_one_trader": alone["trading.order_entry.orders_per_s"],
+        "trading.order_entry.latency_p50_s_one_trader": alone["trading.order_entry.latency_p50_s"],
+    }
+
+
+async def _phase(http: httpx.AsyncClient, wallets: list[Keypair], market: str) -> dict[str, float]:
+    latencies: list[float] = []
+    relays: list[float] = []
+    conflicts: list[int] = []
+    started = time.perf_counter()
+    await asyncio.gather(*(_trader(http, w, market, latencies, relays, conflicts) for w in wallets))
+    elapsed = time.perf_counter() - started
+    q = statistics.quantiles(latencies, n=20)
+    return {
         "trading.order_entry.orders_per_s": round(len(latencies) / elapsed, 1),
         "trading.order_entry.latency_p50_s": round(statistics.median(latencies), 4),
         "trading.order_entry.latency_p95_s": round(q[18], 4),
