@@ -24,6 +24,8 @@ async def get(floor: Floor, wallet: Keypair, what: str, **params: Any) -> Any:
 async def test_balances_history_and_statement_follow_a_trade(floor: Floor) -> None:
     seller = await floor.prosumer("pf-seller", 3_000)
     buyer = floor.consumer()
+    # The GRID is on chain; the minter records its batch as confirmed right after.
+    await wait_for(lambda: _minted_recorded(floor, seller, 3_000))
     b = await get(floor, seller, "balances")
     assert b["grid"] == {"free_wh": 3_000, "in_orders_wh": 0, "in_market_balances_wh": 0, "total_wh": 3_000}
     assert b["production"]["minted_wh"] == 3_000 and b["production"]["meters"] == 1
@@ -70,6 +72,10 @@ async def test_balances_history_and_statement_follow_a_trade(floor: Floor) -> No
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["period"] for r in rows] == [today[:7], "total"]
     assert int(rows[0]["revenue_micro"]) == value and int(rows[1]["fees_micro"]) == fee
+
+
+async def _minted_recorded(floor: Floor, wallet: Keypair, wh: int) -> bool:
+    return (await get(floor, wallet, "balances"))["production"]["minted_wh"] == wh
 
 
 async def _kinds(floor: Floor, wallet: Keypair, kinds: set[str]) -> bool:

@@ -63,6 +63,7 @@ async def test_two_traders_trade_through_the_cli_only(pg_dsn: str, tmp_path: Pat
         register_on_chain(floor.chain, pro_kp, meter)
         await submit(floor.http, [meter.next(imp_delta=0, exp_delta=1000) for _ in range(4)])
         await wait_for(lambda: _minted(floor, pro_kp, 3_000))
+        await wait_for(lambda: _mint_recorded(prosumer, 3_000))
         floor.chain.local.fund(con_kp.pubkey())
         floor.fund_payment(con_kp, PAYMENT_UNITS)
 
@@ -128,6 +129,10 @@ async def test_two_traders_trade_through_the_cli_only(pg_dsn: str, tmp_path: Pat
 
 async def _minted(floor: Any, wallet: Keypair, wh: int) -> bool:
     return floor.grid(wallet) == wh
+
+
+async def _mint_recorded(trader: Trader, wh: int) -> bool:
+    return (await trader.json("balance"))["production"]["minted_wh"] == wh
 
 
 async def _on_book(floor: Any) -> bool:
