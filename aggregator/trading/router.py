@@ -49,8 +49,11 @@ async def relay_transaction(body: RelayRequest, services: AppServices) -> RelayR
     issue, transfer, retire, expire) to the chain."""
     if not services.relay_allowlist or services.chain_handle is None:
         raise Conflict("no_chain", "this service runs without a chain: nothing can be relayed")
-    return await services.relay_gate.relay(services.chain_handle.backend, services.relay_allowlist,
-                                           body.transaction)
+    result = await services.relay_gate.relay(services.chain_handle.backend, services.relay_allowlist,
+                                             body.transaction)
+    if services.indexer is not None:
+        services.indexer.wake()  # index what just landed now, not at the next poll
+    return result
 
 
 @router.get("/api/orders", response_model=list[Order])
