@@ -79,8 +79,10 @@ async def next_order_id(backend: ChainBackend, trading: Trading, market: MarketR
 
 
 async def place(backend: ChainBackend, trading: Trading, market: MarketRef, owner: Pubkey, *, side: int,
-                price_per_kwh: int, size_wh: int, expires_at: int = 0) -> Prepared:
-    order_id = await next_order_id(backend, trading, market)
+                price_per_kwh: int, size_wh: int, expires_at: int = 0, order_id: int | None = None) -> Prepared:
+    """A limit order with `order_id` (by default the market's next order id now)."""
+    if order_id is None:
+        order_id = await next_order_id(backend, trading, market)
     ix = trading.place_order(owner, market, order_id, side=side, price_per_kwh=price_per_kwh, size_wh=size_wh,
                              expires_at=expires_at)
     escrow = (f"{size_wh} Wh of GRID" if side == ASK
@@ -151,7 +153,7 @@ async def resting_orders(backend: ChainBackend, trading: Trading, market: Market
 
 async def take(backend: ChainBackend, trading: Trading, market: MarketRef, matcher: Keypair, owner: Pubkey, *,
                side: int, size_wh: int, limit_per_kwh: int | None, candidates: Sequence[str], lot_size_wh: int,
-               chosen: Pubkey | None = None) -> Prepared:
+               chosen: Pubkey | None = None, order_id: int | None = None) -> Prepared:
     """Immediate-or-cancel: the taker's order of `side` filled against the best crossing
     resting orders among `candidates` (or only `chosen`), the rest returned at once."""
     now = await chain_time(backend)
@@ -182,7 +184,8 @@ async def take(backend: ChainBackend, trading: Trading, market: MarketRef, match
     planned = size_wh - left
     # A bid escrows at its limit: the worst maker price planned (fills trade at the makers' prices).
     price = max(m.price_per_kwh for m, _ in plan) if side == BID else min(m.price_per_kwh for m, _ in plan)
-    order_id = await next_order_id(backend, trading, market)
+    if order_id is None:
+        order_id = await next_order_id(backend, trading, market)
     order = trading.order_address(market.address, order_id)
     own_dest_mint = trading.token.mint_address() if side == BID else market.payment_mint
     fills = [Fill(bid=order if side == BID else m.address, ask=m.address if side == BID else order,

@@ -228,8 +228,26 @@ async def order_transaction(body: ActionRequest, market: MarketPath, services: A
                             ) -> ActionTransaction:
     desk, ref = _market(services, market)
     expires_at = await build.chain_time(chain.backend) + expires_in_s if expires_in_s else 0
-    return await _run(build.place(chain.backend, desk.trading, ref, _pubkey(body.account, "account"), side=SIDE[side],
-                                  price_per_kwh=price_per_kwh_micro, size_wh=energy_wh, expires_at=expires_at))
+    order_id = await _reserve(services, chain, desk, ref)
+    return await _sequenced(services, ref, order_id, build.place(
+        chain.backend, desk.trading, ref, _pubkey(body.account, "account"), side=SIDE[side],
+        price_per_kwh=price_per_kwh_micro, size_wh=energy_wh, expires_at=expires_at, order_id=order_id))
+
+
+async def _reserve(services: AppServices, chain: Chain, desk: TradingDesk, ref: MarketRef) -> int:
+    """The next order id in sequence (:mod:`aggregator.actions.sequencer`)."""
+    return services.order_sequencer.reserve(ref.address, await build.next_order_id(chain.backend, desk.trading, ref))
+
+
+async def _sequenced(services: AppServices, ref: MarketRef, order_id: int, coro: Any) -> ActionTransaction:
+    try:
+        prepared = await coro
+    except Exception:
+        services.order_sequencer.release(ref.address, order_id)
+        raise
+    if prepared.order_address is not None:
+        services.order_sequencer.record(ref.address, prepared.order_address, order_id)
+    return _prepared(prepared)
 
 
 @router.get("/api/actions/markets/{market}/orders/{order}/cancel", response_model=ActionMetadata)
@@ -275,10 +293,11 @@ async def _take(services: AppServices, chain: Chain, pool: Any, market: str, acc
         raise Conflict("auction_market", "an auction market clears once per slot; place a limit order instead")
     async with pool.acquire() as conn:
         candidates = await trading_repo.open_order_addresses(conn, market)
-    return await _run(build.take(
+    order_id = services.order_sequencer.reserve(ref.address, m.next_order_id)
+    return await _sequenced(services, ref, order_id, build.take(
         chain.backend, desk.trading, ref, desk.matcher, _pubkey(account, "account"), side=SIDE[side],
         size_wh=energy_wh, limit_per_kwh=limit, candidates=candidates, lot_size_wh=m.lot_size_wh,
-        chosen=_pubkey(order, "order") if order else None))
+        chosen=_pubkey(order, "order") if order else None, order_id=order_id))
 
 
 OptionalOrder = Annotated[str | None, Query(max_length=44, description="take only this resting order")]
