@@ -13,16 +13,19 @@ Metrics (JSON keys prefixed ``trading.order_entry.``):
   latency_p50_s/_p95_s  prepare -> indexed, per order (retries included)
   conflicts_per_order   relays refused because another order took the market's next
                         order id between prepare and relay (the client prepares again)
+  *_one_trader          the same with one trader alone (no queueing behind others)
   relay_p50_s           the relay call alone (chain execution and confirmation)
 
 What limits it: every order of a market must carry the market's next order id (the
-order account is the PDA of that id), so concurrent traders collide between prepare and
-relay and prepare again (about 1.6 retries per order with 8 traders): orders of one
-market enter one at a time, each taking a prepare and a relay round trip. Those round
-trips stretch under load because service, chain, indexer and clients share one Python
-process, where each HTTP request costs about 2 ms of CPU (FastAPI and uvicorn); an order
-costs 5-8 requests with its retries and index polls. A successful relay wakes the
-indexer, so one trader alone waits ~20-40 ms for its order to be indexed.
+order account is the PDA of that id), so orders of a market enter the chain one at a
+time. The service hands out successive ids to concurrent prepares and the relay holds an
+order until the ids before it landed (:mod:`aggregator.actions.sequencer`), so traders no
+longer collide (``conflicts_per_order`` 0; before the sequencer 1.6 retries per order
+with 8 traders) but still queue behind each other. Each round trip costs CPU in one
+Python process that runs service, chain, indexer and clients (about 2 ms per HTTP request
+on an idle core; an order takes 4-6 requests with its index polls), and the benchmark
+machine is shared. A successful relay wakes the indexer, so one trader alone waits
+~20-40 ms for its order to be indexed.
 """
 
 from __future__ import annotations
