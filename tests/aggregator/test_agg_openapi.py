@@ -47,7 +47,7 @@ async def test_a_schema_fuzzer_finds_no_server_error_and_no_undocumented_respons
             "--max-time", str(FUZZ_SECONDS), "--workers", "1", "--phases", "examples,coverage,fuzzing",
             "--request-timeout", "20", "--suppress-health-check", "all", "--generation-deterministic",
             "--report", "junit", "--report-junit-path", str(report), "--no-color",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
         out, _ = await asyncio.wait_for(proc.communicate(), FUZZ_SECONDS * 4)
     text = out.decode(errors="replace")
