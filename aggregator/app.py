@@ -22,8 +22,8 @@ from fastapi import FastAPI, Response, WebSocket, WebSocketDisconnect
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from solders.pubkey import Pubkey
 
-from aggregator.actions import ActionsCors
-from aggregator.actions import router as actions_router
+from aggregator.actions.router import ActionsCors
+from aggregator.actions.router import router as actions_router
 from aggregator.certificates import CertificateDesk, local_certificate_desk, rpc_certificate_desk
 from aggregator.certificates import router as certificates_router
 from aggregator.chain.connect import Chain, open_chain
