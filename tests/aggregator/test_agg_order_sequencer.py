@@ -49,3 +49,16 @@ def test_an_abandoned_id_is_handed_out_again_after_its_reservation_lapses() -> N
     time.sleep(0.06)  # nobody sent id 7 (nor 8): the chain still expects 7
     assert seq.reserve(market, 7) == 7
     assert seq.reserve(market, 9) == 9  # the chain moved on: reservations below it are gone
+
+
+def test_the_service_container_imports_on_its_own() -> None:
+    """The container imports the sequencer; nothing may import back into it half-built."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for module in ("aggregator.services", "aggregator.deps", "aggregator.actions.sequencer"):
+        done = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=root, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, (module, done.stderr[-2000:])
