@@ -20,7 +20,10 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI, Response, WebSocket, WebSocketDisconnect
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from solders.pubkey import Pubkey
 
+from aggregator.actions.router import ActionsCors
+from aggregator.actions.router import router as actions_router
 from aggregator.certificates import CertificateDesk, local_certificate_desk, rpc_certificate_desk
 from aggregator.certificates import router as certificates_router
 from aggregator.chain.connect import Chain, open_chain
@@ -35,10 +38,13 @@ from aggregator.http_limits import HttpLimits
 from aggregator.indexer import Indexer
 from aggregator.indexer import router as indexer_router
 from aggregator.logs import configure_logging
+from aggregator.marketdata import router as marketdata_router
 from aggregator.meters.router import router as meters_router
 from aggregator.metrics import Metrics
 from aggregator.minting import MintChain, Minter, MintLedger
 from aggregator.minting.chain import ChainService
+from aggregator.openapi import install as install_openapi
+from aggregator.portfolio import router as portfolio_router
 from aggregator.readings import repository as readings_repo
 from aggregator.readings.mqtt import MqttIngest
 from aggregator.readings.router import router as readings_router
@@ -96,7 +102,12 @@ def create_app(
     app.include_router(indexer_router)
     app.include_router(trading_router)
     app.include_router(certificates_router)
+    app.include_router(actions_router)
+    app.include_router(portfolio_router)
+    app.include_router(marketdata_router)
+    app.add_middleware(ActionsCors)
     _install_ops_routes(app)
+    install_openapi(app)
     return app
 
 
@@ -130,7 +141,8 @@ async def open_services(
     trading_desk = await _open_trading_desk(settings, chain_handle, trading_desk)
     certificate_desk = await _open_certificate_desk(settings, chain_handle, certificate_desk)
     allowlist = relay_allowlist(trading_desk.trading if trading_desk is not None else None,
-                                certificate_desk.certificates if certificate_desk is not None else None) \
+                                certificate_desk.certificates if certificate_desk is not None else None,
+                                matchers=_matcher_keys(trading_desk)) \
         if chain_handle is not None else {}
     indexer = _start_indexer(settings, stack, pool, chain_handle, trading_desk, certificate_desk, hub)
     matcher = _start_matcher(settings, stack, pool, chain_handle, trading_desk, hub)
@@ -146,6 +158,11 @@ async def open_services(
                     chain=chain, chain_handle=chain_handle, minter=minter, trading_desk=trading_desk,
                     certificate_desk=certificate_desk, indexer=indexer, matcher=matcher, mqtt=mqtt,
                     relay_allowlist=allowlist)
+
+
+def _matcher_keys(desk: TradingDesk | None) -> tuple[Pubkey, ...]:
+    """Matcher keys this service holds: a user's take it co-signed may carry ``settle_fills``."""
+    return (desk.matcher.pubkey(),) if desk is not None and desk.matcher is not None else ()
 
 
 async def _open_pool(settings: Settings, stack: contextlib.AsyncExitStack) -> asyncpg.Pool:
@@ -240,7 +257,8 @@ def _install_ops_routes(app: FastAPI) -> None:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "not ready: the same body, the failing "
+                                                                       "part false"}})
     async def readyz(services: AppServices, response: Response) -> dict[str, Any]:
         db_ok = True
         try:
@@ -255,7 +273,9 @@ def _install_ops_routes(app: FastAPI) -> None:
         return {"database": db_ok, "mqtt": None if mqtt is None else mqtt_ok,
                 "minter": services.minter is not None}
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], response_class=Response,
+             responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+                              "description": "Prometheus text exposition"}})
     async def metrics(app_metrics: AppMetrics) -> Response:
         return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

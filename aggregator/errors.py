@@ -58,6 +58,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from solana.exceptions import SolanaExceptionBase
 from solana.rpc.core import RPCException
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aggregator.chain.errors import ChainClientError
@@ -170,7 +171,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=422, content=error_body(
             UNSTORABLE, "text holds a character that cannot be stored (NUL or a lone surrogate)"))
 
+    async def _framework(_: Request, exc: Exception) -> JSONResponse:
+        # The framework's own refusals (a body that is not JSON at all, an unknown path, a
+        # method a path does not take) in the same shape, with a reason code.
+        assert isinstance(exc, StarletteHTTPException)
+        reason = FRAMEWORK_REASONS.get(exc.status_code, "http_error")
+        return JSONResponse(status_code=exc.status_code, content=error_body(reason, str(exc.detail)),
+                            headers=getattr(exc, "headers", None))
+
     app.add_exception_handler(RequestError, _domain)
+    app.add_exception_handler(StarletteHTTPException, _framework)
     app.add_exception_handler(RequestValidationError, _request_shape)
     for exc_type in (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError,
                      UnicodeEncodeError):
@@ -179,6 +189,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 UNSTORABLE = "unstorable_text"
+#: Reason codes of the framework's HTTP refusals, by status.
+FRAMEWORK_REASONS = {400: "unparsable_body", 404: "not_found", 405: "method_not_allowed"}
 
 
 def _unstorable_bytes(raw: bytes) -> bool:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from aggregator.actions.sequencer import OrderSequencer
+
 if TYPE_CHECKING:  # the types only: the domain packages import aggregator.deps, which imports this
     import asyncpg
     from solders.pubkey import Pubkey
@@ -54,6 +56,8 @@ class Services:
     mqtt: MqttIngest | None = None
     #: programs and instructions ``POST /api/transactions`` passes (empty: no chain)
     relay_allowlist: dict[Pubkey, Allowed] = field(default_factory=dict)
+    #: order ids handed out in sequence to prepared orders (aggregator.actions.sequencer)
+    order_sequencer: OrderSequencer = field(default_factory=OrderSequencer)
 
 
 def services_of(app: FastAPI) -> Services:

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 #: Server code that mypy checks (the pydantic plugin reads the settings classes).
-TYPED = ["aggregator", "edge_gateway", "common", "devservers"]
+TYPED = ["aggregator", "edge_gateway", "common", "devservers", "gtx_trader"]
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:

@@ -68,6 +68,12 @@ class Indexer:
         self.batch_size = batch_size
         self.retry_s = retry_s
         self._fetch_slots = asyncio.Semaphore(fetch_concurrency)
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        """Sync now rather than at the next poll (the relay calls it after a transaction
+        it relayed landed, so a user's order is indexed within one sync, not one poll)."""
+        self._woken.set()
 
     async def run(self) -> None:
         """Sync every `poll_s` until cancelled; a failed sync is logged and retried after
@@ -81,7 +87,11 @@ class Indexer:
                 continue
             if stored:
                 log.info("chain events indexed", extra={"fields": {"stored": stored}})
-            await asyncio.sleep(self.poll_s)
+            try:
+                await asyncio.wait_for(self._woken.wait(), self.poll_s)
+            except TimeoutError:
+                pass
+            self._woken.clear()
 
     async def sync_once(self) -> int:
         """Index everything new since the cursors; return the number of events stored."""

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
+from solders.pubkey import Pubkey
 
 from aggregator.chain.connect import Chain
+from aggregator.chain.transactions import decompile
 from aggregator.deps import AppServices, Pool
 from aggregator.errors import AuthError, Conflict, NotFound
 from aggregator.trading import repository as repo
@@ -58,8 +60,37 @@ async def relay_transaction(body: RelayRequest, services: AppServices) -> RelayR
     issue, transfer, retire, expire) to the chain."""
     if not services.relay_allowlist or services.chain_handle is None:
         raise Conflict("no_chain", "this service runs without a chain: nothing can be relayed")
-    return await services.relay_gate.relay(services.chain_handle.backend, services.relay_allowlist,
-                                           body.transaction)
+    placed = await _await_order_turn(services, body.transaction)
+    try:
+        result = await services.relay_gate.relay(services.chain_handle.backend, services.relay_allowlist,
+                                                 body.transaction)
+    finally:
+        if placed is not None:
+            await services.order_sequencer.landed(placed)
+    if services.indexer is not None:
+        services.indexer.wake()  # index what just landed now, not at the next poll
+    return result
+
+
+async def _await_order_turn(services: AppServices, encoded: str) -> Pubkey | None:
+    """For a place_order whose id the sequencer handed out: wait until the ids before it
+    landed (bounded; :mod:`aggregator.actions.sequencer`). The order's market, if any."""
+    desk, handle = services.trading_desk, services.chain_handle
+    if desk is None or handle is None:
+        return None
+    tx = service.parse_transaction(encoded)
+    for ix in decompile(tx.message):
+        is_trading = ix.program_id == desk.trading.program_id
+        if is_trading and desk.trading.program.instruction_name(ix.data) == "place_order" and len(ix.accounts) >= 3:
+            market, order = ix.accounts[1].pubkey, ix.accounts[2].pubkey
+
+            async def chain_next(market: Pubkey = market) -> int:
+                account = await handle.backend.account(market)
+                return -1 if account is None else int(desk.trading.decode(bytes(account.data)).next_order_id)
+
+            await services.order_sequencer.wait_turn(market, order, chain_next)
+            return market
+    return None
 
 
 @router.get("/api/orders", response_model=list[Order])

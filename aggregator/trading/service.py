@@ -10,7 +10,8 @@ nothing; the user's wallet is the fee payer):
 | `transaction_too_large` | 413 | over 1,232 bytes, the most a cluster accepts |
 | `no_instructions` | 422 | nothing to do |
 | `program_not_allowed` | 422 | an instruction of a program not in :func:`relay_allowlist` (compute-budget excepted) |
-| `instruction_not_allowed` | 422 | one a user does not sign (`settle_fills`, `initialize_market`, `revoke`, ...) |
+| `instruction_not_allowed` | 422 | one users do not sign (`initialize_market`, `revoke`, ...; `settle_fills`
+|   |   | unless this service's matcher key co-signed it, as in an action's take) |
 | `bad_signature` | 401 | a required signature missing or not valid for the message |
 | `program_error` | 409 | the chain ran it and a program refused it (detail: program, code, name) |
 | `transaction_failed` | 409 | the chain refused it otherwise (stale blockhash, already processed, fees) |
@@ -36,6 +37,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from solders.compute_budget import ID as COMPUTE_BUDGET_PROGRAM
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction
+from spl.token.constants import ASSOCIATED_TOKEN_PROGRAM_ID
 
 from aggregator.chain.backend import ChainBackend
 from aggregator.chain.certificates import Certificates
@@ -107,10 +109,19 @@ class RelayGate:
 
 @dataclass(frozen=True)
 class Allowed:
-    """A program users may call through the relay, and which of its instructions."""
+    """A program users may call through the relay, and which of its instructions;
+    `cosigned` ones pass only when one of the `cosigners` keys signed the transaction."""
 
     program: GtxProgram
     instructions: tuple[str, ...]
+    cosigned: tuple[str, ...] = ()
+    cosigners: tuple[Pubkey, ...] = ()
+
+
+#: Programs any transaction may call besides the allowlist: compute budget (a priority fee
+#: or compute limit the user pays for) and the associated token account program (the user
+#: creates their own token account, paying its rent).
+ALWAYS_ALLOWED = frozenset({COMPUTE_BUDGET_PROGRAM, ASSOCIATED_TOKEN_PROGRAM_ID})
 
 
 #: Certificate instructions a user's transaction may carry: the holder's `transfer` and
@@ -120,11 +131,14 @@ class Allowed:
 CERTIFICATE_USER_INSTRUCTIONS = ("issue", "validate", "transfer", "retire", "expire")
 
 
-def relay_allowlist(trading: Trading | None, certificates: Certificates | None) -> dict[Pubkey, Allowed]:
-    """The one list of (program, instructions) the relay passes, for the programs served."""
+def relay_allowlist(trading: Trading | None, certificates: Certificates | None,
+                    matchers: tuple[Pubkey, ...] = ()) -> dict[Pubkey, Allowed]:
+    """The one list of (program, instructions) the relay passes, for the programs served;
+    `settle_fills` passes when one of `matchers` (keys this service holds) co-signed it."""
     allowed = {}
     if trading is not None:
-        allowed[trading.program_id] = Allowed(trading.program, USER_INSTRUCTIONS)
+        allowed[trading.program_id] = Allowed(trading.program, USER_INSTRUCTIONS,
+                                              ("settle_fills",) if matchers else (), matchers)
     if certificates is not None:
         allowed[certificates.program_id] = Allowed(certificates.program, CERTIFICATE_USER_INSTRUCTIONS)
     return allowed
@@ -133,18 +147,21 @@ def relay_allowlist(trading: Trading | None, certificates: Certificates | None) 
 def check_instructions(tx: Transaction, allowed: Mapping[Pubkey, Allowed]) -> list[str]:
     """Names of the transaction's instructions; refuses any the allowlist does not name."""
     names = []
+    # Keys whose signature is present and valid (a co-signer must really have signed).
+    signers = {key for key, ok in zip(tx.message.account_keys, tx.verify_with_results()) if ok}
     instructions = decompile(tx.message)
     if not instructions:
         raise ValidationFailed("no_instructions", "the transaction has no instructions")
     for i, ix in enumerate(instructions):
-        if ix.program_id == COMPUTE_BUDGET_PROGRAM:
-            continue  # a priority fee or compute limit the user chose to pay for
+        if ix.program_id in ALWAYS_ALLOWED:
+            continue
         entry = allowed.get(ix.program_id)
         if entry is None:
             raise ValidationFailed("program_not_allowed", f"instruction {i} calls {ix.program_id}, not a program "
                                    f"users may call here", instruction=i, program=str(ix.program_id))
         name = entry.program.instruction_name(ix.data)
-        if name not in entry.instructions:
+        cosigned = name in entry.cosigned and not signers.isdisjoint(entry.cosigners)
+        if name is None or (name not in entry.instructions and not cosigned):
             raise ValidationFailed("instruction_not_allowed", f"instruction {i} is {name or 'unknown'}; users may send "
                                    f"{', '.join(entry.instructions)} to {entry.program.name}", instruction=i,
                                    name=name)

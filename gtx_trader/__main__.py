@@ -1,0 +1,3 @@
+from gtx_trader.cli import run
+
+run()
