@@ -110,6 +110,23 @@ pub mod ix {
             pub const LEN: usize = 8;
         }
     }
+    pub mod claim_production {
+        pub const DISCRIMINATOR: [u8; 8] = [202, 10, 241, 253, 249, 51, 245, 10];
+        pub const ACCOUNTS: usize = 8;
+        pub mod account {
+            pub const USER: usize = 0;
+            pub const DESTINATION: usize = 1;
+            pub const REGISTRY_MINTER: usize = 2;
+            pub const TOKEN_CONFIG: usize = 3;
+            pub const MINT: usize = 4;
+            pub const MINT_AUTHORITY: usize = 5;
+            pub const TOKEN_PROGRAM: usize = 6;
+            pub const ENERGY_TOKEN_PROGRAM: usize = 7;
+        }
+        pub mod arg {
+            pub const LEN: usize = 8;
+        }
+    }
 }
 
 pub mod state {
@@ -130,7 +147,8 @@ pub mod state {
         pub const METER_COUNT: usize = 42;
         pub const REGISTERED_AT: usize = 46;
         pub const BUMP: usize = 54;
-        pub const LEN: usize = 55;
+        pub const UNCLAIMED_WH: usize = 55;
+        pub const LEN: usize = 63;
     }
     pub mod meter {
         pub const DISCRIMINATOR: [u8; 8] = [5, 115, 227, 240, 63, 166, 206, 182];
@@ -177,6 +195,12 @@ pub mod events {
         pub const MINTED_WH: usize = 72;
         pub const SETTLED_PRODUCTION_WH: usize = 80;
         pub const LEN: usize = 88;
+    }
+    pub mod production_claimed {
+        pub const DISCRIMINATOR: [u8; 8] = [227, 13, 136, 250, 72, 174, 57, 178];
+        pub const WALLET: usize = 8;
+        pub const MINTED_WH: usize = 40;
+        pub const LEN: usize = 48;
     }
     pub mod registry_initialized {
         pub const DISCRIMINATOR: [u8; 8] = [144, 138, 62, 105, 58, 38, 100, 177];
