@@ -58,6 +58,7 @@ from solders.keypair import Keypair
 
 from aggregator.chain import PROSUMER, Registry
 from aggregator.chain.backend import RpcBackend
+from aggregator.chain.programs import localnet_deployer
 
 from aggregator.db.embedded import EmbeddedPostgres
 from devservers import AggregatorProcess, LocalnetProcess, scratch_postgres
@@ -361,7 +362,7 @@ async def _chain_setup(url: str, meter_ids: list[str], keys: dict[str, bytes], o
     registry = Registry()
     backend = RpcBackend(url, [registry.program, registry.token.program])
     try:
-        authority, oracle, owner = Keypair(), Keypair(), Keypair()
+        authority, oracle, owner = localnet_deployer(), Keypair(), Keypair()  # the programs' upgrade authority
         for kp in (authority, oracle, owner):
             await backend.client.request_airdrop(kp.pubkey(), 10**12)
         await backend.send([registry.initialize(authority.pubkey(), oracle.pubkey()),

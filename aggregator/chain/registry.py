@@ -45,7 +45,8 @@ class Registry:
     # --- instructions --------------------------------------------------------------
     def initialize(self, authority: Pubkey, oracle_authority: Pubkey) -> Instruction:
         return self.program.ix("initialize", oracle_authority, accounts={
-            "authority": authority, "config": self.config_address(), "system_program": SYSTEM_PROGRAM})
+            "authority": authority, "config": self.config_address(), "system_program": SYSTEM_PROGRAM,
+            "program_data": self.program.program_data})
 
     def register_user(self, wallet: Pubkey, user_type: int) -> Instruction:
         return self.program.ix("register_user", user_type, accounts={

@@ -130,6 +130,18 @@ def idl(iface: Interface) -> dict:
     return out
 
 
+UPGRADEABLE_LOADER = "BPFLoaderUpgradeab1e11111111111111111111111"
+
+
+def program_data_address(program_address: str) -> bytes:
+    """The ProgramData account of a program deployed with the upgradeable BPF loader."""
+    from solders.pubkey import Pubkey
+
+    address, _ = Pubkey.find_program_address([bytes(Pubkey.from_string(program_address))],
+                                             Pubkey.from_string(UPGRADEABLE_LOADER))
+    return bytes(address)
+
+
 def constant_pda(program_address: str, seed: str) -> tuple[bytes, int]:
     """Address and canonical bump of a PDA whose seeds are constant, computed once here so
     the program need not search for the bump at run time."""
@@ -278,6 +290,8 @@ def ids_rust(names: list[str]) -> str:
     for name, address in sorted(anchor.items()):
         L.append(f"pub mod {name} {{")
         L.append(f"    pub const ID: [u8; 32] = {_rs_bytes(_b58decode(address))};")
+        L.append("    /// The program's ProgramData account (upgradeable BPF loader, PDA `[program id]`).")
+        L.append(f"    pub const PROGRAM_DATA: [u8; 32] = {_rs_bytes(program_data_address(address))};")
         if name in names:
             for seed in Interface.load(name).spec.get("seeds", []):
                 if seed.get("constant_pda"):

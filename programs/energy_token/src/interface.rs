@@ -13,7 +13,7 @@ pub mod seeds {
 pub mod ix {
     pub mod initialize {
         pub const DISCRIMINATOR: [u8; 8] = [175, 175, 109, 31, 13, 152, 155, 237];
-        pub const ACCOUNTS: usize = 6;
+        pub const ACCOUNTS: usize = 7;
         pub mod account {
             pub const AUTHORITY: usize = 0;
             pub const CONFIG: usize = 1;
@@ -21,6 +21,7 @@ pub mod ix {
             pub const MINT_AUTHORITY: usize = 3;
             pub const TOKEN_PROGRAM: usize = 4;
             pub const SYSTEM_PROGRAM: usize = 5;
+            pub const PROGRAM_DATA: usize = 6;
         }
         pub mod arg {
             pub const LEN: usize = 8;

@@ -14,11 +14,12 @@ pub mod seeds {
 pub mod ix {
     pub mod initialize {
         pub const DISCRIMINATOR: [u8; 8] = [175, 175, 109, 31, 13, 152, 155, 237];
-        pub const ACCOUNTS: usize = 3;
+        pub const ACCOUNTS: usize = 4;
         pub mod account {
             pub const AUTHORITY: usize = 0;
             pub const CONFIG: usize = 1;
             pub const SYSTEM_PROGRAM: usize = 2;
+            pub const PROGRAM_DATA: usize = 3;
         }
         pub mod arg {
             pub const ORACLE_AUTHORITY: usize = 8;
