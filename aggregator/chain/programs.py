@@ -1,6 +1,6 @@
 """The GridTokenX programs as seen from Python: ids, IDLs, anchorpy clients, PDAs.
 
-Program ids come from Anchor.toml and IDLs from programs/idl/ (both generated from each
+Program ids come from Anchor.toml and IDLs from programs/idl/legacy/ (both generated from each
 program's interface.toml), so every client — tests, demo, aggregator — builds the same
 instructions and decodes the same accounts, events and errors.
 """
@@ -25,7 +25,8 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 ROOT = Path(__file__).resolve().parents[2]
-IDL_DIR = ROOT / "programs" / "idl"
+# anchorpy 0.21 loads the legacy (pre-0.30) IDL format; programs/idl/ has the current one.
+IDL_DIR = ROOT / "programs" / "idl" / "legacy"
 DEPLOY_DIR = ROOT / "target" / "deploy"
 SYSTEM_PROGRAM = Pubkey.default()
 UPGRADEABLE_LOADER = Pubkey.from_string("BPFLoaderUpgradeab1e11111111111111111111111")
