@@ -111,3 +111,24 @@ def test_enums_constants_and_extra_account_groups():
     mint = next(i for i in reg["instructions"] if i["name"] == "settle_and_mint")
     assert any("1 to 16 groups of 2" in d for d in mint["docs"])
     assert certs["types"] and next(e for e in certs["errors"] if e["code"] == 6012)["name"] == "NotUpgradeAuthority"
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_every_account_layout_has_compile_time_size_and_offset_assertions_and_views(name):
+    import tomllib
+
+    spec = tomllib.loads((ROOT / "programs" / name / "interface.toml").read_text())
+    rust = (ROOT / "programs" / name / "src" / "interface.rs").read_text()
+    for account in spec["accounts"]:
+        module = rust.split(f"pub mod {_snake(account['name'])} {{", 1)[1].split("\n    }\n", 1)[0]
+        assert "const _: () = assert!(core::mem::size_of::<Layout>() == LEN);" in module
+        for field in account["fields"]:
+            assert f"core::mem::offset_of!(Layout, {field['name']}) == {field['name'].upper()}" in module
+            assert f"pub fn {field['name']}(&self)" in module and f"pub fn set_{field['name']}(" in module
+        assert "pub struct View<'a>" in module and "pub struct ViewMut<'a>" in module
+
+
+def _snake(name: str) -> str:
+    import re
+
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

@@ -333,6 +333,7 @@ def rust(iface: Interface) -> str:
         L.append(f"    pub mod {snake(a['name'])} {{")
         L.append(f"        pub const DISCRIMINATOR: [u8; 8] = {_rs_bytes(disc('account', a['name']))};")
         _offsets(L, a["fields"], 8, "        ")
+        L += _account_view(a)
         L.append("    }")
     L += ["}", "", "pub mod events {"]
     for e in s.get("events", []):
@@ -344,6 +345,64 @@ def rust(iface: Interface) -> str:
     L += _error_enum("Error", "Errors of this program (`ProgramError::Custom(code)`), after the shared ones.",
                      s.get("errors", []))
     return "\n".join(L)
+
+
+_VIEW_SCALARS = {"u8": "u8", "u16": "u16", "u32": "u32", "u64": "u64", "i32": "i32", "i64": "i64"}
+
+
+def _account_view(a: dict) -> list[str]:
+    """A `#[repr(C, packed)]` mirror of the layout with compile-time checks that its size and
+    every field offset are the constants above, and typed views over an account's bytes:
+    `View` (read) and `ViewMut` (read and write), built only on data of the layout's length
+    and discriminator, whose accessors compile to the same loads and stores as indexing by
+    the offsets."""
+    i = "        "
+    L = [f"{i}/// The layout as a packed struct; the assertions below tie it to the offsets.",
+         f"{i}#[repr(C, packed)]", f"{i}pub struct Layout {{", f"{i}    pub discriminator: [u8; 8],"]
+    for f in a["fields"]:
+        L.append(f"{i}    pub {f['name']}: [u8; {type_size(f['type'])}],")
+    L += [f"{i}}}", f"{i}const _: () = assert!(core::mem::size_of::<Layout>() == LEN);"]
+    for f in a["fields"]:
+        L.append(f"{i}const _: () = assert!(core::mem::offset_of!(Layout, {f['name']}) == {f['name'].upper()});")
+    getters, setters = [], []
+    for f in a["fields"]:
+        name, off, t = f["name"], f["name"].upper(), f["type"]
+        if t in _VIEW_SCALARS:
+            rt = _VIEW_SCALARS[t]
+            n = type_size(t)
+            getters += [f"{i}    #[inline(always)]",
+                        f"{i}    pub fn {name}(&self) -> {rt} {{ {rt}::from_le_bytes(self.bytes::<{n}>({off})) }}"]
+            setters += [f"{i}    #[inline(always)]",
+                        f"{i}    pub fn set_{name}(&mut self, v: {rt}) {{ self.0[{off}..{off} + {n}].copy_from_slice(&v.to_le_bytes()) }}"]
+        elif t == "bool":
+            getters += [f"{i}    #[inline(always)]", f"{i}    pub fn {name}(&self) -> bool {{ self.0[{off}] != 0 }}"]
+            setters += [f"{i}    #[inline(always)]", f"{i}    pub fn set_{name}(&mut self, v: bool) {{ self.0[{off}] = v as u8 }}"]
+        else:
+            n = type_size(t)
+            getters += [f"{i}    #[inline(always)]",
+                        f"{i}    pub fn {name}(&self) -> &[u8; {n}] {{ self.array_ref::<{n}>({off}) }}"]
+            setters += [f"{i}    #[inline(always)]",
+                        f"{i}    pub fn set_{name}(&mut self, v: &[u8; {n}]) {{ self.0[{off}..{off} + {n}].copy_from_slice(v) }}"]
+    common = [
+        f"{i}    #[inline(always)]",
+        f"{i}    fn bytes<const N: usize>(&self, off: usize) -> [u8; N] {{ *self.array_ref::<N>(off) }}",
+        f"{i}    #[inline(always)]",
+        f"{i}    fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {{",
+        f"{i}        // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.",
+        f"{i}        unsafe {{ &*(self.0.as_ptr().add(off) as *const [u8; N]) }}",
+        f"{i}    }}",
+    ]
+    for kind, ref in (("View", "&'a [u8]"), ("ViewMut", "&'a mut [u8]")):
+        L += [f"{i}/// A typed {'read' if kind == 'View' else 'read-write'} view of the account's data.",
+              f"{i}pub struct {kind}<'a>(pub {ref});",
+              f"{i}impl<'a> {kind}<'a> {{",
+              f"{i}    /// `None` unless `d` has the layout's length and discriminator.",
+              f"{i}    #[inline(always)]",
+              f"{i}    pub fn new(d: {ref}) -> Option<Self> {{",
+              f"{i}        if d.len() == LEN && d[..8] == DISCRIMINATOR {{ Some(Self(d)) }} else {{ None }}",
+              f"{i}    }}"]
+        L += common + getters + (setters if kind == "ViewMut" else []) + [f"{i}}}"]
+    return L
 
 
 def _error_enum(name: str, doc: str, errors: list[dict]) -> list[str]:

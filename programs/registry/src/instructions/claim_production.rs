@@ -20,15 +20,15 @@ pub fn process(ctx: Context) -> ProgramResult {
     mint_cpi::check(&accounts[ixd::account::REGISTRY_MINTER], &accounts[ixd::account::ENERGY_TOKEN_PROGRAM])?;
     checks::writable(&accounts[ixd::account::USER])?;
     checks::writable(&accounts[ixd::account::DESTINATION])?;
-    if checks::program_account(&accounts[ixd::account::USER], program_id, &usr::DISCRIMINATOR, usr::LEN).is_err() {
+    if !accounts[ixd::account::USER].owned_by(program_id) {
         return Err(Error::UserNotRegistered.into());
     }
     let (wallet, amount) = {
-        let mut u = accounts[ixd::account::USER].try_borrow_mut()?;
-        let wallet: [u8; 32] = bytes::array(&u, usr::WALLET);
-        let amount = bytes::read_u64(&u, usr::UNCLAIMED_WH);
-        bytes::write_u64(&mut u, usr::UNCLAIMED_WH, 0);
-        (wallet, amount)
+        let mut d = accounts[ixd::account::USER].try_borrow_mut()?;
+        let mut user = usr::ViewMut::new(&mut d).ok_or(Error::UserNotRegistered)?;
+        let amount = user.unclaimed_wh();
+        user.set_unclaimed_wh(0);
+        (*user.wallet(), amount)
     };
     let accounts = &*accounts;
     let destination = &accounts[ixd::account::DESTINATION];

@@ -62,8 +62,8 @@ pub fn process(ctx: Context) -> ProgramResult {
             }
             // SAFETY: read-only peek; the destination is a different account than the meter
             // (a meter's discriminator differs from a user's), no other borrow is live.
-            let u = unsafe { destination.borrow_unchecked() };
-            if u.len() != usr::LEN || u[..8] != usr::DISCRIMINATOR || u[usr::WALLET..usr::WALLET + 32] != owner {
+            let user = usr::View::new(unsafe { destination.borrow_unchecked() });
+            if !user.is_some_and(|u| *u.wallet() == owner) {
                 return Err(Error::InvalidTokenAccount.into());
             }
         }
@@ -75,6 +75,7 @@ pub fn process(ctx: Context) -> ProgramResult {
         let amount = production - settled;
         bytes::write_u64(&mut d, mtr::SETTLED_PRODUCTION_WH, production);
         if to_user {
+            // checked above: a User account of this registry (length, discriminator, wallet)
             let mut u = destination.try_borrow_mut()?;
             let unclaimed = bytes::read_u64(&u, usr::UNCLAIMED_WH).checked_add(amount).ok_or(CommonError::ArithmeticOverflow)?;
             bytes::write_u64(&mut u, usr::UNCLAIMED_WH, unclaimed);
