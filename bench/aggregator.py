@@ -56,6 +56,7 @@ from solders.keypair import Keypair
 
 from aggregator.chain import PROSUMER, Registry
 from aggregator.chain.backend import RpcBackend
+from aggregator.chain.programs import localnet_deployer
 from aggregator.db.embedded import EmbeddedPostgres
 from aggregator.db.migrate import migrate
 from common.envelope import parse_envelope, public_key_from_seed, reading_topic, sign_envelope, verify_batch
@@ -365,7 +366,7 @@ async def _chain_setup(url: str, meter_ids: list[str], keys: dict[str, bytes], o
     registry = Registry()
     backend = RpcBackend(url, [registry.program, registry.token.program])
     try:
-        authority, oracle = Keypair(), Keypair()
+        authority, oracle = localnet_deployer(), Keypair()  # authority: the programs' upgrade authority
         for kp in (authority, oracle, owner):
             await backend.client.request_airdrop(kp.pubkey(), 10**12)
         await backend.send([registry.initialize(authority.pubkey(), oracle.pubkey()),

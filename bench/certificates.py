@@ -31,7 +31,7 @@ def run() -> dict[str, float]:
     registry = Registry()
     certs = Certificates(registry_program_id=registry.program_id)
     chain = LocalChain([registry.program, registry.token.program, certs.program], unix_timestamp=T0)
-    authority, oracle, issuer = chain.new_funded_keypair(), chain.new_funded_keypair(), chain.new_funded_keypair()
+    authority, oracle, issuer = chain.deployer(), chain.new_funded_keypair(), chain.new_funded_keypair()
     chain.send([registry.initialize(authority.pubkey(), oracle.pubkey())], [authority])
     cu: dict[str, list[int]] = {name: [] for name in INSTRUCTIONS}
     cu["issue_first"] = []

@@ -74,7 +74,7 @@ class Floor:
         chain = LocalChain([registry.program, registry.token.program, trading.program], unix_timestamp=CHAIN_TIME)
         if token_program is not None:
             chain.svm.add_program(TOKEN_PROGRAM_ID, token_program)
-        authority, oracle, matcher = chain.new_funded_keypair(), Keypair(), chain.new_funded_keypair()
+        authority, oracle, matcher = chain.deployer(), Keypair(), chain.new_funded_keypair()
         chain.send([registry.initialize(authority.pubkey(), oracle.pubkey()),
                     registry.token.initialize(authority.pubkey())], [authority])
         mint = Keypair()

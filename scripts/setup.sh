@@ -64,6 +64,20 @@ if [ -d "$HOME/.cargo/bin" ]; then export PATH="$HOME/.cargo/bin:$PATH"; fi
 say "python: syncing .venv from uv.lock"
 "$PY" -m uv sync --frozen --quiet --python "$PY"
 
+# TypeScript client (clients/ts, generated with Codama): its locked npm dependencies.
+# Node >= 20.18 ships on the machine image; `npm ci` runs only when package-lock.json
+# changed since the last install (a stamp in node_modules records its hash).
+if command -v npm >/dev/null 2>&1; then
+  lock_sha=$(sha256sum clients/ts/package-lock.json | cut -d' ' -f1)
+  if [ "$(cat clients/ts/node_modules/.gtx-lock-sha256 2>/dev/null)" != "$lock_sha" ]; then
+    say "npm: installing clients/ts dependencies (npm ci)"
+    (cd clients/ts && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$lock_sha" > clients/ts/node_modules/.gtx-lock-sha256
+  fi
+else
+  echo "warning: npm not found; the TypeScript client (clients/ts) is not installed" >&2
+fi
+
 if [ "${1:-}" != "--no-build" ]; then
   say "programs: building SBPF shared objects"
   .venv/bin/python -m tools.sbpf.build

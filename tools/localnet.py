@@ -9,7 +9,9 @@ parse exactly as a cluster's do. Transactions execute on arrival (no preflight
 simulation); a failed transaction is recorded with its error, as a cluster records it.
 
 It lets the aggregator's JSON-RPC chain backend be exercised for real where no validator
-can be installed.
+can be installed. The programs are deployed with the upgradeable loader, the localnet
+deployer (`programs/keys/deployer-keypair.json`) as upgrade authority: that key initializes
+them (request an airdrop for it first), as the deploying key does on a cluster.
 """
 
 from __future__ import annotations

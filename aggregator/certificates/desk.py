@@ -45,7 +45,7 @@ def local_certificate_desk(chain: Chain, certificates: Certificates | None = Non
     local = chain.local_with(certificates.program, "local_certificate_desk")
     if local.account(certificates.config_address()) is not None:
         return CertificateDesk(certificates)
-    authority, issuer = local.new_funded_keypair(), local.new_funded_keypair()
+    authority, issuer = local.deployer(), local.new_funded_keypair()
     local.send([certificates.initialize(authority.pubkey(), issuer.pubkey(), validity_secs)], [authority])
     return CertificateDesk(certificates, issuer, authority)
 

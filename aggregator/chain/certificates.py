@@ -79,7 +79,8 @@ class Certificates:
     # --- instructions --------------------------------------------------------------
     def initialize(self, authority: Pubkey, issuer: Pubkey, validity_secs: int) -> Instruction:
         return self.program.ix("initialize", issuer, validity_secs, accounts={
-            "authority": authority, "config": self.config_address(), "system_program": SYSTEM_PROGRAM})
+            "authority": authority, "config": self.config_address(), "system_program": SYSTEM_PROGRAM,
+            "program_data": self.program.program_data})
 
     def update_config(self, authority: Pubkey, issuer: Pubkey, validity_secs: int) -> Instruction:
         return self.program.ix("update_config", issuer, validity_secs, accounts={

@@ -84,7 +84,7 @@ def local_chain(registry: Registry | None = None) -> Chain:
         if not program.so_path.exists():
             raise ChainSetupError(f"{program.so_path} is missing: build the programs with `./gtx build`")
     local = LocalChain(deployed_programs())
-    authority, oracle = local.new_funded_keypair(), local.new_funded_keypair(10**12)
+    authority, oracle = local.deployer(), local.new_funded_keypair(10**12)
     local.send([registry.initialize(authority.pubkey(), oracle.pubkey()),
                 registry.token.initialize(authority.pubkey())], [authority])
     backend = LiteSvmBackend(local)

@@ -46,7 +46,7 @@ class EnergyToken:
         return self.program.ix("initialize", accounts={
             "authority": authority, "config": self.config_address(), "mint": self.mint_address(),
             "mint_authority": self.mint_authority(), "token_program": TOKEN_PROGRAM_ID,
-            "system_program": SYSTEM_PROGRAM})
+            "system_program": SYSTEM_PROGRAM, "program_data": self.program.program_data})
 
     def burn(self, owner: Pubkey, amount_wh: int) -> Instruction:
         return self.program.ix("burn", amount_wh, accounts={

@@ -12,6 +12,7 @@ would read ``getSignaturesForAddress``/``getTransaction`` from a cluster.
 
 from __future__ import annotations
 
+import struct
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -28,7 +29,7 @@ from solders.transaction import Transaction
 from solders.transaction_metadata import FailedTransactionMetadata
 
 from aggregator.chain.errors import ChainError
-from aggregator.chain.programs import GtxProgram
+from aggregator.chain.programs import UPGRADEABLE_LOADER, GtxProgram, localnet_deployer
 from aggregator.chain.transactions import TxResult, decode_error, decompile
 
 RECENT_BLOCKHASHES = 150  # as many as a cluster keeps valid
@@ -107,8 +108,11 @@ class LocalChain:
     """LiteSVM with the GridTokenX programs deployed at their localnet ids."""
 
     def __init__(self, programs: Iterable[GtxProgram] = (), *, unix_timestamp: int | None = None,
-                 journal_size: int = 10_000) -> None:
+                 journal_size: int = 10_000, upgrade_authority: Pubkey | None = None) -> None:
         self.svm = LiteSVM()
+        # Programs are deployed with the upgradeable loader, as on a cluster; their upgrade
+        # authority (the localnet deployer unless given) is the one key `initialize` accepts.
+        self.upgrade_authority = upgrade_authority or localnet_deployer().pubkey()
         self.journal = Journal(journal_size)
         self.programs: dict[Pubkey, GtxProgram] = {}
         self._served_blockhashes: OrderedDict[Hash, None] = OrderedDict()
@@ -119,8 +123,24 @@ class LocalChain:
     def deploy(self, program: GtxProgram) -> None:
         if not program.so_path.exists():
             raise FileNotFoundError(f"{program.so_path} is missing: build it with `python -m tools.sbpf.build`")
-        self.svm.add_program(program.program_id, program.so_path.read_bytes())
+        elf = program.so_path.read_bytes()
+        # bincode UpgradeableLoaderState::ProgramData { slot: 0, upgrade_authority: Some(..) } + ELF,
+        # and the executable Program { programdata_address } account at the program id.
+        program_data = struct.pack("<IQ", 3, 0) + b"\x01" + bytes(self.upgrade_authority) + elf
+        program_account = struct.pack("<I", 2) + bytes(program.program_data)
+        for address, data, executable in ((program.program_data, program_data, False),
+                                          (program.program_id, program_account, True)):
+            rent = self.svm.minimum_balance_for_rent_exemption(len(data))
+            self.svm.set_account(address, Account(rent, data, UPGRADEABLE_LOADER, executable, 0))
         self.programs[program.program_id] = program
+
+    def deployer(self) -> Keypair:
+        """The localnet deployer, funded: the upgrade authority that may initialize the programs
+        (when this chain was built with the default upgrade authority)."""
+        kp = localnet_deployer()
+        if (self.svm.get_balance(kp.pubkey()) or 0) < 1_000_000_000:
+            self.fund(kp.pubkey())
+        return kp
 
     def set_time(self, unix_timestamp: int) -> None:
         c = self.svm.get_clock()

@@ -1,6 +1,6 @@
 """The GridTokenX programs as seen from Python: ids, IDLs, anchorpy clients, PDAs.
 
-Program ids come from Anchor.toml and IDLs from programs/idl/ (both generated from each
+Program ids come from Anchor.toml and IDLs from programs/idl/legacy/ (both generated from each
 program's interface.toml), so every client — tests, demo, aggregator — builds the same
 instructions and decodes the same accounts, events and errors.
 """
@@ -25,9 +25,15 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 ROOT = Path(__file__).resolve().parents[2]
-IDL_DIR = ROOT / "programs" / "idl"
+# anchorpy 0.21 loads the legacy (pre-0.30) IDL format; programs/idl/ has the current one.
+IDL_DIR = ROOT / "programs" / "idl" / "legacy"
 DEPLOY_DIR = ROOT / "target" / "deploy"
 SYSTEM_PROGRAM = Pubkey.default()
+UPGRADEABLE_LOADER = Pubkey.from_string("BPFLoaderUpgradeab1e11111111111111111111111")
+# The localnet deployer: the upgrade authority of every program that LocalChain and
+# tools/localnet deploy, hence the one key their `initialize` accepts. A public key pair for
+# development chains only; a real cluster's deployer is whoever deploys with their own key.
+LOCALNET_DEPLOYER_PATH = ROOT / "programs" / "keys" / "deployer-keypair.json"
 
 # anchorpy needs a provider to exist; instructions are built offline and nothing is sent
 # through this client, so its URL is never contacted.
@@ -37,6 +43,16 @@ _OFFLINE_URL = "http://127.0.0.1:9"
 def localnet_ids() -> dict[str, Pubkey]:
     anchor = tomllib.loads((ROOT / "Anchor.toml").read_text())
     return {name: Pubkey.from_string(addr) for name, addr in anchor["programs"]["localnet"].items()}
+
+
+def program_data_address(program_id: Pubkey) -> Pubkey:
+    """A program's ProgramData account under the upgradeable BPF loader (PDA `[program id]`)."""
+    return Pubkey.find_program_address([bytes(program_id)], UPGRADEABLE_LOADER)[0]
+
+
+def localnet_deployer() -> Keypair:
+    """The key pair that deploys the programs on development chains (their upgrade authority)."""
+    return Keypair.from_bytes(bytes(json.loads(LOCALNET_DEPLOYER_PATH.read_text())))
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,10 @@ class GtxProgram:
     def client(self) -> Program:
         idl = Idl.from_json(json.dumps(self.idl_json))
         return Program(idl, self.program_id, Provider(AsyncClient(_OFFLINE_URL), Wallet(Keypair())))
+
+    @cached_property
+    def program_data(self) -> Pubkey:
+        return program_data_address(self.program_id)
 
     @property
     def so_path(self) -> Path:

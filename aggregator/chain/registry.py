@@ -45,7 +45,8 @@ class Registry:
     # --- instructions --------------------------------------------------------------
     def initialize(self, authority: Pubkey, oracle_authority: Pubkey) -> Instruction:
         return self.program.ix("initialize", oracle_authority, accounts={
-            "authority": authority, "config": self.config_address(), "system_program": SYSTEM_PROGRAM})
+            "authority": authority, "config": self.config_address(), "system_program": SYSTEM_PROGRAM,
+            "program_data": self.program.program_data})
 
     def register_user(self, wallet: Pubkey, user_type: int) -> Instruction:
         return self.program.ix("register_user", user_type, accounts={
@@ -74,20 +75,29 @@ class Registry:
         return self.program.ix("submit_readings", production_wh, consumption_wh, reading_at, accounts={
             "oracle": oracle, "config": self.config_address(), "meter": self.meter_address(meter_id)})
 
-    def settle_and_mint(self, meters: list[tuple[str, Pubkey]]) -> Instruction:
-        """Settle `meters`, each given as (meter id, owner wallet); GRID goes to the owner's
-        associated token account."""
+    def _mint_accounts(self) -> dict[str, Pubkey]:
+        return {"registry_minter": self.minter_address(), "token_config": self.token.config_address(),
+                "mint": self.token.mint_address(), "mint_authority": self.token.mint_authority(),
+                "token_program": TOKEN_PROGRAM_ID, "energy_token_program": self.token.program_id}
+
+    def settle_and_mint(self, meters: list[tuple[str, Pubkey]], to_user_account: bool = False) -> Instruction:
+        """Settle `meters`, each given as (meter id, owner wallet). GRID goes to the owner's
+        associated token account, or with `to_user_account` is credited to the owner's
+        `User.unclaimed_wh` (no token transfer; `claim_production` mints it later)."""
         if not 1 <= len(meters) <= MAX_SETTLE_METERS:
             raise ValueError(f"settle_and_mint takes 1-{MAX_SETTLE_METERS} meters, got {len(meters)}")
         remaining = []
         for meter_id, owner in meters:
+            destination = self.user_address(owner) if to_user_account else self.token.token_account(owner)
             remaining.append(AccountMeta(self.meter_address(meter_id), False, True))
-            remaining.append(AccountMeta(self.token.token_account(owner), False, True))
-        return self.program.ix("settle_and_mint", accounts={
-            "registry_minter": self.minter_address(), "token_config": self.token.config_address(),
-            "mint": self.token.mint_address(), "mint_authority": self.token.mint_authority(),
-            "token_program": TOKEN_PROGRAM_ID, "energy_token_program": self.token.program_id},
-            remaining=remaining)
+            remaining.append(AccountMeta(destination, False, True))
+        return self.program.ix("settle_and_mint", accounts=self._mint_accounts(), remaining=remaining)
+
+    def claim_production(self, wallet: Pubkey) -> Instruction:
+        """Mint `wallet`'s unclaimed settled production to its GRID token account (anyone may send it)."""
+        return self.program.ix("claim_production", accounts={
+            "user": self.user_address(wallet), "destination": self.token.token_account(wallet),
+            **self._mint_accounts()})
 
     # --- accounts --------------------------------------------------------------------
     def decode(self, data: bytes) -> Any:

@@ -38,7 +38,7 @@ def settings_for(dsn: str, rpc_url: str, oracle: Path, issuer: Path) -> Settings
 def cluster(tmp_path: Path) -> tuple[LocalChain, Keypair, Path, Path]:
     """Registry, GRID mint and certificates initialised, as an operator does once on a cluster."""
     chain = LocalChain(deployed_programs())
-    authority, oracle, issuer = chain.new_funded_keypair(), chain.new_funded_keypair(), chain.new_funded_keypair()
+    authority, oracle, issuer = chain.deployer(), chain.new_funded_keypair(), chain.new_funded_keypair()
     chain.send([REGISTRY.initialize(authority.pubkey(), oracle.pubkey()),
                 REGISTRY.token.initialize(authority.pubkey()),
                 CERTIFICATES.initialize(authority.pubkey(), issuer.pubkey(), 365 * 24 * 3600)], [authority])

@@ -93,7 +93,7 @@ def aggregator(dsn: str, rpc_url: str, oracle_path: Path) -> Iterator[tuple[subp
 def initialised_chain(tmp_path: Path) -> tuple[LocalChain, Path]:
     """The programs in LiteSVM with the registry and GRID mint initialised; the oracle's key file."""
     chain = LocalChain(deployed_programs())
-    authority, oracle = chain.new_funded_keypair(), chain.new_funded_keypair()
+    authority, oracle = chain.deployer(), chain.new_funded_keypair()
     chain.send([REGISTRY.initialize(authority.pubkey(), oracle.pubkey()),
                 REGISTRY.token.initialize(authority.pubkey())], [authority])
     oracle_path = tmp_path / "oracle.json"

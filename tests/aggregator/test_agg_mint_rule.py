@@ -229,7 +229,7 @@ async def one_day(w: World, rng: random.Random, example: int, n_meters: int, n_r
 def test_grid_is_the_mint_rule_over_the_signed_readings_whatever_the_timing(
         pg_server: Any, mosquitto: MosquittoBroker, tmp_path: Path) -> None:
     chain = LocalChain(deployed_programs())
-    authority, oracle = chain.new_funded_keypair(), chain.new_funded_keypair()
+    authority, oracle = chain.deployer(), chain.new_funded_keypair()
     chain.send([REGISTRY.initialize(authority.pubkey(), oracle.pubkey()),
                 REGISTRY.token.initialize(authority.pubkey())], [authority])
     oracle_path = tmp_path / "oracle.json"

@@ -16,6 +16,7 @@ import httpx
 import uvicorn
 from solders.keypair import Keypair
 
+from aggregator.chain.programs import localnet_deployer
 from aggregator.chain import PROSUMER, LocalChain, Registry, TxResult
 from aggregator.chain.backend import ChainBackend, LiteSvmBackend, RpcBackend
 from devservers import free_tcp_port
@@ -60,8 +61,8 @@ def make_backend(kind: str, rpc_url: str | None = None) -> ChainBackend:
     return RpcBackend(rpc_url, PROGRAMS)
 
 
-async def funded(backend: ChainBackend, lamports: int = 10**10) -> Keypair:
-    kp = Keypair()
+async def funded(backend: ChainBackend, lamports: int = 10**10, keypair: Keypair | None = None) -> Keypair:
+    kp = keypair or Keypair()
     if isinstance(backend, LiteSvmBackend):
         backend.chain.fund(kp.pubkey(), lamports)
     elif isinstance(backend, RpcBackend):
@@ -79,7 +80,7 @@ class World:
         self.registry = REGISTRY
 
     async def start(self) -> "World":
-        self.authority = await funded(self.backend)
+        self.authority = await deployer(self.backend)
         self.oracle = await funded(self.backend)
         self.init = await self.backend.send([
             REGISTRY.initialize(self.authority.pubkey(), self.oracle.pubkey()),
@@ -114,3 +115,8 @@ class World:
             owners.append((meter_id, m.owner))
         instructions.append(REGISTRY.settle_and_mint(owners))
         return await self.backend.send(instructions, [self.oracle], check=check)
+
+
+async def deployer(backend: ChainBackend) -> Keypair:
+    """The localnet deployer, funded: the programs' upgrade authority, whom initialize requires."""
+    return await funded(backend, keypair=localnet_deployer())

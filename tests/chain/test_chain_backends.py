@@ -8,13 +8,13 @@ import pytest
 from aggregator.chain import PROSUMER, ChainError, Registry, token_amount
 from aggregator.minting.chain import ChainService
 from aggregator.minting import MeterDelta, MeterNotOnChain, MintRejected
-from tests.chain.chain_world import funded as _funded
+from tests.chain.chain_world import deployer as _deployer, funded as _funded
 
 REGISTRY = Registry()
 
 
 async def test_mint_through_either_backend(backend):
-    authority, oracle, owner = await _funded(backend), await _funded(backend), await _funded(backend)
+    authority, oracle, owner = await _deployer(backend), await _funded(backend), await _funded(backend)
     await backend.send([REGISTRY.initialize(authority.pubkey(), oracle.pubkey()),
                         REGISTRY.token.initialize(authority.pubkey())], [authority])
     await backend.send([REGISTRY.register_user(owner.pubkey(), PROSUMER),
@@ -41,7 +41,7 @@ async def test_mint_through_either_backend(backend):
 
 async def test_a_full_mint_transaction_fits_one_packet_and_lands_whole(backend):
     """The worst case: every meter has its own owner whose GRID account does not exist yet."""
-    authority, oracle = await _funded(backend), await _funded(backend)
+    authority, oracle = await _deployer(backend), await _funded(backend)
     await backend.send([REGISTRY.initialize(authority.pubkey(), oracle.pubkey()),
                         REGISTRY.token.initialize(authority.pubkey())], [authority])
     service = ChainService(backend, oracle, REGISTRY)

@@ -55,7 +55,7 @@ async def test_rpc_chain_is_checked_before_use(tmp_path: Path) -> None:
         with pytest.raises(ChainSetupError, match="is not initialised"):
             await open_chain(settings)
 
-        authority = local.new_funded_keypair()
+        authority = local.deployer()
         other = Keypair()
         local.send([REGISTRY.initialize(authority.pubkey(), other.pubkey())], [authority])
         with pytest.raises(ChainSetupError, match=f"registry's oracle is {other.pubkey()}"):

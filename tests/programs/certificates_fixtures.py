@@ -112,7 +112,7 @@ def new_world(certs: Certificates | None = None, registry: Registry | None = Non
     registry = registry or Registry()
     certs = certs or Certificates(registry_program_id=registry.program_id)
     chain = LocalChain([registry.program, registry.token.program, certs.program], unix_timestamp=T0)
-    authority, oracle, issuer = chain.new_funded_keypair(), Keypair(), Keypair()
+    authority, oracle, issuer = chain.deployer(), Keypair(), Keypair()
     chain.send([registry.initialize(authority.pubkey(), oracle.pubkey()),
                 registry.token.initialize(authority.pubkey()),
                 certs.initialize(authority.pubkey(), issuer.pubkey(), VALIDITY_SECS)], [authority])

@@ -27,7 +27,8 @@ def chain(registry: Registry) -> LocalChain:
 
 @pytest.fixture
 def authority(chain: LocalChain) -> Keypair:
-    return chain.new_funded_keypair()
+    """The programs' upgrade authority: the only key their initialize accepts."""
+    return chain.deployer()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ def test_committed_idl_and_interface_are_generated_from_the_toml():
 def certs_idl() -> dict:
     import json
 
-    return json.loads((PROGRAMS / "idl" / "certificates.json").read_text())
+    return json.loads((PROGRAMS / "idl" / "legacy" / "certificates.json").read_text())
 
 
 def test_instruction_discriminators_match_the_program_constants(certs):

@@ -17,7 +17,7 @@ from tools.idl.gen import Interface, type_size
 # --- initialize ------------------------------------------------------------------------
 
 def test_initialize_creates_the_config_and_emits_an_event(certs_chain, certs):
-    authority, issuer = certs_chain.new_funded_keypair(), Keypair()
+    authority, issuer = certs_chain.deployer(), Keypair()
     result = certs_chain.send([certs.initialize(authority.pubkey(), issuer.pubkey(), VALIDITY_SECS)], [authority])
     acc = certs_chain.account(certs.config_address())
     assert acc.owner == certs.program_id
@@ -42,25 +42,25 @@ def test_initialize_requires_the_authority_signature(certs_chain, certs):
 
 
 def test_initialize_rejects_a_config_that_is_not_the_pda(certs_chain, certs):
-    authority = certs_chain.new_funded_keypair()
+    authority = certs_chain.deployer()
     ix = with_account(certs.initialize(authority.pubkey(), Keypair().pubkey(), 1), 1, Keypair().pubkey())
     expect_error(certs_chain.send([ix], [authority], check=False), 6005, "InvalidPda")
 
 
 def test_initialize_rejects_a_fake_system_program(certs_chain, certs):
-    authority = certs_chain.new_funded_keypair()
+    authority = certs_chain.deployer()
     ix = with_account(certs.initialize(authority.pubkey(), Keypair().pubkey(), 1), 2, Keypair().pubkey())
     expect_error(certs_chain.send([ix], [authority], check=False), 6009, "InvalidSystemProgram")
 
 
 def test_initialize_needs_a_writable_config(certs_chain, certs):
-    authority = certs_chain.new_funded_keypair()
+    authority = certs_chain.deployer()
     ix = readonly(certs.initialize(authority.pubkey(), Keypair().pubkey(), 1), 1)
     expect_error(certs_chain.send([ix], [authority], check=False), 6004, "AccountNotWritable")
 
 
 def test_initialize_rejects_a_non_positive_validity(certs_chain, certs):
-    authority = certs_chain.new_funded_keypair()
+    authority = certs_chain.deployer()
     for validity in (0, -1):
         result = certs_chain.send([certs.initialize(authority.pubkey(), Keypair().pubkey(), validity)], [authority],
                                   check=False)
@@ -68,7 +68,7 @@ def test_initialize_rejects_a_non_positive_validity(certs_chain, certs):
 
 
 def test_instruction_data_of_the_wrong_length_is_refused(certs_chain, certs):
-    authority = certs_chain.new_funded_keypair()
+    authority = certs_chain.deployer()
     ix = certs.initialize(authority.pubkey(), Keypair().pubkey(), 1)
     short = Instruction(ix.program_id, bytes(ix.data)[:-1], ix.accounts)
     expect_error(certs_chain.send([short], [authority], check=False), 6001, "InvalidInstructionData")
@@ -300,7 +300,7 @@ def test_issue_checks_writability_config_and_system_program(world: CertWorld):
 
 
 def test_issue_before_initialize_is_refused(certs_chain, registry, certs):
-    authority = certs_chain.new_funded_keypair()
+    authority = certs_chain.deployer()
     certs_chain.send([registry.initialize(authority.pubkey(), authority.pubkey())], [authority])
     owner = certs_chain.new_funded_keypair()
     certs_chain.send([registry.register_user(owner.pubkey(), 0),

@@ -81,7 +81,7 @@ def test_account_and_event_discriminators_follow_anchor(program):
 @pytest.mark.parametrize("program", ["registry", "energy_token"])
 def test_idl_instructions_mirror_the_interface_in_the_legacy_anchor_format(program):
     spec = tomllib.loads((PROGRAMS / program / "interface.toml").read_text())
-    idl = json.loads((PROGRAMS / "idl" / f"{program}.json").read_text())
+    idl = json.loads((PROGRAMS / "idl" / "legacy" / f"{program}.json").read_text())
     assert idl["name"] == program
     assert [i["name"] for i in idl["instructions"]] == [camel(i["name"]) for i in spec["instructions"]]
     for ix, declared in zip(idl["instructions"], spec["instructions"]):
@@ -117,4 +117,4 @@ def test_program_ids_are_the_development_keypairs_and_the_idl_addresses():
     for name, address in anchor.items():
         secret = json.loads((PROGRAMS / "keys" / f"{name}-keypair.json").read_text())
         assert str(Keypair.from_bytes(bytes(secret)).pubkey()) == address, name
-        assert json.loads((PROGRAMS / "idl" / f"{name}.json").read_text())["metadata"]["address"] == address, name
+        assert json.loads((PROGRAMS / "idl" / "legacy" / f"{name}.json").read_text())["metadata"]["address"] == address, name

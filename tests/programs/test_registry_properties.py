@@ -40,7 +40,7 @@ class World:
 
 def new_world() -> World:
     chain = LocalChain([REGISTRY.program, REGISTRY.token.program], unix_timestamp=1_767_225_600)
-    authority, oracle = chain.new_funded_keypair(), Keypair()
+    authority, oracle = chain.deployer(), Keypair()
     chain.send([REGISTRY.initialize(authority.pubkey(), oracle.pubkey()),
                 REGISTRY.token.initialize(authority.pubkey())], [authority])
     owners = {}

@@ -210,3 +210,72 @@ def test_energy_token_initializes_once_with_three_decimals(initialized, token, a
     assert mint.owner == TOKEN_PROGRAM_ID and mint.data[44] == 3  # decimals
     again = initialized.send([token.initialize(authority.pubkey())], [authority], check=False)
     expect_error(again, 6006, "AccountAlreadyExists")
+
+
+# --- settlement credited to User accounts, claim_production --------------------------------------
+
+def unclaimed(chain: LocalChain, registry: Registry, owner: Keypair) -> int:
+    return registry.decode(chain.account(registry.user_address(owner.pubkey())).data).unclaimed_wh
+
+
+def test_settlement_into_user_accounts_mints_on_claim_once(initialized, registry, token, oracle):
+    owners = {mid: prosumer_with_meter(initialized, registry, mid) for mid in ("U1", "U2")}
+    payer = initialized.new_funded_keypair()
+    assert submit(initialized, registry, oracle, "U1", 4_000, 1_000).ok
+    assert submit(initialized, registry, oracle, "U2", 6_500, 0).ok
+    batch = registry.settle_and_mint([(m, o.pubkey()) for m, o in owners.items()], to_user_account=True)
+    result = initialized.send([batch], [payer])
+    # settled and credited in place: no token CPI, no GRID yet
+    assert token.program.decode_events(result.logs) == []
+    assert [e.data.minted_wh for e in registry.program.decode_events(result.logs)] == [4_000, 6_500]
+    assert [unclaimed(initialized, registry, o) for o in owners.values()] == [4_000, 6_500]
+    assert mint_supply(initialized.account(token.mint_address()).data) == 0
+    # a repeated settlement credits nothing new; later production adds up before a claim
+    initialized.send([batch], [payer])
+    assert submit(initialized, registry, oracle, "U1", 5_000, 1_000, T0 + 1).ok
+    initialized.send([batch], [payer])
+    assert unclaimed(initialized, registry, owners["U1"]) == 5_000
+    # anyone may claim for the wallet: GRID goes to the wallet's own token account, once
+    claim = registry.claim_production(owners["U1"].pubkey())
+    claimed = initialized.send([claim], [payer])
+    (event,) = registry.program.decode_events(claimed.logs)
+    assert (event.name, event.data.minted_wh) == ("ProductionClaimed", 5_000)
+    assert balance(initialized, registry, owners["U1"]) == 5_000
+    assert unclaimed(initialized, registry, owners["U1"]) == 0
+    again = initialized.send([claim], [payer])
+    assert again.ok and token.program.decode_events(again.logs) == []
+    assert balance(initialized, registry, owners["U1"]) == 5_000
+    assert token.decode(initialized.account(token.config_address()).data).total_minted_wh == 5_000
+    # both destinations mixed in one batch: the second owner's GRID minted now, nothing credited twice
+    assert submit(initialized, registry, oracle, "U2", 7_000, 0, T0 + 1).ok
+    initialized.send([registry.settle_and_mint([("U2", owners["U2"].pubkey())])], [payer])
+    assert balance(initialized, registry, owners["U2"]) == 500
+    assert unclaimed(initialized, registry, owners["U2"]) == 6_500
+
+
+def test_settlement_credits_only_the_meter_owners_user_account(initialized, registry, oracle):
+    owner = prosumer_with_meter(initialized, registry, "U3")
+    thief = prosumer_with_meter(initialized, registry, "U4")
+    assert submit(initialized, registry, oracle, "U3", 9_000, 0).ok
+    payer = initialized.new_funded_keypair()
+    stolen = registry.settle_and_mint([("U3", thief.pubkey())], to_user_account=True)
+    expect_error(initialized.send([stolen], [payer], check=False), 6107, "InvalidTokenAccount")
+    # a registry account that is not a User (another meter) is refused too
+    ix = with_account(registry.settle_and_mint([("U3", owner.pubkey())], to_user_account=True), 7,
+                      registry.meter_address("U4"))
+    expect_error(initialized.send([ix], [payer], check=False), 6107, "InvalidTokenAccount")
+    assert unclaimed(initialized, registry, thief) == 0 and unclaimed(initialized, registry, owner) == 0
+
+
+def test_claim_pays_only_the_wallets_token_account(initialized, registry, oracle):
+    owner = prosumer_with_meter(initialized, registry, "U5")
+    thief = prosumer_with_meter(initialized, registry, "U6")
+    assert submit(initialized, registry, oracle, "U5", 3_000, 0).ok
+    payer = initialized.new_funded_keypair()
+    initialized.send([registry.settle_and_mint([("U5", owner.pubkey())], to_user_account=True)], [payer])
+    ix = with_account(registry.claim_production(owner.pubkey()), 1, registry.token.token_account(thief.pubkey()))
+    expect_error(initialized.send([ix], [thief], check=False), 6107, "InvalidTokenAccount")
+    not_a_user = with_account(registry.claim_production(owner.pubkey()), 0, registry.meter_address("U5"))
+    expect_error(initialized.send([not_a_user], [thief], check=False), 6101, "UserNotRegistered")
+    assert unclaimed(initialized, registry, owner) == 3_000
+    assert balance(initialized, registry, thief) == 0

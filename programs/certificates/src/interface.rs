@@ -13,11 +13,12 @@ pub mod seeds {
 pub mod ix {
     pub mod initialize {
         pub const DISCRIMINATOR: [u8; 8] = [175, 175, 109, 31, 13, 152, 155, 237];
-        pub const ACCOUNTS: usize = 3;
+        pub const ACCOUNTS: usize = 4;
         pub mod account {
             pub const AUTHORITY: usize = 0;
             pub const CONFIG: usize = 1;
             pub const SYSTEM_PROGRAM: usize = 2;
+            pub const PROGRAM_DATA: usize = 3;
         }
         pub mod arg {
             pub const ISSUER: usize = 8;
@@ -127,6 +128,92 @@ pub mod state {
         pub const CERTIFIED_WH: usize = 88;
         pub const BUMP: usize = 96;
         pub const LEN: usize = 97;
+        /// The layout as a packed struct; the assertions below tie it to the offsets.
+        #[repr(C, packed)]
+        pub struct Layout {
+            pub discriminator: [u8; 8],
+            pub authority: [u8; 32],
+            pub issuer: [u8; 32],
+            pub validity_secs: [u8; 8],
+            pub certificate_count: [u8; 8],
+            pub certified_wh: [u8; 8],
+            pub bump: [u8; 1],
+        }
+        const _: () = assert!(core::mem::size_of::<Layout>() == LEN);
+        const _: () = assert!(core::mem::offset_of!(Layout, authority) == AUTHORITY);
+        const _: () = assert!(core::mem::offset_of!(Layout, issuer) == ISSUER);
+        const _: () = assert!(core::mem::offset_of!(Layout, validity_secs) == VALIDITY_SECS);
+        const _: () = assert!(core::mem::offset_of!(Layout, certificate_count) == CERTIFICATE_COUNT);
+        const _: () = assert!(core::mem::offset_of!(Layout, certified_wh) == CERTIFIED_WH);
+        const _: () = assert!(core::mem::offset_of!(Layout, bump) == BUMP);
+        /// A typed read view of the account's data.
+        pub struct View<'a>(pub &'a [u8]);
+        impl<'a> View<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn authority(&self) -> &[u8; 32] { self.array_ref::<32>(AUTHORITY) }
+            #[inline(always)]
+            pub fn issuer(&self) -> &[u8; 32] { self.array_ref::<32>(ISSUER) }
+            #[inline(always)]
+            pub fn validity_secs(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(VALIDITY_SECS)) }
+            #[inline(always)]
+            pub fn certificate_count(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(CERTIFICATE_COUNT)) }
+            #[inline(always)]
+            pub fn certified_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(CERTIFIED_WH)) }
+            #[inline(always)]
+            pub fn bump(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(BUMP)) }
+        }
+        /// A typed read-write view of the account's data.
+        pub struct ViewMut<'a>(pub &'a mut [u8]);
+        impl<'a> ViewMut<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a mut [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn authority(&self) -> &[u8; 32] { self.array_ref::<32>(AUTHORITY) }
+            #[inline(always)]
+            pub fn issuer(&self) -> &[u8; 32] { self.array_ref::<32>(ISSUER) }
+            #[inline(always)]
+            pub fn validity_secs(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(VALIDITY_SECS)) }
+            #[inline(always)]
+            pub fn certificate_count(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(CERTIFICATE_COUNT)) }
+            #[inline(always)]
+            pub fn certified_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(CERTIFIED_WH)) }
+            #[inline(always)]
+            pub fn bump(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(BUMP)) }
+            #[inline(always)]
+            pub fn set_authority(&mut self, v: &[u8; 32]) { self.0[AUTHORITY..AUTHORITY + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_issuer(&mut self, v: &[u8; 32]) { self.0[ISSUER..ISSUER + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_validity_secs(&mut self, v: i64) { self.0[VALIDITY_SECS..VALIDITY_SECS + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_certificate_count(&mut self, v: u64) { self.0[CERTIFICATE_COUNT..CERTIFICATE_COUNT + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_certified_wh(&mut self, v: u64) { self.0[CERTIFIED_WH..CERTIFIED_WH + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_bump(&mut self, v: u8) { self.0[BUMP..BUMP + 1].copy_from_slice(&v.to_le_bytes()) }
+        }
     }
     pub mod issuance_tracker {
         pub const DISCRIMINATOR: [u8; 8] = [18, 42, 52, 122, 136, 110, 233, 219];
@@ -136,6 +223,84 @@ pub mod state {
         pub const LAST_END_AT: usize = 56;
         pub const BUMP: usize = 64;
         pub const LEN: usize = 65;
+        /// The layout as a packed struct; the assertions below tie it to the offsets.
+        #[repr(C, packed)]
+        pub struct Layout {
+            pub discriminator: [u8; 8],
+            pub meter: [u8; 32],
+            pub certified_wh: [u8; 8],
+            pub next_sequence: [u8; 8],
+            pub last_end_at: [u8; 8],
+            pub bump: [u8; 1],
+        }
+        const _: () = assert!(core::mem::size_of::<Layout>() == LEN);
+        const _: () = assert!(core::mem::offset_of!(Layout, meter) == METER);
+        const _: () = assert!(core::mem::offset_of!(Layout, certified_wh) == CERTIFIED_WH);
+        const _: () = assert!(core::mem::offset_of!(Layout, next_sequence) == NEXT_SEQUENCE);
+        const _: () = assert!(core::mem::offset_of!(Layout, last_end_at) == LAST_END_AT);
+        const _: () = assert!(core::mem::offset_of!(Layout, bump) == BUMP);
+        /// A typed read view of the account's data.
+        pub struct View<'a>(pub &'a [u8]);
+        impl<'a> View<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn meter(&self) -> &[u8; 32] { self.array_ref::<32>(METER) }
+            #[inline(always)]
+            pub fn certified_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(CERTIFIED_WH)) }
+            #[inline(always)]
+            pub fn next_sequence(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(NEXT_SEQUENCE)) }
+            #[inline(always)]
+            pub fn last_end_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(LAST_END_AT)) }
+            #[inline(always)]
+            pub fn bump(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(BUMP)) }
+        }
+        /// A typed read-write view of the account's data.
+        pub struct ViewMut<'a>(pub &'a mut [u8]);
+        impl<'a> ViewMut<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a mut [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn meter(&self) -> &[u8; 32] { self.array_ref::<32>(METER) }
+            #[inline(always)]
+            pub fn certified_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(CERTIFIED_WH)) }
+            #[inline(always)]
+            pub fn next_sequence(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(NEXT_SEQUENCE)) }
+            #[inline(always)]
+            pub fn last_end_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(LAST_END_AT)) }
+            #[inline(always)]
+            pub fn bump(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(BUMP)) }
+            #[inline(always)]
+            pub fn set_meter(&mut self, v: &[u8; 32]) { self.0[METER..METER + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_certified_wh(&mut self, v: u64) { self.0[CERTIFIED_WH..CERTIFIED_WH + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_next_sequence(&mut self, v: u64) { self.0[NEXT_SEQUENCE..NEXT_SEQUENCE + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_last_end_at(&mut self, v: i64) { self.0[LAST_END_AT..LAST_END_AT + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_bump(&mut self, v: u8) { self.0[BUMP..BUMP + 1].copy_from_slice(&v.to_le_bytes()) }
+        }
     }
     pub mod certificate {
         pub const DISCRIMINATOR: [u8; 8] = [202, 229, 222, 220, 116, 20, 74, 67];
@@ -156,6 +321,172 @@ pub mod state {
         pub const REVOKE_REASON: usize = 202;
         pub const BUMP: usize = 203;
         pub const LEN: usize = 204;
+        /// The layout as a packed struct; the assertions below tie it to the offsets.
+        #[repr(C, packed)]
+        pub struct Layout {
+            pub discriminator: [u8; 8],
+            pub meter: [u8; 32],
+            pub meter_id: [u8; 32],
+            pub sequence: [u8; 8],
+            pub owner: [u8; 32],
+            pub energy_wh: [u8; 8],
+            pub start_at: [u8; 8],
+            pub end_at: [u8; 8],
+            pub location: [u8; 32],
+            pub source: [u8; 1],
+            pub status: [u8; 1],
+            pub issued_at: [u8; 8],
+            pub validated_at: [u8; 8],
+            pub expires_at: [u8; 8],
+            pub closed_at: [u8; 8],
+            pub revoke_reason: [u8; 1],
+            pub bump: [u8; 1],
+        }
+        const _: () = assert!(core::mem::size_of::<Layout>() == LEN);
+        const _: () = assert!(core::mem::offset_of!(Layout, meter) == METER);
+        const _: () = assert!(core::mem::offset_of!(Layout, meter_id) == METER_ID);
+        const _: () = assert!(core::mem::offset_of!(Layout, sequence) == SEQUENCE);
+        const _: () = assert!(core::mem::offset_of!(Layout, owner) == OWNER);
+        const _: () = assert!(core::mem::offset_of!(Layout, energy_wh) == ENERGY_WH);
+        const _: () = assert!(core::mem::offset_of!(Layout, start_at) == START_AT);
+        const _: () = assert!(core::mem::offset_of!(Layout, end_at) == END_AT);
+        const _: () = assert!(core::mem::offset_of!(Layout, location) == LOCATION);
+        const _: () = assert!(core::mem::offset_of!(Layout, source) == SOURCE);
+        const _: () = assert!(core::mem::offset_of!(Layout, status) == STATUS);
+        const _: () = assert!(core::mem::offset_of!(Layout, issued_at) == ISSUED_AT);
+        const _: () = assert!(core::mem::offset_of!(Layout, validated_at) == VALIDATED_AT);
+        const _: () = assert!(core::mem::offset_of!(Layout, expires_at) == EXPIRES_AT);
+        const _: () = assert!(core::mem::offset_of!(Layout, closed_at) == CLOSED_AT);
+        const _: () = assert!(core::mem::offset_of!(Layout, revoke_reason) == REVOKE_REASON);
+        const _: () = assert!(core::mem::offset_of!(Layout, bump) == BUMP);
+        /// A typed read view of the account's data.
+        pub struct View<'a>(pub &'a [u8]);
+        impl<'a> View<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn meter(&self) -> &[u8; 32] { self.array_ref::<32>(METER) }
+            #[inline(always)]
+            pub fn meter_id(&self) -> &[u8; 32] { self.array_ref::<32>(METER_ID) }
+            #[inline(always)]
+            pub fn sequence(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(SEQUENCE)) }
+            #[inline(always)]
+            pub fn owner(&self) -> &[u8; 32] { self.array_ref::<32>(OWNER) }
+            #[inline(always)]
+            pub fn energy_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(ENERGY_WH)) }
+            #[inline(always)]
+            pub fn start_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(START_AT)) }
+            #[inline(always)]
+            pub fn end_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(END_AT)) }
+            #[inline(always)]
+            pub fn location(&self) -> &[u8; 32] { self.array_ref::<32>(LOCATION) }
+            #[inline(always)]
+            pub fn source(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(SOURCE)) }
+            #[inline(always)]
+            pub fn status(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(STATUS)) }
+            #[inline(always)]
+            pub fn issued_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(ISSUED_AT)) }
+            #[inline(always)]
+            pub fn validated_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(VALIDATED_AT)) }
+            #[inline(always)]
+            pub fn expires_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(EXPIRES_AT)) }
+            #[inline(always)]
+            pub fn closed_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(CLOSED_AT)) }
+            #[inline(always)]
+            pub fn revoke_reason(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(REVOKE_REASON)) }
+            #[inline(always)]
+            pub fn bump(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(BUMP)) }
+        }
+        /// A typed read-write view of the account's data.
+        pub struct ViewMut<'a>(pub &'a mut [u8]);
+        impl<'a> ViewMut<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a mut [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn meter(&self) -> &[u8; 32] { self.array_ref::<32>(METER) }
+            #[inline(always)]
+            pub fn meter_id(&self) -> &[u8; 32] { self.array_ref::<32>(METER_ID) }
+            #[inline(always)]
+            pub fn sequence(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(SEQUENCE)) }
+            #[inline(always)]
+            pub fn owner(&self) -> &[u8; 32] { self.array_ref::<32>(OWNER) }
+            #[inline(always)]
+            pub fn energy_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(ENERGY_WH)) }
+            #[inline(always)]
+            pub fn start_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(START_AT)) }
+            #[inline(always)]
+            pub fn end_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(END_AT)) }
+            #[inline(always)]
+            pub fn location(&self) -> &[u8; 32] { self.array_ref::<32>(LOCATION) }
+            #[inline(always)]
+            pub fn source(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(SOURCE)) }
+            #[inline(always)]
+            pub fn status(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(STATUS)) }
+            #[inline(always)]
+            pub fn issued_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(ISSUED_AT)) }
+            #[inline(always)]
+            pub fn validated_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(VALIDATED_AT)) }
+            #[inline(always)]
+            pub fn expires_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(EXPIRES_AT)) }
+            #[inline(always)]
+            pub fn closed_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(CLOSED_AT)) }
+            #[inline(always)]
+            pub fn revoke_reason(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(REVOKE_REASON)) }
+            #[inline(always)]
+            pub fn bump(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(BUMP)) }
+            #[inline(always)]
+            pub fn set_meter(&mut self, v: &[u8; 32]) { self.0[METER..METER + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_meter_id(&mut self, v: &[u8; 32]) { self.0[METER_ID..METER_ID + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_sequence(&mut self, v: u64) { self.0[SEQUENCE..SEQUENCE + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_owner(&mut self, v: &[u8; 32]) { self.0[OWNER..OWNER + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_energy_wh(&mut self, v: u64) { self.0[ENERGY_WH..ENERGY_WH + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_start_at(&mut self, v: i64) { self.0[START_AT..START_AT + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_end_at(&mut self, v: i64) { self.0[END_AT..END_AT + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_location(&mut self, v: &[u8; 32]) { self.0[LOCATION..LOCATION + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_source(&mut self, v: u8) { self.0[SOURCE..SOURCE + 1].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_status(&mut self, v: u8) { self.0[STATUS..STATUS + 1].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_issued_at(&mut self, v: i64) { self.0[ISSUED_AT..ISSUED_AT + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_validated_at(&mut self, v: i64) { self.0[VALIDATED_AT..VALIDATED_AT + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_expires_at(&mut self, v: i64) { self.0[EXPIRES_AT..EXPIRES_AT + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_closed_at(&mut self, v: i64) { self.0[CLOSED_AT..CLOSED_AT + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_revoke_reason(&mut self, v: u8) { self.0[REVOKE_REASON..REVOKE_REASON + 1].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_bump(&mut self, v: u8) { self.0[BUMP..BUMP + 1].copy_from_slice(&v.to_le_bytes()) }
+        }
     }
 }
 

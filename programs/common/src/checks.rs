@@ -52,3 +52,27 @@ pub fn program_account(
     }
     Ok(())
 }
+
+/// The upgradeable BPF loader (BPFLoaderUpgradeab1e11111111111111111111111).
+pub const UPGRADEABLE_LOADER_ID: Address = Address::new_from_array([
+    2, 168, 246, 145, 78, 136, 161, 176, 226, 16, 21, 62, 247, 99, 174, 43, 0, 194, 185, 61, 22, 193, 36, 210, 192,
+    83, 122, 16, 4, 128, 0, 0,
+]);
+
+/// `signer` is the upgrade authority recorded in `program_data`, the program's ProgramData
+/// account (`expected`, the PDA `[program id]` of the upgradeable loader). Its data is
+/// bincode `UpgradeableLoaderState::ProgramData { slot: u64, upgrade_authority_address:
+/// Option<Pubkey> }`: tag 3 (u32), slot, 1 for Some, the authority, then the ELF. A program
+/// whose authority was removed (immutable) cannot be initialized this way either.
+#[inline(always)]
+pub fn upgrade_authority(program_data: &AccountView, expected: &[u8; 32], signer: &AccountView) -> Result<(), ProgramError> {
+    if program_data.address().as_ref() != expected || !program_data.owned_by(&UPGRADEABLE_LOADER_ID) {
+        return Err(CommonError::NotUpgradeAuthority.into());
+    }
+    // SAFETY: read-only peek; the loader's account is never borrowed mutably here.
+    let d = unsafe { program_data.borrow_unchecked() };
+    if d.len() < 45 || d[0..4] != [3, 0, 0, 0] || d[12] != 1 || d[13..45] != signer.address().as_ref()[..] {
+        return Err(CommonError::NotUpgradeAuthority.into());
+    }
+    Ok(())
+}

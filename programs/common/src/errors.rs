@@ -29,4 +29,6 @@ pub enum CommonError {
     Unauthorized = 6010,
     /// Arithmetic overflow
     ArithmeticOverflow = 6011,
+    /// Only the program's upgrade authority may initialize it (the ProgramData account names it)
+    NotUpgradeAuthority = 6012,
 }

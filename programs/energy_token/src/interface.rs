@@ -13,7 +13,7 @@ pub mod seeds {
 pub mod ix {
     pub mod initialize {
         pub const DISCRIMINATOR: [u8; 8] = [175, 175, 109, 31, 13, 152, 155, 237];
-        pub const ACCOUNTS: usize = 6;
+        pub const ACCOUNTS: usize = 7;
         pub mod account {
             pub const AUTHORITY: usize = 0;
             pub const CONFIG: usize = 1;
@@ -21,6 +21,7 @@ pub mod ix {
             pub const MINT_AUTHORITY: usize = 3;
             pub const TOKEN_PROGRAM: usize = 4;
             pub const SYSTEM_PROGRAM: usize = 5;
+            pub const PROGRAM_DATA: usize = 6;
         }
         pub mod arg {
             pub const LEN: usize = 8;
@@ -69,6 +70,92 @@ pub mod state {
         pub const TOTAL_BURNED_WH: usize = 112;
         pub const DECIMALS: usize = 120;
         pub const LEN: usize = 121;
+        /// The layout as a packed struct; the assertions below tie it to the offsets.
+        #[repr(C, packed)]
+        pub struct Layout {
+            pub discriminator: [u8; 8],
+            pub authority: [u8; 32],
+            pub mint: [u8; 32],
+            pub registry_minter: [u8; 32],
+            pub total_minted_wh: [u8; 8],
+            pub total_burned_wh: [u8; 8],
+            pub decimals: [u8; 1],
+        }
+        const _: () = assert!(core::mem::size_of::<Layout>() == LEN);
+        const _: () = assert!(core::mem::offset_of!(Layout, authority) == AUTHORITY);
+        const _: () = assert!(core::mem::offset_of!(Layout, mint) == MINT);
+        const _: () = assert!(core::mem::offset_of!(Layout, registry_minter) == REGISTRY_MINTER);
+        const _: () = assert!(core::mem::offset_of!(Layout, total_minted_wh) == TOTAL_MINTED_WH);
+        const _: () = assert!(core::mem::offset_of!(Layout, total_burned_wh) == TOTAL_BURNED_WH);
+        const _: () = assert!(core::mem::offset_of!(Layout, decimals) == DECIMALS);
+        /// A typed read view of the account's data.
+        pub struct View<'a>(pub &'a [u8]);
+        impl<'a> View<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn authority(&self) -> &[u8; 32] { self.array_ref::<32>(AUTHORITY) }
+            #[inline(always)]
+            pub fn mint(&self) -> &[u8; 32] { self.array_ref::<32>(MINT) }
+            #[inline(always)]
+            pub fn registry_minter(&self) -> &[u8; 32] { self.array_ref::<32>(REGISTRY_MINTER) }
+            #[inline(always)]
+            pub fn total_minted_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(TOTAL_MINTED_WH)) }
+            #[inline(always)]
+            pub fn total_burned_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(TOTAL_BURNED_WH)) }
+            #[inline(always)]
+            pub fn decimals(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(DECIMALS)) }
+        }
+        /// A typed read-write view of the account's data.
+        pub struct ViewMut<'a>(pub &'a mut [u8]);
+        impl<'a> ViewMut<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a mut [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn authority(&self) -> &[u8; 32] { self.array_ref::<32>(AUTHORITY) }
+            #[inline(always)]
+            pub fn mint(&self) -> &[u8; 32] { self.array_ref::<32>(MINT) }
+            #[inline(always)]
+            pub fn registry_minter(&self) -> &[u8; 32] { self.array_ref::<32>(REGISTRY_MINTER) }
+            #[inline(always)]
+            pub fn total_minted_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(TOTAL_MINTED_WH)) }
+            #[inline(always)]
+            pub fn total_burned_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(TOTAL_BURNED_WH)) }
+            #[inline(always)]
+            pub fn decimals(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(DECIMALS)) }
+            #[inline(always)]
+            pub fn set_authority(&mut self, v: &[u8; 32]) { self.0[AUTHORITY..AUTHORITY + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_mint(&mut self, v: &[u8; 32]) { self.0[MINT..MINT + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_registry_minter(&mut self, v: &[u8; 32]) { self.0[REGISTRY_MINTER..REGISTRY_MINTER + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_total_minted_wh(&mut self, v: u64) { self.0[TOTAL_MINTED_WH..TOTAL_MINTED_WH + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_total_burned_wh(&mut self, v: u64) { self.0[TOTAL_BURNED_WH..TOTAL_BURNED_WH + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_decimals(&mut self, v: u8) { self.0[DECIMALS..DECIMALS + 1].copy_from_slice(&v.to_le_bytes()) }
+        }
     }
 }
 

@@ -23,6 +23,7 @@ pub fn process_instruction(program_id: &Address, accounts: &mut [AccountView], d
         Some(d) if d == ix::deactivate_meter::DISCRIMINATOR => crate::instructions::deactivate_meter::process(ctx),
         Some(d) if d == ix::submit_readings::DISCRIMINATOR => crate::instructions::submit_readings::process(ctx),
         Some(d) if d == ix::settle_and_mint::DISCRIMINATOR => crate::instructions::settle_and_mint::process(ctx),
+        Some(d) if d == ix::claim_production::DISCRIMINATOR => crate::instructions::claim_production::process(ctx),
         _ => Err(CommonError::UnknownInstruction.into()),
     }
 }

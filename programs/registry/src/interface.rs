@@ -14,11 +14,12 @@ pub mod seeds {
 pub mod ix {
     pub mod initialize {
         pub const DISCRIMINATOR: [u8; 8] = [175, 175, 109, 31, 13, 152, 155, 237];
-        pub const ACCOUNTS: usize = 3;
+        pub const ACCOUNTS: usize = 4;
         pub mod account {
             pub const AUTHORITY: usize = 0;
             pub const CONFIG: usize = 1;
             pub const SYSTEM_PROGRAM: usize = 2;
+            pub const PROGRAM_DATA: usize = 3;
         }
         pub mod arg {
             pub const ORACLE_AUTHORITY: usize = 8;
@@ -110,6 +111,23 @@ pub mod ix {
             pub const LEN: usize = 8;
         }
     }
+    pub mod claim_production {
+        pub const DISCRIMINATOR: [u8; 8] = [202, 10, 241, 253, 249, 51, 245, 10];
+        pub const ACCOUNTS: usize = 8;
+        pub mod account {
+            pub const USER: usize = 0;
+            pub const DESTINATION: usize = 1;
+            pub const REGISTRY_MINTER: usize = 2;
+            pub const TOKEN_CONFIG: usize = 3;
+            pub const MINT: usize = 4;
+            pub const MINT_AUTHORITY: usize = 5;
+            pub const TOKEN_PROGRAM: usize = 6;
+            pub const ENERGY_TOKEN_PROGRAM: usize = 7;
+        }
+        pub mod arg {
+            pub const LEN: usize = 8;
+        }
+    }
 }
 
 pub mod state {
@@ -121,6 +139,84 @@ pub mod state {
         pub const METER_COUNT: usize = 80;
         pub const BUMP: usize = 88;
         pub const LEN: usize = 89;
+        /// The layout as a packed struct; the assertions below tie it to the offsets.
+        #[repr(C, packed)]
+        pub struct Layout {
+            pub discriminator: [u8; 8],
+            pub authority: [u8; 32],
+            pub oracle_authority: [u8; 32],
+            pub user_count: [u8; 8],
+            pub meter_count: [u8; 8],
+            pub bump: [u8; 1],
+        }
+        const _: () = assert!(core::mem::size_of::<Layout>() == LEN);
+        const _: () = assert!(core::mem::offset_of!(Layout, authority) == AUTHORITY);
+        const _: () = assert!(core::mem::offset_of!(Layout, oracle_authority) == ORACLE_AUTHORITY);
+        const _: () = assert!(core::mem::offset_of!(Layout, user_count) == USER_COUNT);
+        const _: () = assert!(core::mem::offset_of!(Layout, meter_count) == METER_COUNT);
+        const _: () = assert!(core::mem::offset_of!(Layout, bump) == BUMP);
+        /// A typed read view of the account's data.
+        pub struct View<'a>(pub &'a [u8]);
+        impl<'a> View<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn authority(&self) -> &[u8; 32] { self.array_ref::<32>(AUTHORITY) }
+            #[inline(always)]
+            pub fn oracle_authority(&self) -> &[u8; 32] { self.array_ref::<32>(ORACLE_AUTHORITY) }
+            #[inline(always)]
+            pub fn user_count(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(USER_COUNT)) }
+            #[inline(always)]
+            pub fn meter_count(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(METER_COUNT)) }
+            #[inline(always)]
+            pub fn bump(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(BUMP)) }
+        }
+        /// A typed read-write view of the account's data.
+        pub struct ViewMut<'a>(pub &'a mut [u8]);
+        impl<'a> ViewMut<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a mut [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn authority(&self) -> &[u8; 32] { self.array_ref::<32>(AUTHORITY) }
+            #[inline(always)]
+            pub fn oracle_authority(&self) -> &[u8; 32] { self.array_ref::<32>(ORACLE_AUTHORITY) }
+            #[inline(always)]
+            pub fn user_count(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(USER_COUNT)) }
+            #[inline(always)]
+            pub fn meter_count(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(METER_COUNT)) }
+            #[inline(always)]
+            pub fn bump(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(BUMP)) }
+            #[inline(always)]
+            pub fn set_authority(&mut self, v: &[u8; 32]) { self.0[AUTHORITY..AUTHORITY + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_oracle_authority(&mut self, v: &[u8; 32]) { self.0[ORACLE_AUTHORITY..ORACLE_AUTHORITY + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_user_count(&mut self, v: u64) { self.0[USER_COUNT..USER_COUNT + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_meter_count(&mut self, v: u64) { self.0[METER_COUNT..METER_COUNT + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_bump(&mut self, v: u8) { self.0[BUMP..BUMP + 1].copy_from_slice(&v.to_le_bytes()) }
+        }
     }
     pub mod user {
         pub const DISCRIMINATOR: [u8; 8] = [159, 117, 95, 227, 239, 151, 58, 236];
@@ -130,7 +226,102 @@ pub mod state {
         pub const METER_COUNT: usize = 42;
         pub const REGISTERED_AT: usize = 46;
         pub const BUMP: usize = 54;
-        pub const LEN: usize = 55;
+        pub const UNCLAIMED_WH: usize = 55;
+        pub const LEN: usize = 63;
+        /// The layout as a packed struct; the assertions below tie it to the offsets.
+        #[repr(C, packed)]
+        pub struct Layout {
+            pub discriminator: [u8; 8],
+            pub wallet: [u8; 32],
+            pub user_type: [u8; 1],
+            pub status: [u8; 1],
+            pub meter_count: [u8; 4],
+            pub registered_at: [u8; 8],
+            pub bump: [u8; 1],
+            pub unclaimed_wh: [u8; 8],
+        }
+        const _: () = assert!(core::mem::size_of::<Layout>() == LEN);
+        const _: () = assert!(core::mem::offset_of!(Layout, wallet) == WALLET);
+        const _: () = assert!(core::mem::offset_of!(Layout, user_type) == USER_TYPE);
+        const _: () = assert!(core::mem::offset_of!(Layout, status) == STATUS);
+        const _: () = assert!(core::mem::offset_of!(Layout, meter_count) == METER_COUNT);
+        const _: () = assert!(core::mem::offset_of!(Layout, registered_at) == REGISTERED_AT);
+        const _: () = assert!(core::mem::offset_of!(Layout, bump) == BUMP);
+        const _: () = assert!(core::mem::offset_of!(Layout, unclaimed_wh) == UNCLAIMED_WH);
+        /// A typed read view of the account's data.
+        pub struct View<'a>(pub &'a [u8]);
+        impl<'a> View<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn wallet(&self) -> &[u8; 32] { self.array_ref::<32>(WALLET) }
+            #[inline(always)]
+            pub fn user_type(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(USER_TYPE)) }
+            #[inline(always)]
+            pub fn status(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(STATUS)) }
+            #[inline(always)]
+            pub fn meter_count(&self) -> u32 { u32::from_le_bytes(self.bytes::<4>(METER_COUNT)) }
+            #[inline(always)]
+            pub fn registered_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(REGISTERED_AT)) }
+            #[inline(always)]
+            pub fn bump(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(BUMP)) }
+            #[inline(always)]
+            pub fn unclaimed_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(UNCLAIMED_WH)) }
+        }
+        /// A typed read-write view of the account's data.
+        pub struct ViewMut<'a>(pub &'a mut [u8]);
+        impl<'a> ViewMut<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a mut [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn wallet(&self) -> &[u8; 32] { self.array_ref::<32>(WALLET) }
+            #[inline(always)]
+            pub fn user_type(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(USER_TYPE)) }
+            #[inline(always)]
+            pub fn status(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(STATUS)) }
+            #[inline(always)]
+            pub fn meter_count(&self) -> u32 { u32::from_le_bytes(self.bytes::<4>(METER_COUNT)) }
+            #[inline(always)]
+            pub fn registered_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(REGISTERED_AT)) }
+            #[inline(always)]
+            pub fn bump(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(BUMP)) }
+            #[inline(always)]
+            pub fn unclaimed_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(UNCLAIMED_WH)) }
+            #[inline(always)]
+            pub fn set_wallet(&mut self, v: &[u8; 32]) { self.0[WALLET..WALLET + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_user_type(&mut self, v: u8) { self.0[USER_TYPE..USER_TYPE + 1].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_status(&mut self, v: u8) { self.0[STATUS..STATUS + 1].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_meter_count(&mut self, v: u32) { self.0[METER_COUNT..METER_COUNT + 4].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_registered_at(&mut self, v: i64) { self.0[REGISTERED_AT..REGISTERED_AT + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_bump(&mut self, v: u8) { self.0[BUMP..BUMP + 1].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_unclaimed_wh(&mut self, v: u64) { self.0[UNCLAIMED_WH..UNCLAIMED_WH + 8].copy_from_slice(&v.to_le_bytes()) }
+        }
     }
     pub mod meter {
         pub const DISCRIMINATOR: [u8; 8] = [5, 115, 227, 240, 63, 166, 206, 182];
@@ -146,6 +337,132 @@ pub mod state {
         pub const LAST_READING_AT: usize = 169;
         pub const BUMP: usize = 177;
         pub const LEN: usize = 178;
+        /// The layout as a packed struct; the assertions below tie it to the offsets.
+        #[repr(C, packed)]
+        pub struct Layout {
+            pub discriminator: [u8; 8],
+            pub meter_id: [u8; 32],
+            pub owner: [u8; 32],
+            pub device_key: [u8; 32],
+            pub location: [u8; 32],
+            pub status: [u8; 1],
+            pub registered_at: [u8; 8],
+            pub total_production_wh: [u8; 8],
+            pub total_consumption_wh: [u8; 8],
+            pub settled_production_wh: [u8; 8],
+            pub last_reading_at: [u8; 8],
+            pub bump: [u8; 1],
+        }
+        const _: () = assert!(core::mem::size_of::<Layout>() == LEN);
+        const _: () = assert!(core::mem::offset_of!(Layout, meter_id) == METER_ID);
+        const _: () = assert!(core::mem::offset_of!(Layout, owner) == OWNER);
+        const _: () = assert!(core::mem::offset_of!(Layout, device_key) == DEVICE_KEY);
+        const _: () = assert!(core::mem::offset_of!(Layout, location) == LOCATION);
+        const _: () = assert!(core::mem::offset_of!(Layout, status) == STATUS);
+        const _: () = assert!(core::mem::offset_of!(Layout, registered_at) == REGISTERED_AT);
+        const _: () = assert!(core::mem::offset_of!(Layout, total_production_wh) == TOTAL_PRODUCTION_WH);
+        const _: () = assert!(core::mem::offset_of!(Layout, total_consumption_wh) == TOTAL_CONSUMPTION_WH);
+        const _: () = assert!(core::mem::offset_of!(Layout, settled_production_wh) == SETTLED_PRODUCTION_WH);
+        const _: () = assert!(core::mem::offset_of!(Layout, last_reading_at) == LAST_READING_AT);
+        const _: () = assert!(core::mem::offset_of!(Layout, bump) == BUMP);
+        /// A typed read view of the account's data.
+        pub struct View<'a>(pub &'a [u8]);
+        impl<'a> View<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn meter_id(&self) -> &[u8; 32] { self.array_ref::<32>(METER_ID) }
+            #[inline(always)]
+            pub fn owner(&self) -> &[u8; 32] { self.array_ref::<32>(OWNER) }
+            #[inline(always)]
+            pub fn device_key(&self) -> &[u8; 32] { self.array_ref::<32>(DEVICE_KEY) }
+            #[inline(always)]
+            pub fn location(&self) -> &[u8; 32] { self.array_ref::<32>(LOCATION) }
+            #[inline(always)]
+            pub fn status(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(STATUS)) }
+            #[inline(always)]
+            pub fn registered_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(REGISTERED_AT)) }
+            #[inline(always)]
+            pub fn total_production_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(TOTAL_PRODUCTION_WH)) }
+            #[inline(always)]
+            pub fn total_consumption_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(TOTAL_CONSUMPTION_WH)) }
+            #[inline(always)]
+            pub fn settled_production_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(SETTLED_PRODUCTION_WH)) }
+            #[inline(always)]
+            pub fn last_reading_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(LAST_READING_AT)) }
+            #[inline(always)]
+            pub fn bump(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(BUMP)) }
+        }
+        /// A typed read-write view of the account's data.
+        pub struct ViewMut<'a>(pub &'a mut [u8]);
+        impl<'a> ViewMut<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a mut [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn meter_id(&self) -> &[u8; 32] { self.array_ref::<32>(METER_ID) }
+            #[inline(always)]
+            pub fn owner(&self) -> &[u8; 32] { self.array_ref::<32>(OWNER) }
+            #[inline(always)]
+            pub fn device_key(&self) -> &[u8; 32] { self.array_ref::<32>(DEVICE_KEY) }
+            #[inline(always)]
+            pub fn location(&self) -> &[u8; 32] { self.array_ref::<32>(LOCATION) }
+            #[inline(always)]
+            pub fn status(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(STATUS)) }
+            #[inline(always)]
+            pub fn registered_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(REGISTERED_AT)) }
+            #[inline(always)]
+            pub fn total_production_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(TOTAL_PRODUCTION_WH)) }
+            #[inline(always)]
+            pub fn total_consumption_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(TOTAL_CONSUMPTION_WH)) }
+            #[inline(always)]
+            pub fn settled_production_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(SETTLED_PRODUCTION_WH)) }
+            #[inline(always)]
+            pub fn last_reading_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(LAST_READING_AT)) }
+            #[inline(always)]
+            pub fn bump(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(BUMP)) }
+            #[inline(always)]
+            pub fn set_meter_id(&mut self, v: &[u8; 32]) { self.0[METER_ID..METER_ID + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_owner(&mut self, v: &[u8; 32]) { self.0[OWNER..OWNER + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_device_key(&mut self, v: &[u8; 32]) { self.0[DEVICE_KEY..DEVICE_KEY + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_location(&mut self, v: &[u8; 32]) { self.0[LOCATION..LOCATION + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_status(&mut self, v: u8) { self.0[STATUS..STATUS + 1].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_registered_at(&mut self, v: i64) { self.0[REGISTERED_AT..REGISTERED_AT + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_total_production_wh(&mut self, v: u64) { self.0[TOTAL_PRODUCTION_WH..TOTAL_PRODUCTION_WH + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_total_consumption_wh(&mut self, v: u64) { self.0[TOTAL_CONSUMPTION_WH..TOTAL_CONSUMPTION_WH + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_settled_production_wh(&mut self, v: u64) { self.0[SETTLED_PRODUCTION_WH..SETTLED_PRODUCTION_WH + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_last_reading_at(&mut self, v: i64) { self.0[LAST_READING_AT..LAST_READING_AT + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_bump(&mut self, v: u8) { self.0[BUMP..BUMP + 1].copy_from_slice(&v.to_le_bytes()) }
+        }
     }
 }
 
@@ -177,6 +494,12 @@ pub mod events {
         pub const MINTED_WH: usize = 72;
         pub const SETTLED_PRODUCTION_WH: usize = 80;
         pub const LEN: usize = 88;
+    }
+    pub mod production_claimed {
+        pub const DISCRIMINATOR: [u8; 8] = [227, 13, 136, 250, 72, 174, 57, 178];
+        pub const WALLET: usize = 8;
+        pub const MINTED_WH: usize = 40;
+        pub const LEN: usize = 48;
     }
     pub mod registry_initialized {
         pub const DISCRIMINATOR: [u8; 8] = [144, 138, 62, 105, 58, 38, 100, 177];

@@ -173,6 +173,172 @@ pub mod state {
         pub const FEES_COLLECTED: usize = 254;
         pub const BUMP: usize = 262;
         pub const LEN: usize = 263;
+        /// The layout as a packed struct; the assertions below tie it to the offsets.
+        #[repr(C, packed)]
+        pub struct Layout {
+            pub discriminator: [u8; 8],
+            pub authority: [u8; 32],
+            pub matcher: [u8; 32],
+            pub payment_mint: [u8; 32],
+            pub grid_vault: [u8; 32],
+            pub payment_vault: [u8; 32],
+            pub fee_account: [u8; 32],
+            pub fee_bps: [u8; 2],
+            pub lot_size_wh: [u8; 8],
+            pub tick_size: [u8; 8],
+            pub auction_slot_secs: [u8; 4],
+            pub next_order_id: [u8; 8],
+            pub cleared_slot: [u8; 8],
+            pub clearing_price: [u8; 8],
+            pub volume_wh: [u8; 8],
+            pub fees_collected: [u8; 8],
+            pub bump: [u8; 1],
+        }
+        const _: () = assert!(core::mem::size_of::<Layout>() == LEN);
+        const _: () = assert!(core::mem::offset_of!(Layout, authority) == AUTHORITY);
+        const _: () = assert!(core::mem::offset_of!(Layout, matcher) == MATCHER);
+        const _: () = assert!(core::mem::offset_of!(Layout, payment_mint) == PAYMENT_MINT);
+        const _: () = assert!(core::mem::offset_of!(Layout, grid_vault) == GRID_VAULT);
+        const _: () = assert!(core::mem::offset_of!(Layout, payment_vault) == PAYMENT_VAULT);
+        const _: () = assert!(core::mem::offset_of!(Layout, fee_account) == FEE_ACCOUNT);
+        const _: () = assert!(core::mem::offset_of!(Layout, fee_bps) == FEE_BPS);
+        const _: () = assert!(core::mem::offset_of!(Layout, lot_size_wh) == LOT_SIZE_WH);
+        const _: () = assert!(core::mem::offset_of!(Layout, tick_size) == TICK_SIZE);
+        const _: () = assert!(core::mem::offset_of!(Layout, auction_slot_secs) == AUCTION_SLOT_SECS);
+        const _: () = assert!(core::mem::offset_of!(Layout, next_order_id) == NEXT_ORDER_ID);
+        const _: () = assert!(core::mem::offset_of!(Layout, cleared_slot) == CLEARED_SLOT);
+        const _: () = assert!(core::mem::offset_of!(Layout, clearing_price) == CLEARING_PRICE);
+        const _: () = assert!(core::mem::offset_of!(Layout, volume_wh) == VOLUME_WH);
+        const _: () = assert!(core::mem::offset_of!(Layout, fees_collected) == FEES_COLLECTED);
+        const _: () = assert!(core::mem::offset_of!(Layout, bump) == BUMP);
+        /// A typed read view of the account's data.
+        pub struct View<'a>(pub &'a [u8]);
+        impl<'a> View<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn authority(&self) -> &[u8; 32] { self.array_ref::<32>(AUTHORITY) }
+            #[inline(always)]
+            pub fn matcher(&self) -> &[u8; 32] { self.array_ref::<32>(MATCHER) }
+            #[inline(always)]
+            pub fn payment_mint(&self) -> &[u8; 32] { self.array_ref::<32>(PAYMENT_MINT) }
+            #[inline(always)]
+            pub fn grid_vault(&self) -> &[u8; 32] { self.array_ref::<32>(GRID_VAULT) }
+            #[inline(always)]
+            pub fn payment_vault(&self) -> &[u8; 32] { self.array_ref::<32>(PAYMENT_VAULT) }
+            #[inline(always)]
+            pub fn fee_account(&self) -> &[u8; 32] { self.array_ref::<32>(FEE_ACCOUNT) }
+            #[inline(always)]
+            pub fn fee_bps(&self) -> u16 { u16::from_le_bytes(self.bytes::<2>(FEE_BPS)) }
+            #[inline(always)]
+            pub fn lot_size_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(LOT_SIZE_WH)) }
+            #[inline(always)]
+            pub fn tick_size(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(TICK_SIZE)) }
+            #[inline(always)]
+            pub fn auction_slot_secs(&self) -> u32 { u32::from_le_bytes(self.bytes::<4>(AUCTION_SLOT_SECS)) }
+            #[inline(always)]
+            pub fn next_order_id(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(NEXT_ORDER_ID)) }
+            #[inline(always)]
+            pub fn cleared_slot(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(CLEARED_SLOT)) }
+            #[inline(always)]
+            pub fn clearing_price(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(CLEARING_PRICE)) }
+            #[inline(always)]
+            pub fn volume_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(VOLUME_WH)) }
+            #[inline(always)]
+            pub fn fees_collected(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(FEES_COLLECTED)) }
+            #[inline(always)]
+            pub fn bump(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(BUMP)) }
+        }
+        /// A typed read-write view of the account's data.
+        pub struct ViewMut<'a>(pub &'a mut [u8]);
+        impl<'a> ViewMut<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a mut [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn authority(&self) -> &[u8; 32] { self.array_ref::<32>(AUTHORITY) }
+            #[inline(always)]
+            pub fn matcher(&self) -> &[u8; 32] { self.array_ref::<32>(MATCHER) }
+            #[inline(always)]
+            pub fn payment_mint(&self) -> &[u8; 32] { self.array_ref::<32>(PAYMENT_MINT) }
+            #[inline(always)]
+            pub fn grid_vault(&self) -> &[u8; 32] { self.array_ref::<32>(GRID_VAULT) }
+            #[inline(always)]
+            pub fn payment_vault(&self) -> &[u8; 32] { self.array_ref::<32>(PAYMENT_VAULT) }
+            #[inline(always)]
+            pub fn fee_account(&self) -> &[u8; 32] { self.array_ref::<32>(FEE_ACCOUNT) }
+            #[inline(always)]
+            pub fn fee_bps(&self) -> u16 { u16::from_le_bytes(self.bytes::<2>(FEE_BPS)) }
+            #[inline(always)]
+            pub fn lot_size_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(LOT_SIZE_WH)) }
+            #[inline(always)]
+            pub fn tick_size(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(TICK_SIZE)) }
+            #[inline(always)]
+            pub fn auction_slot_secs(&self) -> u32 { u32::from_le_bytes(self.bytes::<4>(AUCTION_SLOT_SECS)) }
+            #[inline(always)]
+            pub fn next_order_id(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(NEXT_ORDER_ID)) }
+            #[inline(always)]
+            pub fn cleared_slot(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(CLEARED_SLOT)) }
+            #[inline(always)]
+            pub fn clearing_price(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(CLEARING_PRICE)) }
+            #[inline(always)]
+            pub fn volume_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(VOLUME_WH)) }
+            #[inline(always)]
+            pub fn fees_collected(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(FEES_COLLECTED)) }
+            #[inline(always)]
+            pub fn bump(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(BUMP)) }
+            #[inline(always)]
+            pub fn set_authority(&mut self, v: &[u8; 32]) { self.0[AUTHORITY..AUTHORITY + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_matcher(&mut self, v: &[u8; 32]) { self.0[MATCHER..MATCHER + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_payment_mint(&mut self, v: &[u8; 32]) { self.0[PAYMENT_MINT..PAYMENT_MINT + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_grid_vault(&mut self, v: &[u8; 32]) { self.0[GRID_VAULT..GRID_VAULT + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_payment_vault(&mut self, v: &[u8; 32]) { self.0[PAYMENT_VAULT..PAYMENT_VAULT + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_fee_account(&mut self, v: &[u8; 32]) { self.0[FEE_ACCOUNT..FEE_ACCOUNT + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_fee_bps(&mut self, v: u16) { self.0[FEE_BPS..FEE_BPS + 2].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_lot_size_wh(&mut self, v: u64) { self.0[LOT_SIZE_WH..LOT_SIZE_WH + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_tick_size(&mut self, v: u64) { self.0[TICK_SIZE..TICK_SIZE + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_auction_slot_secs(&mut self, v: u32) { self.0[AUCTION_SLOT_SECS..AUCTION_SLOT_SECS + 4].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_next_order_id(&mut self, v: u64) { self.0[NEXT_ORDER_ID..NEXT_ORDER_ID + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_cleared_slot(&mut self, v: u64) { self.0[CLEARED_SLOT..CLEARED_SLOT + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_clearing_price(&mut self, v: u64) { self.0[CLEARING_PRICE..CLEARING_PRICE + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_volume_wh(&mut self, v: u64) { self.0[VOLUME_WH..VOLUME_WH + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_fees_collected(&mut self, v: u64) { self.0[FEES_COLLECTED..FEES_COLLECTED + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_bump(&mut self, v: u8) { self.0[BUMP..BUMP + 1].copy_from_slice(&v.to_le_bytes()) }
+        }
     }
     pub mod order {
         pub const DISCRIMINATOR: [u8; 8] = [134, 173, 223, 185, 77, 86, 28, 51];
@@ -187,6 +353,124 @@ pub mod state {
         pub const PLACED_AT: usize = 113;
         pub const EXPIRES_AT: usize = 121;
         pub const LEN: usize = 129;
+        /// The layout as a packed struct; the assertions below tie it to the offsets.
+        #[repr(C, packed)]
+        pub struct Layout {
+            pub discriminator: [u8; 8],
+            pub market: [u8; 32],
+            pub owner: [u8; 32],
+            pub order_id: [u8; 8],
+            pub side: [u8; 1],
+            pub price_per_kwh: [u8; 8],
+            pub size_wh: [u8; 8],
+            pub remaining_wh: [u8; 8],
+            pub escrow_amount: [u8; 8],
+            pub placed_at: [u8; 8],
+            pub expires_at: [u8; 8],
+        }
+        const _: () = assert!(core::mem::size_of::<Layout>() == LEN);
+        const _: () = assert!(core::mem::offset_of!(Layout, market) == MARKET);
+        const _: () = assert!(core::mem::offset_of!(Layout, owner) == OWNER);
+        const _: () = assert!(core::mem::offset_of!(Layout, order_id) == ORDER_ID);
+        const _: () = assert!(core::mem::offset_of!(Layout, side) == SIDE);
+        const _: () = assert!(core::mem::offset_of!(Layout, price_per_kwh) == PRICE_PER_KWH);
+        const _: () = assert!(core::mem::offset_of!(Layout, size_wh) == SIZE_WH);
+        const _: () = assert!(core::mem::offset_of!(Layout, remaining_wh) == REMAINING_WH);
+        const _: () = assert!(core::mem::offset_of!(Layout, escrow_amount) == ESCROW_AMOUNT);
+        const _: () = assert!(core::mem::offset_of!(Layout, placed_at) == PLACED_AT);
+        const _: () = assert!(core::mem::offset_of!(Layout, expires_at) == EXPIRES_AT);
+        /// A typed read view of the account's data.
+        pub struct View<'a>(pub &'a [u8]);
+        impl<'a> View<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn market(&self) -> &[u8; 32] { self.array_ref::<32>(MARKET) }
+            #[inline(always)]
+            pub fn owner(&self) -> &[u8; 32] { self.array_ref::<32>(OWNER) }
+            #[inline(always)]
+            pub fn order_id(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(ORDER_ID)) }
+            #[inline(always)]
+            pub fn side(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(SIDE)) }
+            #[inline(always)]
+            pub fn price_per_kwh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(PRICE_PER_KWH)) }
+            #[inline(always)]
+            pub fn size_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(SIZE_WH)) }
+            #[inline(always)]
+            pub fn remaining_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(REMAINING_WH)) }
+            #[inline(always)]
+            pub fn escrow_amount(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(ESCROW_AMOUNT)) }
+            #[inline(always)]
+            pub fn placed_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(PLACED_AT)) }
+            #[inline(always)]
+            pub fn expires_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(EXPIRES_AT)) }
+        }
+        /// A typed read-write view of the account's data.
+        pub struct ViewMut<'a>(pub &'a mut [u8]);
+        impl<'a> ViewMut<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a mut [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn market(&self) -> &[u8; 32] { self.array_ref::<32>(MARKET) }
+            #[inline(always)]
+            pub fn owner(&self) -> &[u8; 32] { self.array_ref::<32>(OWNER) }
+            #[inline(always)]
+            pub fn order_id(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(ORDER_ID)) }
+            #[inline(always)]
+            pub fn side(&self) -> u8 { u8::from_le_bytes(self.bytes::<1>(SIDE)) }
+            #[inline(always)]
+            pub fn price_per_kwh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(PRICE_PER_KWH)) }
+            #[inline(always)]
+            pub fn size_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(SIZE_WH)) }
+            #[inline(always)]
+            pub fn remaining_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(REMAINING_WH)) }
+            #[inline(always)]
+            pub fn escrow_amount(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(ESCROW_AMOUNT)) }
+            #[inline(always)]
+            pub fn placed_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(PLACED_AT)) }
+            #[inline(always)]
+            pub fn expires_at(&self) -> i64 { i64::from_le_bytes(self.bytes::<8>(EXPIRES_AT)) }
+            #[inline(always)]
+            pub fn set_market(&mut self, v: &[u8; 32]) { self.0[MARKET..MARKET + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_owner(&mut self, v: &[u8; 32]) { self.0[OWNER..OWNER + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_order_id(&mut self, v: u64) { self.0[ORDER_ID..ORDER_ID + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_side(&mut self, v: u8) { self.0[SIDE..SIDE + 1].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_price_per_kwh(&mut self, v: u64) { self.0[PRICE_PER_KWH..PRICE_PER_KWH + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_size_wh(&mut self, v: u64) { self.0[SIZE_WH..SIZE_WH + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_remaining_wh(&mut self, v: u64) { self.0[REMAINING_WH..REMAINING_WH + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_escrow_amount(&mut self, v: u64) { self.0[ESCROW_AMOUNT..ESCROW_AMOUNT + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_placed_at(&mut self, v: i64) { self.0[PLACED_AT..PLACED_AT + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_expires_at(&mut self, v: i64) { self.0[EXPIRES_AT..EXPIRES_AT + 8].copy_from_slice(&v.to_le_bytes()) }
+        }
     }
     pub mod balance {
         pub const DISCRIMINATOR: [u8; 8] = [127, 71, 25, 157, 105, 157, 241, 182];
@@ -195,6 +479,76 @@ pub mod state {
         pub const GRID_WH: usize = 72;
         pub const PAYMENT: usize = 80;
         pub const LEN: usize = 88;
+        /// The layout as a packed struct; the assertions below tie it to the offsets.
+        #[repr(C, packed)]
+        pub struct Layout {
+            pub discriminator: [u8; 8],
+            pub market: [u8; 32],
+            pub owner: [u8; 32],
+            pub grid_wh: [u8; 8],
+            pub payment: [u8; 8],
+        }
+        const _: () = assert!(core::mem::size_of::<Layout>() == LEN);
+        const _: () = assert!(core::mem::offset_of!(Layout, market) == MARKET);
+        const _: () = assert!(core::mem::offset_of!(Layout, owner) == OWNER);
+        const _: () = assert!(core::mem::offset_of!(Layout, grid_wh) == GRID_WH);
+        const _: () = assert!(core::mem::offset_of!(Layout, payment) == PAYMENT);
+        /// A typed read view of the account's data.
+        pub struct View<'a>(pub &'a [u8]);
+        impl<'a> View<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn market(&self) -> &[u8; 32] { self.array_ref::<32>(MARKET) }
+            #[inline(always)]
+            pub fn owner(&self) -> &[u8; 32] { self.array_ref::<32>(OWNER) }
+            #[inline(always)]
+            pub fn grid_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(GRID_WH)) }
+            #[inline(always)]
+            pub fn payment(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(PAYMENT)) }
+        }
+        /// A typed read-write view of the account's data.
+        pub struct ViewMut<'a>(pub &'a mut [u8]);
+        impl<'a> ViewMut<'a> {
+            /// `None` unless `d` has the layout's length and discriminator.
+            #[inline(always)]
+            pub fn new(d: &'a mut [u8]) -> Option<Self> {
+                if d.len() == LEN && d[..8] == DISCRIMINATOR { Some(Self(d)) } else { None }
+            }
+            #[inline(always)]
+            fn bytes<const N: usize>(&self, off: usize) -> [u8; N] { *self.array_ref::<N>(off) }
+            #[inline(always)]
+            fn array_ref<const N: usize>(&self, off: usize) -> &[u8; N] {
+                // SAFETY: `new` checked the length is LEN and every accessor's offset + N <= LEN.
+                unsafe { &*(self.0.as_ptr().add(off) as *const [u8; N]) }
+            }
+            #[inline(always)]
+            pub fn market(&self) -> &[u8; 32] { self.array_ref::<32>(MARKET) }
+            #[inline(always)]
+            pub fn owner(&self) -> &[u8; 32] { self.array_ref::<32>(OWNER) }
+            #[inline(always)]
+            pub fn grid_wh(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(GRID_WH)) }
+            #[inline(always)]
+            pub fn payment(&self) -> u64 { u64::from_le_bytes(self.bytes::<8>(PAYMENT)) }
+            #[inline(always)]
+            pub fn set_market(&mut self, v: &[u8; 32]) { self.0[MARKET..MARKET + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_owner(&mut self, v: &[u8; 32]) { self.0[OWNER..OWNER + 32].copy_from_slice(v) }
+            #[inline(always)]
+            pub fn set_grid_wh(&mut self, v: u64) { self.0[GRID_WH..GRID_WH + 8].copy_from_slice(&v.to_le_bytes()) }
+            #[inline(always)]
+            pub fn set_payment(&mut self, v: u64) { self.0[PAYMENT..PAYMENT + 8].copy_from_slice(&v.to_le_bytes()) }
+        }
     }
 }
 

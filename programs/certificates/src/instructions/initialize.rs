@@ -22,6 +22,7 @@ pub fn process(ctx: Context) -> ProgramResult {
     if config.address().as_ref() != ids::certificates::CONFIG {
         return Err(CommonError::InvalidPda.into());
     }
+    checks::upgrade_authority(&accounts[ixd::account::PROGRAM_DATA], &ids::certificates::PROGRAM_DATA, authority)?;
     let issuer: [u8; 32] = bytes::array(data, ixd::arg::ISSUER);
     let validity_secs = bytes::read_i64(data, ixd::arg::VALIDITY_SECS);
     if validity_secs <= 0 {

@@ -34,6 +34,7 @@ pub fn process(ctx: Context) -> ProgramResult {
     }
     check_token_program(&accounts[ixd::account::TOKEN_PROGRAM])?;
     checks::system_program(&accounts[ixd::account::SYSTEM_PROGRAM])?;
+    checks::upgrade_authority(&accounts[ixd::account::PROGRAM_DATA], &me::PROGRAM_DATA, authority)?;
 
     let config_bump = [me::CONFIG_BUMP];
     NewAccount { payer: authority, target: config, space: cfg::LEN, owner: program_id,

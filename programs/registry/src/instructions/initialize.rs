@@ -21,6 +21,7 @@ pub fn process(ctx: Context) -> ProgramResult {
     if config.address().as_ref() != ids::registry::CONFIG {
         return Err(CommonError::InvalidPda.into());
     }
+    checks::upgrade_authority(&accounts[ixd::account::PROGRAM_DATA], &ids::registry::PROGRAM_DATA, authority)?;
     let bump = ids::registry::CONFIG_BUMP;
     let bump_seed = [bump];
     NewAccount { payer: authority, target: config, space: cfg::LEN, owner: program_id, seeds: &[Seed::from(seeds::CONFIG), Seed::from(&bump_seed)] }.create()?;

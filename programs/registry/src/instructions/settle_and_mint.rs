@@ -5,28 +5,27 @@
 //! market, and are never netted against it. So the GRID of a meter is a function of its
 //! counters alone, not of how readings were grouped into settlements.
 //!
-//! Accounts after the fixed six come in pairs: (meter, the owner's GRID token account).
-//! For each meter the amount minted is `total_production_wh - settled_production_wh`
+//! Accounts after the fixed six come in pairs: (meter, destination). The destination is
+//! the owner's GRID token account — the amount is minted now — or the owner's `User`
+//! account — the amount is added to `User.unclaimed_wh` in place, with no token CPI, and
+//! `claim_production` mints it later in one MintTo for any number of settlements (what
+//! brings a full batch under 3,000 CU per meter with classic SPL Token).
+//! For each meter the amount settled is `total_production_wh - settled_production_wh`
 //! when positive, and `settled_production_wh` becomes `total_production_wh`. Both only
 //! rise, so a repeated call (a retry after a crash, say) mints nothing new: settlement is
 //! idempotent and double minting impossible; the oracle can never have minted more than
 //! the production counter it recorded.
-//! All mints go to energy_token in one CPI signed by this program's `["minter"]` PDA.
+//! The mints to token accounts go to energy_token in one CPI signed by this program's
+//! `["minter"]` PDA (`mint_cpi`).
 
 use gtx_common::{Context, bytes, checks, event, ids, token, CommonError};
-use pinocchio::{
-    cpi::{invoke_signed_with_bounds, Seed, Signer},
-    instruction::{InstructionAccount, InstructionView},
-    AccountView, ProgramResult,
-};
+use pinocchio::ProgramResult;
 
 use super::meter_state::writable_meter;
-use crate::interface::{events::production_settled as ev, ix::settle_and_mint as ixd, seeds, state::meter as mtr, Error};
-use crate::energy_token_interface::ix::mint_from_production as mint_ix;
+use super::mint_cpi::{self, MintAccounts, MintBatch, MAX_DESTINATIONS};
+use crate::interface::{events::production_settled as ev, ix::settle_and_mint as ixd, state::meter as mtr, state::user as usr, Error};
 
-pub const MAX_METERS: usize = 16;
-const CPI_FIXED: usize = mint_ix::ACCOUNTS;
-const CPI_MAX: usize = CPI_FIXED + MAX_METERS;
+pub const MAX_METERS: usize = MAX_DESTINATIONS;
 
 #[inline(never)]
 pub fn process(ctx: Context) -> ProgramResult {
@@ -41,90 +40,67 @@ pub fn process(ctx: Context) -> ProgramResult {
     if count > MAX_METERS {
         return Err(Error::TooManyMeters.into());
     }
-    if accounts[ixd::account::REGISTRY_MINTER].address().as_ref() != ids::registry::MINTER {
-        return Err(CommonError::InvalidPda.into());
-    }
-    if accounts[ixd::account::ENERGY_TOKEN_PROGRAM].address().as_ref() != ids::energy_token::ID {
-        return Err(Error::InvalidEnergyTokenProgram.into());
-    }
+    mint_cpi::check(&accounts[ixd::account::REGISTRY_MINTER], &accounts[ixd::account::ENERGY_TOKEN_PROGRAM])?;
 
-    // Settle every meter first; remember what to mint and where.
-    let mut amounts = [0u64; MAX_METERS];
-    let mut destinations = [0usize; MAX_METERS];
-    let mut minted = 0usize;
+    // Settle every meter first; credit User accounts in place, remember token mints.
+    let mut batch = MintBatch { amounts: [0u64; MAX_METERS], destinations: [0usize; MAX_METERS], count: 0 };
     let mut e = [0u8; ev::LEN];
     bytes::write(&mut e, 0, &ev::DISCRIMINATOR);
     for i in 0..count {
         let meter_index = ixd::ACCOUNTS + 2 * i;
         writable_meter(&accounts[meter_index], program_id)?;
         let (head, tail) = accounts.split_at_mut(meter_index + 1);
-        let token_account = &tail[0];
-        checks::writable(token_account)?;
+        let destination = &mut tail[0];
+        checks::writable(destination)?;
         let mut d = head[meter_index].try_borrow_mut()?;
         let owner: [u8; 32] = bytes::array(&d, mtr::OWNER);
-        if token::account_of(token_account, &ids::energy_token::GRID_MINT, &owner).is_err() {
-            return Err(Error::InvalidTokenAccount.into());
+        // The owner's GRID token account, else the owner's User account of this registry.
+        let to_user = token::account_of(destination, &ids::energy_token::GRID_MINT, &owner).is_err();
+        if to_user {
+            if !destination.owned_by(program_id) {
+                return Err(Error::InvalidTokenAccount.into());
+            }
+            // SAFETY: read-only peek; the destination is a different account than the meter
+            // (a meter's discriminator differs from a user's), no other borrow is live.
+            let user = usr::View::new(unsafe { destination.borrow_unchecked() });
+            if !user.is_some_and(|u| *u.wallet() == owner) {
+                return Err(Error::InvalidTokenAccount.into());
+            }
         }
         let production = bytes::read_u64(&d, mtr::TOTAL_PRODUCTION_WH);
         let settled = bytes::read_u64(&d, mtr::SETTLED_PRODUCTION_WH);
         if production <= settled {
             continue;
         }
+        let amount = production - settled;
         bytes::write_u64(&mut d, mtr::SETTLED_PRODUCTION_WH, production);
-        amounts[minted] = production - settled;
-        destinations[minted] = meter_index + 1;
-        minted += 1;
+        if to_user {
+            // checked above: a User account of this registry (length, discriminator, wallet)
+            let mut u = destination.try_borrow_mut()?;
+            let unclaimed = bytes::read_u64(&u, usr::UNCLAIMED_WH).checked_add(amount).ok_or(CommonError::ArithmeticOverflow)?;
+            bytes::write_u64(&mut u, usr::UNCLAIMED_WH, unclaimed);
+        } else {
+            batch.amounts[batch.count] = amount;
+            batch.destinations[batch.count] = meter_index + 1;
+            batch.count += 1;
+        }
         bytes::write(&mut e, ev::METER_ID, &d[mtr::METER_ID..mtr::METER_ID + 32]);
         bytes::write(&mut e, ev::OWNER, &owner);
-        bytes::write_u64(&mut e, ev::MINTED_WH, production - settled);
+        bytes::write_u64(&mut e, ev::MINTED_WH, amount);
         bytes::write_u64(&mut e, ev::SETTLED_PRODUCTION_WH, production);
         event::emit(&e);
     }
-    if minted == 0 {
+    let accounts = &*accounts;
+    let cpi = MintAccounts {
+        registry_minter: &accounts[ixd::account::REGISTRY_MINTER],
+        token_config: &accounts[ixd::account::TOKEN_CONFIG],
+        mint: &accounts[ixd::account::MINT],
+        mint_authority: &accounts[ixd::account::MINT_AUTHORITY],
+        token_program: &accounts[ixd::account::TOKEN_PROGRAM],
+        energy_token_program: &accounts[ixd::account::ENERGY_TOKEN_PROGRAM],
+    };
+    if batch.count == 0 {
         return Ok(());
     }
-
-    // One CPI: energy_token.mint_from_production(amounts) to the destinations, in order.
-    let mut cpi_data = [0u8; mint_ix::arg::MIN_LEN + 8 * MAX_METERS];
-    bytes::write(&mut cpi_data, 0, &mint_ix::DISCRIMINATOR);
-    bytes::write_u32(&mut cpi_data, mint_ix::arg::AMOUNTS_WH, minted as u32);
-    for (k, amount) in amounts[..minted].iter().enumerate() {
-        bytes::write_u64(&mut cpi_data, mint_ix::arg::MIN_LEN + 8 * k, *amount);
-    }
-    let accounts = &*accounts;
-    let minter = &accounts[ixd::account::REGISTRY_MINTER];
-    let fixed = [
-        InstructionAccount::readonly_signer(minter.address()),
-        InstructionAccount::writable(accounts[ixd::account::TOKEN_CONFIG].address()),
-        InstructionAccount::writable(accounts[ixd::account::MINT].address()),
-        InstructionAccount::readonly(accounts[ixd::account::MINT_AUTHORITY].address()),
-        InstructionAccount::readonly(accounts[ixd::account::TOKEN_PROGRAM].address()),
-    ];
-    let metas: [InstructionAccount; CPI_MAX] = core::array::from_fn(|k| {
-        if k < CPI_FIXED {
-            fixed[k].clone()
-        } else if k - CPI_FIXED < minted {
-            InstructionAccount::writable(accounts[destinations[k - CPI_FIXED]].address())
-        } else {
-            InstructionAccount::readonly(minter.address())
-        }
-    });
-    let views: [&AccountView; CPI_MAX] = core::array::from_fn(|k| match k {
-        0 => minter,
-        1 => &accounts[ixd::account::TOKEN_CONFIG],
-        2 => &accounts[ixd::account::MINT],
-        3 => &accounts[ixd::account::MINT_AUTHORITY],
-        4 => &accounts[ixd::account::TOKEN_PROGRAM],
-        _ if k - CPI_FIXED < minted => &accounts[destinations[k - CPI_FIXED]],
-        _ => minter,
-    });
-    let n = CPI_FIXED + minted;
-    let instruction = InstructionView {
-        program_id: accounts[ixd::account::ENERGY_TOKEN_PROGRAM].address(),
-        data: &cpi_data[..mint_ix::arg::MIN_LEN + 8 * minted],
-        accounts: &metas[..n],
-    };
-    let bump = [ids::registry::MINTER_BUMP];
-    let signer_seeds = [Seed::from(seeds::MINTER), Seed::from(&bump)];
-    invoke_signed_with_bounds::<CPI_MAX, &AccountView>(&instruction, &views[..n], &[Signer::from(&signer_seeds)])
+    cpi.mint(accounts, &batch)
 }
