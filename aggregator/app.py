@@ -39,6 +39,8 @@ from aggregator.meters.router import router as meters_router
 from aggregator.metrics import Metrics
 from aggregator.minting import MintChain, Minter, MintLedger
 from aggregator.minting.chain import ChainService
+from aggregator.payments.rail import open_rail
+from aggregator.payments.router import router as payments_router
 from aggregator.readings import repository as readings_repo
 from aggregator.readings.mqtt import MqttIngest
 from aggregator.readings.router import router as readings_router
@@ -93,6 +95,7 @@ def create_app(
     app.include_router(indexer_router)
     app.include_router(trading_router)
     app.include_router(certificates_router)
+    app.include_router(payments_router)
     _install_ops_routes(app)
     return app
 
@@ -125,6 +128,9 @@ async def open_services(
     minter = _start_minter(settings, stack, pool, chain, metrics, hub)
     trading_desk = await _open_trading_desk(settings, chain_handle, trading_desk)
     certificate_desk = await _open_certificate_desk(settings, chain_handle, certificate_desk)
+    rail = await open_rail(settings.thb, pool, chain_handle, trading_desk)  # before the indexer: may add a market
+    if rail is not None:
+        _run_task(stack, rail.run(), "gtx-thb-rail")
     allowlist = relay_allowlist(trading_desk.trading if trading_desk is not None else None,
                                 certificate_desk.certificates if certificate_desk is not None else None) \
         if chain_handle is not None else {}
@@ -140,7 +146,7 @@ async def open_services(
     return Services(settings=settings, metrics=metrics, hub=hub, pool=pool, ingest=ingest, relay_gate=RelayGate(),
                     chain=chain, chain_handle=chain_handle, minter=minter, trading_desk=trading_desk,
                     certificate_desk=certificate_desk, indexer=indexer, matcher=matcher, mqtt=mqtt,
-                    relay_allowlist=allowlist)
+                    relay_allowlist=allowlist, rail=rail)
 
 
 async def _open_pool(settings: Settings, stack: contextlib.AsyncExitStack) -> asyncpg.Pool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from solders.instruction import Instruction
+from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.system_program import CreateAccountParams, create_account
@@ -95,8 +95,7 @@ class ThbToken:
         return params.owner, params.amount
 
 
-def _meta(key: Pubkey):  # type: ignore[no-untyped-def]
-    from solders.instruction import AccountMeta
+def _meta(key: Pubkey) -> AccountMeta:
     return AccountMeta(key, False, False)
 
 

@@ -41,6 +41,7 @@ CREATE TABLE bank_entries (
     wallet          TEXT,
     mint_signature  TEXT,
     mint_tx         BYTEA,                   -- the signed mint, kept so a restart resends the same one
+    matched_at      TIMESTAMPTZ,             -- when it was matched (the daily mint cap counts by this)
     minted_at       TIMESTAMPTZ,
     UNIQUE (account, entry_ref)
 );
