@@ -155,7 +155,8 @@ def _statement(kind: str, message_id: str, report: ET.Element, ns: dict[str, str
     return statement
 
 
-_RF = re.compile(r"\bRF\d{2}[A-Z0-9]{1,21}\b")
+_RF = re.compile(r"RF\d{2}[A-Z0-9]{1,21}")
+_RF_PRINTED = re.compile(r"\bRF\d{2}(?: [A-Z0-9]{4}){1,5}(?: [A-Z0-9]{1,4})?\b")  # paper form, groups of four
 
 
 def _entry(ntry: ET.Element, ns: dict[str, str]) -> Entry | None:
@@ -179,12 +180,18 @@ def _entry(ntry: ET.Element, ns: dict[str, str]) -> Entry | None:
 
 
 def find_reference(texts: tuple[str, ...]) -> str | None:
-    """The first ISO 11649 creditor reference in the entry's remittance texts."""
+    """The first ISO 11649 creditor reference in the entry's remittance texts: a word of its
+    own, or printed in groups of four. A candidate whose check digits fail is returned only
+    when no valid one is found (the deposit is then held for it)."""
+    from aggregator.payments.reference import is_valid
+
+    candidates: list[str] = []
     for text in texts:
-        m = _RF.search(text.upper().replace(" ", ""))
-        if m:
-            return m.group(0)
-    return None
+        upper = text.upper()
+        candidates += [w for w in re.split(r"[^A-Z0-9]+", upper) if _RF.fullmatch(w)]
+        candidates += [m.group(0).replace(" ", "") for m in _RF_PRINTED.finditer(upper)]
+    valid = [c for c in candidates if is_valid(c)]
+    return valid[0] if valid else (candidates[0] if candidates else None)
 
 
 # --- pain.001 -------------------------------------------------------------------------------

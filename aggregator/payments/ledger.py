@@ -273,18 +273,21 @@ async def produce_file(pool: asyncpg.Pool, settings: ThbSettings) -> asyncpg.Rec
 # --- reserve ------------------------------------------------------------------------------------
 
 async def reserve_books(conn: asyncpg.Connection) -> dict[str, Any]:
-    """What the books say the reserve must hold besides the token supply."""
+    """What the books say the reserve must hold besides the token supply. ``minting``:
+    (signature, amount) of mints sent or about to be; the caller asks the chain which landed."""
     bank = await conn.fetchrow(
         """SELECT closing_balance, closing_date, statement_id FROM bank_statements
            WHERE message_type = 'camt.053' ORDER BY closing_date DESC NULLS LAST, id DESC LIMIT 1""")
     sums = await conn.fetchrow(
         """SELECT coalesce(sum(amount_satang) FILTER (WHERE direction = 'CRDT' AND status = 'held'), 0) AS held,
-                  coalesce(sum(amount_satang) FILTER (WHERE status IN ('matched', 'minting')), 0) AS in_flight,
+                  coalesce(sum(amount_satang) FILTER (WHERE status = 'matched'), 0) AS in_flight,
                   coalesce(sum(amount_satang) FILTER (WHERE status = 'minted'), 0) AS minted
            FROM bank_entries""")
+    minting = await conn.fetch("SELECT mint_signature, amount_satang FROM bank_entries WHERE status = 'minting'")
     open_payouts = await conn.fetchval(
         "SELECT coalesce(sum(amount_satang), 0) FROM payouts WHERE status IN ('burned', 'file_produced')")
     return {"bank_balance": None if bank is None else bank["closing_balance"],
             "bank_balance_date": None if bank is None else bank["closing_date"],
             "statement_id": None if bank is None else bank["statement_id"],
-            "held": int(sums["held"]), "in_flight": int(sums["in_flight"]), "payouts_open": int(open_payouts)}
+            "held": int(sums["held"]), "in_flight": int(sums["in_flight"]), "payouts_open": int(open_payouts),
+            "minting": [(r["mint_signature"], r["amount_satang"]) for r in minting]}

@@ -227,6 +227,10 @@ class BankFileRail:
 
     async def _current(self, books: dict[str, Any]) -> dict[str, Any]:
         supply = await self.supply()
+        for signature, amount in books.pop("minting"):  # a mint not yet on chain is still owed
+            record = await self.backend.transaction(signature)
+            if record is None or not record.ok:
+                books["in_flight"] += amount
         bank = books["bank_balance"]
         backing_needed = supply + books["held"] + books["in_flight"] + books["payouts_open"]
         difference = None if bank is None else bank - backing_needed
