@@ -142,7 +142,8 @@ async def test_refusals_have_reason_codes(pg_dsn: str, tmp_path: Path) -> None:
         ref = await reference(http, alice)
         bank = Bank()
         good = bank.statement([bank.entry(1_000, remittance=ref)])
-        assert (await http.post("/api/payments/statements", content=good)).json()["error"]["reason"] == "operator_auth_required"
+        resp = await http.post("/api/payments/statements", content=good)
+        assert resp.status_code == 401 and resp.json()["error"]["reason"] == "operator_auth_required"
         for body, reason in [
             (b"<not-xml", "not_xml"),
             (b'<Document xmlns="urn:example"/>', "unknown_message"),
