@@ -170,9 +170,12 @@ class BankFileRail:
         return row, await self.burn_transaction(row)
 
     async def burn_transaction(self, payout: asyncpg.Record) -> str:
+        """The burn for the wallet to sign; the rail's authority pays its fee and signs last."""
+        if self.token.authority is None:
+            raise Conflict("no_mint_authority", "this rail holds no THB authority: withdrawals are off")
         owner = Pubkey.from_string(payout["wallet"])
-        message = Message.new_with_blockhash([self.token.burn_instruction(owner, payout["amount_satang"])], owner,
-                                             await self.backend.latest_blockhash())
+        message = Message.new_with_blockhash([self.token.burn_instruction(owner, payout["amount_satang"])],
+                                             self.token.authority.pubkey(), await self.backend.latest_blockhash())
         return base64.b64encode(bytes(Transaction.new_unsigned(message))).decode()
 
     async def submit_burn(self, payout_id: int, transaction_b64: str) -> asyncpg.Record:
@@ -184,9 +187,11 @@ class BankFileRail:
             burn = self.token.burn_of(tx)
             if burn is None or burn != (Pubkey.from_string(payout["wallet"]), payout["amount_satang"]):
                 raise ValidationFailed("not_the_burn", "the transaction must be exactly the payout's burn of THB "
-                                       "from the requesting wallet's account, paid by that wallet")
-            if not all(tx.verify_with_results()):
+                                       "from the requesting wallet's account, as returned with the payout")
+            if not tx.verify_with_results()[1]:  # the wallet's; the authority's comes next
                 raise ValidationFailed("bad_signature", "the wallet's signature does not verify")
+            assert self.token.authority is not None
+            tx.partial_sign([self.token.authority], tx.message.recent_blockhash)
             signature = str(tx.signatures[0])
             claimed = await conn.fetchval(
                 "UPDATE payouts SET burn_signature = $2 WHERE id = $1 AND status = 'requested' "

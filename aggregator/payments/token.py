@@ -74,23 +74,25 @@ class ThbToken:
 
     def burn_of(self, tx: Transaction) -> tuple[Pubkey, int] | None:
         """(owner, satang) when `tx` is exactly one burn_checked of THB from the owner's own
-        account, paid for by the owner; None for anything else."""
+        account, its fee paid by this mint's authority (the rail pays withdrawal fees, so a
+        wallet holding only THB can withdraw); None for anything else."""
         msg = tx.message
-        if len(msg.instructions) != 1:
+        if self.authority is None or len(msg.instructions) != 1:
             return None
         keys = msg.account_keys
         ci = msg.instructions[0]
         if keys[ci.program_id_index] != TOKEN_PROGRAM_ID or not ci.data or ci.data[0] != BURN_CHECKED:
             return None
-        ix = Instruction(TOKEN_PROGRAM_ID, bytes(ci.data),
-                         [_meta(keys[i]) for i in ci.accounts])
+        ix = Instruction(TOKEN_PROGRAM_ID, bytes(ci.data), [_meta(keys[i]) for i in ci.accounts])
         try:
             params = decode_burn_checked(ix)
         except Exception:  # noqa: BLE001 - spl's decoders raise construct errors of several kinds
             return None
         if params.mint != self.mint or params.decimals != THB_DECIMALS or params.signers:
             return None
-        if params.owner != keys[0] or params.account != self.token_account(params.owner):
+        if keys[0] != self.authority.pubkey() or params.owner == keys[0] or msg.header.num_required_signatures != 2:
+            return None
+        if params.account != self.token_account(params.owner) or keys[1] != params.owner:
             return None
         return params.owner, params.amount
 

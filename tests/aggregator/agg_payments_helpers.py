@@ -64,7 +64,7 @@ async def reserve(http: httpx.AsyncClient) -> dict[str, Any]:
 
 def sign_burn(wallet: Keypair, transaction_b64: str) -> str:
     tx = Transaction.from_bytes(base64.b64decode(transaction_b64))
-    tx.sign([wallet], tx.message.recent_blockhash)
+    tx.partial_sign([wallet], tx.message.recent_blockhash)  # the rail's authority signs as fee payer
     return base64.b64encode(bytes(tx)).decode()
 
 

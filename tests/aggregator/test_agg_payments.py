@@ -138,7 +138,7 @@ async def test_refusals_have_reason_codes(pg_dsn: str, tmp_path: Path) -> None:
     async with rail_app(pg_dsn, tmp_path, max_deposit_satang=100_000) as (app, http):
         alice = await Actors(http).user("thb-alice", "consumer")
         bob = await Actors(http).user("thb-bob", "consumer")
-        rail_of(app).backend.chain.fund(alice.pubkey())  # type: ignore[attr-defined]
+        rail_of(app).backend.chain.fund(bob.pubkey())  # type: ignore[attr-defined]
         ref = await reference(http, alice)
         bank = Bank()
         good = bank.statement([bank.entry(1_000, remittance=ref)])
@@ -175,7 +175,7 @@ async def test_refusals_have_reason_codes(pg_dsn: str, tmp_path: Path) -> None:
         token = rail_of(app).token
         blockhash = await rail_of(app).backend.latest_blockhash()
         bobs = Transaction.new_signed_with_payer([token.burn_instruction(bob.pubkey(), 100)], bob.pubkey(), [bob],
-                                                 blockhash)
+                                                 blockhash)  # bob's own burn is not alice's payout
         resp = await http.post(f"/api/payments/withdrawals/{created['payout']['id']}/burn",
                                json={"transaction": base64.b64encode(bytes(bobs)).decode()})
         assert resp.status_code == 422 and resp.json()["error"]["reason"] == "not_the_burn", resp.text
