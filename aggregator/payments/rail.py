@@ -37,7 +37,7 @@ from aggregator.chain.trading import Trading
 from aggregator.config import ThbSettings
 from aggregator.errors import Conflict, ValidationFailed
 from aggregator.payments import ledger
-from aggregator.payments.token import MINT_BYTES, THB_DECIMALS, ThbToken, supply_of
+from aggregator.payments.token import MINT_BYTES, THB_DECIMALS, ThbToken, balance_of, supply_of
 from aggregator.trading.desk import TradingDesk
 from aggregator.trading.service import parse_transaction
 
@@ -218,6 +218,10 @@ class BankFileRail:
         if account is None:
             raise Conflict("no_thb_mint", "the THB mint does not exist on this chain")
         return supply_of(bytes(account.data))
+
+    async def balance(self, wallet: Pubkey) -> int:
+        account = await self.backend.account(self.token.token_account(wallet))
+        return balance_of(None if account is None else bytes(account.data))
 
     async def reserve(self) -> dict[str, Any]:
         async with self.pool.acquire() as conn:

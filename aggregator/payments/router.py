@@ -9,6 +9,7 @@
 | `GET /api/payments/withdrawals/{id}` | anyone | a payout's status |
 | `POST /api/payments/payout-files` | operator | a pain.001 of every burned payout |
 | `GET /api/payments/payout-files/{id}` | operator | that file's XML |
+| `GET /api/payments/balance/{wallet}` | anyone | the wallet's THB |
 | `GET /api/payments/reserve` | anyone | bank balance against THB supply, now and per day |
 | `GET /api/payments/events` | operator | the audit trail |
 
@@ -39,6 +40,7 @@ from aggregator.payments.schemas import (
     WithdrawalCreated,
     WithdrawalRequest,
 )
+from aggregator.users.challenge import parse_wallet
 
 router = APIRouter(tags=["payments"])
 
@@ -115,6 +117,12 @@ async def get_payout_file(file_id: int, rail: TheRail) -> Response:
     if xml is None:
         raise NotFound("unknown_payout_file", f"no payout file {file_id}")
     return Response(xml, media_type="application/xml")
+
+
+@router.get("/api/payments/balance/{wallet}")
+async def balance(wallet: str, rail: TheRail) -> dict[str, Any]:
+    """The wallet's THB on chain (satang)."""
+    return {"wallet": wallet, "satang": await rail.balance(parse_wallet(wallet)), "mint": str(rail.token.mint)}
 
 
 @router.get("/api/payments/reserve")
