@@ -99,8 +99,9 @@ class BankFileRail:
         await self.recover()
         while True:
             try:
-                await self.settle_once()
-            except (OSError, asyncpg.PostgresError) as exc:
+                if not await self.settle_once():
+                    await self.snapshot(only_if_changed=True)  # imports by another process, payouts paid
+            except Exception as exc:  # noqa: BLE001 - the loop outlives a database or chain hiccup
                 log.warning("THB settle failed; retrying", extra={"fields": {"error": str(exc)}})
             await asyncio.sleep(self.settings.sweep_s)
 
@@ -247,9 +248,17 @@ class BankFileRail:
                 "flagged": difference != 0 if difference is not None else supply > 0,
                 "at": datetime.now(UTC).isoformat()}
 
-    async def snapshot(self) -> None:
+    async def snapshot(self, *, only_if_changed: bool = False) -> None:
+        """Record the reserve as it stands (the per-day attestation reads these)."""
+        fields = ("bank_balance", "supply", "held", "in_flight", "payouts_open", "difference")
         async with self.pool.acquire() as conn:
             now = await self._current(await ledger.reserve_books(conn))
+            if only_if_changed:
+                last = await conn.fetchrow(
+                    f"SELECT {', '.join(fields)} FROM reserve_snapshots ORDER BY id DESC LIMIT 1")
+                if (last is None and now["bank_balance"] is None and now["supply"] == 0) or (
+                        last is not None and all(last[f] == now[f] for f in fields)):
+                    return
             await conn.execute(
                 """INSERT INTO reserve_snapshots (bank_balance, supply, held, in_flight, payouts_open, difference)
                    VALUES ($1, $2, $3, $4, $5, $6)""", now["bank_balance"], now["supply"], now["held"],

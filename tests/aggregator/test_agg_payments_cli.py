@@ -110,6 +110,10 @@ async def test_camt_files_through_the_cli_mint_and_a_withdrawal_becomes_a_pain00
             assert payout["status"] == "confirmed"
             now = await reserve(http)
             assert now["bank_balance"] == 28_456 and now["difference"] == 0 and not now["flagged"], now
+            # The per-day attestation picks up the CLI's import on the rail's next sweep.
+            days = await eventually(http, "/api/payments/reserve",
+                                    lambda r: r["days"] and r["days"][0]["bank_balance"] == 28_456)
+            assert days["days"][0]["supply"] == 23_456 and days["days"][0]["flagged"] is False, days
     finally:
         code, stderr = server.stop_and_read_stderr(20)
     assert code == 0, stderr
