@@ -110,14 +110,17 @@ class ThbSettings(BaseSettings):
     token 1:1; bank statements mint, payout files follow burns (aggregator.payments).
 
     The mint authority's key is never defaulted on a real cluster: with
-    ``GTX_CHAIN_BACKEND=rpc`` the rail starts only with ``mint_authority_keypair`` and
-    ``mint`` set. On the in-process chain a missing key is generated under ``data_dir``
-    (mode 0600), and the log says so.
+    ``GTX_CHAIN_BACKEND=rpc`` the rail runs only with ``mint_authority_keypair`` and ``mint``
+    set (one without the other, or ``enabled=true`` without both, stops the start). On the
+    in-process chain a missing key is generated under ``data_dir`` (mode 0600), and the log
+    says so.
     """
 
     model_config = SettingsConfigDict(env_prefix="GTX_THB_", extra="forbid")
 
-    enabled: bool = Field(True, description="run the rail (needs a chain backend)")
+    enabled: bool | None = Field(
+        None, description="run the rail; unset: on the in-process chain, and on a cluster when its mint and "
+        "authority key are configured")
     mint_authority_keypair: Path | None = Field(
         None, description="Solana JSON keypair file (mode 0600) of the THB mint authority")
     mint: str | None = Field(None, description="THB mint address (rpc; the in-process chain creates one)")
@@ -133,7 +136,7 @@ class ThbSettings(BaseSettings):
     operator_token: str | None = Field(
         None, description="bearer secret of the operator's payment endpoints (unset: they answer 403)")
     sweep_s: float = Field(2.0, gt=0, description="how often the rail looks for imported deposits to mint")
-    open_market: bool = Field(True, description="in-process chain: open a THB market on the trading desk")
+    open_market: bool = Field(False, description="in-process chain: open a THB-paid market on the trading desk")
 
 
 class Settings(BaseSettings):

@@ -289,14 +289,21 @@ async def open_rail(settings: ThbSettings, pool: asyncpg.Pool, chain: Chain | No
                     desk: TradingDesk | None) -> BankFileRail | None:
     """The rail on this chain: on the in-process chain a fresh THB mint (and a THB market on
     the desk); on a cluster the configured mint, whose authority must be the configured key."""
-    if chain is None or not settings.enabled:
+    if chain is None or settings.enabled is False:
         return None
     if chain.local is None:
-        if settings.mint_authority_keypair is None or settings.mint is None:
+        configured = (settings.mint_authority_keypair is not None, settings.mint is not None)
+        if configured == (False, False) and settings.enabled is None:
+            return None  # no rail on this cluster
+        if configured != (True, True):
             raise ChainSetupError("the THB rail on a cluster needs GTX_THB_MINT_AUTHORITY_KEYPAIR and GTX_THB_MINT "
                                   "(or GTX_THB_ENABLED=false)")
+        assert settings.mint_authority_keypair is not None and settings.mint is not None
         authority = load_keypair(settings.mint_authority_keypair)
-        token = ThbToken(Pubkey.from_string(settings.mint), authority)
+        try:
+            token = ThbToken(Pubkey.from_string(settings.mint), authority)
+        except ValueError as exc:
+            raise ChainSetupError(f"GTX_THB_MINT {settings.mint!r} is not a base58 account address") from exc
         account = await chain.backend.account(token.mint)
         if account is None or bytes(account.data)[4:36] != bytes(authority.pubkey()) or \
                 bytes(account.data)[44] != THB_DECIMALS:

@@ -32,7 +32,8 @@ from tests.aggregator.agg_payments_helpers import (OPERATOR, OPERATOR_TOKEN, RES
 
 def thb_settings(tmp: Path, **over: object) -> ThbSettings:
     values: dict[str, object] = {"data_dir": tmp, "operator_token": OPERATOR_TOKEN,
-                                 "reserve_account": RESERVE_ACCOUNT, "sweep_s": 0.05, **over}
+                                 "reserve_account": RESERVE_ACCOUNT, "sweep_s": 0.05,
+                                 "open_market": True, **over}
     return ThbSettings(**values)  # type: ignore[arg-type]
 
 
