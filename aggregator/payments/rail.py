@@ -107,13 +107,8 @@ class BankFileRail:
 
     async def recover(self) -> None:
         """Finish what a stopped process left half-done: recorded mints and burns."""
+        await self.resolve_minting()
         async with self.pool.acquire() as conn:
-            for row in await conn.fetch(
-                    "SELECT id, mint_signature, mint_tx FROM bank_entries WHERE status = 'minting'"):
-                record = await self.backend.transaction(row["mint_signature"])
-                ok = record.ok if record is not None else (
-                    await self.backend.send_signed(Transaction.from_bytes(row["mint_tx"]))).ok
-                await self._minted(conn, row["id"], ok)
             for p in await conn.fetch("SELECT id, burn_signature FROM payouts WHERE status = 'requested' "
                                       "AND burn_signature IS NOT NULL"):
                 record = await self.backend.transaction(p["burn_signature"])
@@ -122,30 +117,62 @@ class BankFileRail:
                 else:
                     await conn.execute("UPDATE payouts SET burn_signature = NULL WHERE id = $1", p["id"])
 
+    async def resolve_minting(self) -> int:
+        """Settle mints recorded but not known to have landed: the chain's record decides;
+        one it does not know is resent as the same signed transaction, which runs at most
+        once. A mint whose blockhash expired unsent stays ``minting`` (counted as owed in the
+        reserve) for the operator: re-signing it could mint twice."""
+        minted = 0
+        async with self.pool.acquire() as conn:
+            for row in await conn.fetch(
+                    "SELECT id, mint_signature, mint_tx FROM bank_entries WHERE status = 'minting' ORDER BY id"):
+                record = await self.backend.transaction(row["mint_signature"])
+                if record is None:
+                    await self.backend.send_signed(Transaction.from_bytes(row["mint_tx"]))
+                    record = await self.backend.transaction(row["mint_signature"])
+                if record is not None:
+                    await self._minted(conn, row["id"], record.ok)
+                    minted += record.ok
+        return minted
+
+    async def sign_mints(self, conn: asyncpg.Connection) -> list[tuple[asyncpg.Record, Transaction]]:
+        """Sign the next batch of matched deposits' mints and record them (``minting``)."""
+        assert self.token.authority is not None
+        async with conn.transaction():
+            rows = await conn.fetch(
+                """SELECT id, wallet, amount_satang FROM bank_entries WHERE status = 'matched'
+                   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""", MINT_BATCH)
+            signed = []
+            blockhash = await self.backend.latest_blockhash()
+            for row in rows:
+                tx = Transaction.new_signed_with_payer(
+                    self.token.mint_instructions(Pubkey.from_string(row["wallet"]), row["amount_satang"]),
+                    self.token.authority.pubkey(), [self.token.authority], blockhash)
+                await conn.execute("UPDATE bank_entries SET status = 'minting', mint_signature = $2, "
+                                   "mint_tx = $3 WHERE id = $1", row["id"], str(tx.signatures[0]), bytes(tx))
+                signed.append((row, tx))
+        return signed
+
     async def settle_once(self) -> int:
         if self.token.authority is None:
             return 0
-        minted = 0
+        minted = await self.resolve_minting()
         async with self.pool.acquire() as conn:
             while True:
-                async with conn.transaction():
-                    rows = await conn.fetch(
-                        """SELECT id, wallet, amount_satang FROM bank_entries WHERE status = 'matched'
-                           ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""", MINT_BATCH)
-                    signed = []
-                    blockhash = await self.backend.latest_blockhash()
-                    for row in rows:
-                        tx = Transaction.new_signed_with_payer(
-                            self.token.mint_instructions(Pubkey.from_string(row["wallet"]), row["amount_satang"]),
-                            self.token.authority.pubkey(), [self.token.authority], blockhash)
-                        await conn.execute("UPDATE bank_entries SET status = 'minting', mint_signature = $2, "
-                                           "mint_tx = $3 WHERE id = $1", row["id"], str(tx.signatures[0]), bytes(tx))
-                        signed.append((row, tx))
+                signed = await self.sign_mints(conn)
+                landed = 0
                 for row, tx in signed:
                     result = await self.backend.send_signed(tx)
-                    await self._minted(conn, row["id"], result.ok, logs=result.logs[-3:])
-                    minted += result.ok
-                if len(rows) < MINT_BATCH:
+                    record = None if result.ok else await self.backend.transaction(result.signature)
+                    if result.ok or record is not None:  # the chain has decided (its first outcome stands)
+                        ok = result.ok or (record is not None and record.ok)
+                        await self._minted(conn, row["id"], ok, logs=result.logs[-3:])
+                    else:
+                        await ledger.audit(conn, "mint_unconfirmed", wallet=row["wallet"], entry_id=row["id"],
+                                           amount=row["amount_satang"], signature=result.signature)
+                    landed += result.ok or (record is not None and record.ok)
+                minted += landed
+                if len(signed) < MINT_BATCH or not landed:
                     break
         if minted:
             await self.snapshot()
@@ -158,7 +185,10 @@ class BankFileRail:
                         minted_at = CASE WHEN $2 THEN now() END,
                         mint_signature = CASE WHEN $2 THEN mint_signature END,
                         mint_tx = CASE WHEN $2 THEN mint_tx END
-                    WHERE id = $1 RETURNING wallet, amount_satang, mint_signature""", entry_id, ok)
+                    WHERE id = $1 AND status = 'minting' RETURNING wallet, amount_satang, mint_signature""",
+                entry_id, ok)
+            if row is None:
+                return  # settled already (by another sweep)
             await ledger.audit(conn, "deposit_minted" if ok else "mint_failed", wallet=row["wallet"],
                                amount=row["amount_satang"], entry_id=entry_id, signature=row["mint_signature"],
                                logs=logs or [])

@@ -13,7 +13,9 @@ from solders.keypair import Keypair
 from aggregator.chain.connect import local_chain
 from aggregator.chain.errors import ChainSetupError
 from aggregator.config import ThbSettings
+from aggregator.payments import ledger
 from aggregator.payments.token import MINT_BYTES, ThbToken
+from aggregator.services import services_of
 from tests.aggregator.agg_helpers import Actors
 from tests.aggregator.agg_payments_helpers import (
     OPERATOR_TOKEN,
@@ -93,3 +95,40 @@ async def test_rail_configuration_on_a_cluster(pg_dsn: str, tmp_path: Path) -> N
         with pytest.raises(ChainSetupError, match="group or others may read it"):
             async with rpc_app(settings):
                 pass
+
+
+async def test_a_mint_recorded_before_a_stop_lands_once_after_the_restart(pg_dsn: str, tmp_path: Path) -> None:
+    """Signed and recorded, then the process stopped: unsent (resent on restart) and sent
+    but not recorded as minted (found on chain on restart). Each deposit mints once."""
+    chain = local_chain()
+    authority = Keypair()
+    token = thb_mint(chain, authority)
+    with serve_localnet(chain.local) as rpc_url:
+        settings = rpc_settings(pg_dsn, rpc_url, key_file(tmp_path / "oracle.json", chain.oracle), None, [])
+        settings.thb = ThbSettings(mint_authority_keypair=key_file(tmp_path / "thb.json", authority),
+                                   mint=str(token.mint), operator_token=OPERATOR_TOKEN,
+                                   reserve_account=RESERVE_ACCOUNT, sweep_s=3600)
+        bank = Bank()
+        async with rpc_app(settings) as (app, http):
+            unsent = await Actors(http).user("thb-crash-unsent", "consumer")
+            sent = await Actors(http).user("thb-crash-sent", "consumer")
+            refs = [await reference(http, w) for w in (unsent, sent)]
+            rail = services_of(app).rail
+            assert rail is not None
+            # Booked by another process (the CLI): the sweep (hourly here) has not minted them.
+            await ledger.import_file(rail.pool, bank.statement([bank.entry(1_111, remittance=refs[0]),
+                                                                bank.entry(2_222, remittance=refs[1])]),
+                                     settings.thb, source="test")
+            async with rail.pool.acquire() as conn:
+                signed = await rail.sign_mints(conn)
+            assert len(signed) == 2
+            result = await rail.backend.send_signed(signed[1][1])  # the second one went out, then the stop
+            assert result.ok
+        async with rpc_app(settings) as (app, http):
+            async def both_minted() -> bool:
+                balances = [(await http.get(f"/api/payments/balance/{w.pubkey()}")).json()["satang"]
+                            for w in (unsent, sent)]
+                return balances == [1_111, 2_222]
+            await wait_for(both_minted)
+            now = await reserve(http)
+            assert now["supply"] == 3_333 and now["difference"] == 0 and now["in_flight"] == 0, now
