@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -136,7 +137,7 @@ async def test_deposit_pays_in_a_thb_market_and_withdrawal_produces_pain001(pg_d
 
 
 async def test_refusals_have_reason_codes(pg_dsn: str, tmp_path: Path) -> None:
-    async with rail_app(pg_dsn, tmp_path, max_deposit_satang=100_000) as (app, http):
+    async with rail_app(pg_dsn, tmp_path, max_deposit_satang=100_000, daily_mint_cap_satang=150_000) as (app, http):
         alice = await Actors(http).user("thb-alice", "consumer")
         bob = await Actors(http).user("thb-bob", "consumer")
         rail_of(app).backend.chain.fund(bob.pubkey())  # type: ignore[attr-defined]
@@ -160,12 +161,18 @@ async def test_refusals_have_reason_codes(pg_dsn: str, tmp_path: Path) -> None:
         assert await thb_balance(app, alice) == 0
         assert (await import_statement(http, good)).json()["matched"] == 1  # refusals booked nothing
         await wait_for(lambda: has_thb(app, alice, 1_000))
-        # Held deposits: no reference, an unknown one, one over the single-deposit limit.
+        # Held deposits: no reference, an unknown one, one over the single-deposit limit, one
+        # over the day's mint cap (1,000 minted today + 149,500 > 150,000).
         resp = await import_statement(http, bank.statement([
-            bank.entry(500), bank.entry(700, remittance="RF18539007547034"), bank.entry(200_000, remittance=ref)]))
-        assert resp.json()["held"] == 3 and resp.json()["matched"] == 0, resp.text
+            bank.entry(500), bank.entry(700, remittance="RF18539007547034"), bank.entry(200_000, remittance=ref),
+            bank.entry(99_500, remittance=ref), bank.entry(50_000, remittance=ref)]))
+        assert resp.json()["held"] == 4 and resp.json()["matched"] == 1, resp.text
+        await wait_for(lambda: has_thb(app, alice, 100_500))
         now = await assert_backed(http)
-        assert now["held"] == 200_000 + 700 + 500 and now["supply"] == 1_000
+        assert now["held"] == 500 + 700 + 200_000 + 50_000 and now["supply"] == 100_500
+        reasons = {json.loads(e["detail"]).get("reason") for e in
+                   (await http.get("/api/payments/events", headers=OPERATOR)).json() if e["kind"] == "deposit_held"}
+        assert reasons == {"no_reference", "unknown_reference", "above_max_deposit", "daily_mint_cap"}
         # A withdrawal of somebody else's THB, or without THB, is refused.
         resp = await http.post("/api/payments/withdrawals", json={
             "wallet": str(alice.pubkey()), "amount_satang": 100, "creditor_name": "A", "iban": "DE00123"})
