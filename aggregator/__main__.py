@@ -1,4 +1,4 @@
-"""Command line: ``python -m aggregator serve|migrate``.
+"""Command line: ``python -m aggregator serve|migrate|payments``.
 
 Settings come from ``GTX_*`` environment variables (see ``aggregator.config``); without
 ``GTX_DATABASE_URL`` an embedded PostgreSQL is started under ``GTX_EMBEDDED_PG_DIR``.
@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
         "consumer, if enabled, runs in every worker, so keep 1 with MQTT)",
     )
     sub.add_parser("migrate", help="apply pending database migrations and exit")
+    from aggregator.payments import cli as payments_cli
+
+    payments_cli.add_parser(sub)
     return parser
 
 
@@ -50,6 +53,10 @@ async def _migrate(settings: Settings) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
+    if args.command == "payments":
+        from aggregator.payments import cli as payments_cli
+
+        return payments_cli.main(args)
     if args.command == "migrate":
         applied = asyncio.run(_migrate(settings))
         print(f"applied migrations: {applied or 'none (up to date)'}")

@@ -44,6 +44,8 @@ from aggregator.metrics import Metrics
 from aggregator.minting import MintChain, Minter, MintLedger
 from aggregator.minting.chain import ChainService
 from aggregator.openapi import install as install_openapi
+from aggregator.payments.rail import open_rail
+from aggregator.payments.router import router as payments_router
 from aggregator.portfolio import router as portfolio_router
 from aggregator.readings import repository as readings_repo
 from aggregator.readings.mqtt import MqttIngest
@@ -106,6 +108,7 @@ def create_app(
     app.include_router(portfolio_router)
     app.include_router(marketdata_router)
     app.add_middleware(ActionsCors)
+    app.include_router(payments_router)
     _install_ops_routes(app)
     install_openapi(app)
     return app
@@ -140,6 +143,9 @@ async def open_services(
     minter = _start_minter(settings, stack, pool, chain, metrics, hub)
     trading_desk = await _open_trading_desk(settings, chain_handle, trading_desk)
     certificate_desk = await _open_certificate_desk(settings, chain_handle, certificate_desk)
+    rail = await open_rail(settings.thb, pool, chain_handle, trading_desk)  # before the indexer: may add a market
+    if rail is not None:
+        _run_task(stack, rail.run(), "gtx-thb-rail")
     allowlist = relay_allowlist(trading_desk.trading if trading_desk is not None else None,
                                 certificate_desk.certificates if certificate_desk is not None else None,
                                 matchers=_matcher_keys(trading_desk)) \
@@ -157,7 +163,7 @@ async def open_services(
                     token_signer=token_signer,
                     chain=chain, chain_handle=chain_handle, minter=minter, trading_desk=trading_desk,
                     certificate_desk=certificate_desk, indexer=indexer, matcher=matcher, mqtt=mqtt,
-                    relay_allowlist=allowlist)
+                    relay_allowlist=allowlist, rail=rail)
 
 
 def _matcher_keys(desk: TradingDesk | None) -> tuple[Pubkey, ...]:

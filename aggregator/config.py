@@ -131,6 +131,40 @@ class ChainSettings(BaseSettings):
         return self
 
 
+class ThbSettings(BaseSettings):
+    """The THB rail (environment ``GTX_THB_*``): baht in a reserve bank account back the THB
+    token 1:1; bank statements mint, payout files follow burns (aggregator.payments).
+
+    The mint authority's key is never defaulted on a real cluster: with
+    ``GTX_CHAIN_BACKEND=rpc`` the rail runs only with ``mint_authority_keypair`` and ``mint``
+    set (one without the other, or ``enabled=true`` without both, stops the start). On the
+    in-process chain a missing key is generated under ``data_dir`` (mode 0600), and the log
+    says so.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GTX_THB_", extra="forbid")
+
+    enabled: bool | None = Field(
+        None, description="run the rail; unset: on the in-process chain, and on a cluster when its mint and "
+        "authority key are configured")
+    mint_authority_keypair: Path | None = Field(
+        None, description="Solana JSON keypair file (mode 0600) of the THB mint authority")
+    mint: str | None = Field(None, description="THB mint address (rpc; the in-process chain creates one)")
+    data_dir: Path = Field(Path("var/thb"), description="where a development chain's generated key is kept")
+    max_deposit_satang: int = Field(
+        10_000_000, gt=0, description="a single deposit above this is held, not minted (default 100,000 THB)")
+    daily_mint_cap_satang: int = Field(
+        100_000_000, gt=0, description="THB minted per UTC day at most; deposits beyond it are held")
+    reserve_account: str | None = Field(
+        None, description="the reserve bank account (IBAN or account number); statements of others are refused")
+    reserve_account_name: str = "GridTokenX THB reserve"
+    reserve_bank_bic: str | None = None
+    operator_token: str | None = Field(
+        None, description="bearer secret of the operator's payment endpoints (unset: they answer 403)")
+    sweep_s: float = Field(2.0, gt=0, description="how often the rail looks for imported deposits to mint")
+    open_market: bool = Field(False, description="in-process chain: open a THB-paid market on the trading desk")
+
+
 class Settings(BaseSettings):
     """Aggregator service settings.
 
@@ -177,6 +211,7 @@ class Settings(BaseSettings):
     chain: ChainSettings = Field(default_factory=ChainSettings)
     ingest: IngestPolicy = Field(default_factory=IngestPolicy)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    thb: ThbSettings = Field(default_factory=ThbSettings)
 
     @field_validator("operator_wallets", "admin_wallets", mode="before")
     @classmethod

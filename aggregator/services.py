@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the types only: the domain packages import aggregator.deps,
     from aggregator.indexer.service import Indexer
     from aggregator.metrics import Metrics
     from aggregator.minting import MintChain, Minter
+    from aggregator.payments.rail import BankFileRail
     from aggregator.readings.mqtt import MqttIngest
     from aggregator.readings.service import IngestService
     from aggregator.trading.desk import TradingDesk
@@ -54,6 +55,7 @@ class Services:
     indexer: Indexer | None = None
     matcher: Matcher | None = None
     mqtt: MqttIngest | None = None
+    rail: BankFileRail | None = None  # the THB rail (deposits from bank statements, payouts, reserve)
     #: programs and instructions ``POST /api/transactions`` passes (empty: no chain)
     relay_allowlist: dict[Pubkey, Allowed] = field(default_factory=dict)
     #: order ids handed out in sequence to prepared orders (aggregator.actions.sequencer)
