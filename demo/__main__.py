@@ -1,4 +1,10 @@
-"""GridTokenX end to end on embedded defaults: a rooftop-solar meter's readings become GRID.
+"""GridTokenX end to end on embedded defaults.
+
+By default a community day (``demo.day``): a fleet of meters through two edge gateways,
+a continuous and a 15-minute auction market, hourly certificates, a summary with
+conservation checks, a chart and an HTML report.
+
+``--short``: one rooftop-solar meter's readings become GRID, and one trade.
 
 Starts an embedded PostgreSQL, a local mosquitto broker and the aggregator (in-process,
 on a free port, with the on-chain programs executed by LiteSVM); registers a prosumer and
@@ -311,6 +317,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                "as /api/trades and /api/orders say; 1 when a step failed or anything disagrees; "
                "130 / 143 after Ctrl-C / SIGTERM. Needs what scripts/setup.sh installs "
                "(mosquitto, socat, the MicroPython interpreter, the built programs).")
+    p.add_argument("--short", action="store_true",
+                   help="the short run: one meter, a few simulated hours, one trade (the options below --out)")
+    p.add_argument("--meters", type=int, default=22, metavar="N", help="households in the community day (default 22)")
+    p.add_argument("--firmware", type=int, default=4, metavar="N",
+                   help="meters read by the real firmware on the MicroPython interpreter (default 4)")
+    p.add_argument("--direct", type=int, default=2, metavar="N",
+                   help="meters wired to gateway B and polled by it (default 2)")
+    p.add_argument("--wall-s", type=float, default=120.0, metavar="S",
+                   help="wall-clock seconds of the simulated day (default 120)")
+    p.add_argument("--out", default="demo-out", metavar="DIR", help="where the chart and the HTML report go")
     p.add_argument("--readings", type=int, default=8, metavar="N",
                    help="readings the firmware takes, one a second; the first is the baseline (default 8, min 2)")
     p.add_argument("--sim-hours", type=float, default=4.0, metavar="H",
@@ -326,6 +342,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="the consumer's bid, payment tokens per kWh, at least the ask; the trade is at the ask's "
                         "price and the difference is refunded (default 0.12)")
     args = p.parse_args(argv)
+    if not 2 <= args.meters or not 0 <= args.firmware + args.direct <= args.meters:
+        p.error("--meters must be at least 2 and hold the --firmware and --direct meters")
+    if not 20 <= args.wall_s <= 3600:
+        p.error("--wall-s must be in [20, 3600]")
     if args.readings < 2:
         p.error("--readings must be at least 2 (the first reading is the baseline)")
     if not is_meter_id(args.meter_id):
@@ -355,6 +375,15 @@ def price(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if not args.short:
+        from rich.console import Console
+
+        from demo.day import community_day, parse_day
+        try:
+            return asyncio.run(community_day(parse_day(args), Console(width=max(Console().width, 150))))
+        except DemoError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     return asyncio.run(run(args))
 
 
