@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import math
+import random
 import shutil
 import tempfile
 import time
@@ -55,6 +56,7 @@ class DayPlan:
     direct: int = 2
     wall_s: float = 120.0  # wall-clock seconds of the simulated day
     out_dir: Path = Path("demo-out")
+    chaos: bool = False  # kill -9 each gateway once, at a seeded moment of the day, and restart it
 
     @property
     def acceleration(self) -> float:
@@ -198,6 +200,9 @@ async def community_day(plan: DayPlan, console: Console) -> int:
             stack.callback(model.close)
             models.append(asyncio.create_task(model.run()))
 
+        rng = random.Random(plan.seed)
+        kills = sorted(((rng.uniform(4 * 3600, 20 * 3600), gw) for gw in gateways), key=lambda k: k[0]) \
+            if plan.chaos else []
         sim_now = people[0].meter.clock.now_s if people[0].meter else (lambda: 0.0)
         matcher = services_of(agg.app).matcher
         next_round = 0
@@ -207,6 +212,12 @@ async def community_day(plan: DayPlan, console: Console) -> int:
             while True:
                 now = sim_now()
                 local.set_time(chain_t0 + int(now))
+                while kills and now >= kills[0][0]:
+                    _, gw = kills.pop(0)
+                    gw.kill()
+                    console.print(f"chaos: kill -9 gateway {gw.name} at sim {hhmm(now)} "
+                                  f"({gw.outbox_depth()} readings in its outbox); restarting it")
+                    await asyncio.to_thread(gw.start)
                 if now >= next_round * AUCTION_SLOT_S - 60 and next_round * AUCTION_SLOT_S <= DAY_S:
                     await traders.trade_round()
                     if next_round % 4 == 0:
@@ -276,4 +287,4 @@ async def drain(agg: Aggregator, gateways: list[Gateway], people: list[Participa
 
 def parse_day(args: argparse.Namespace) -> DayPlan:
     return DayPlan(meters=args.meters, seed=args.seed, firmware=args.firmware, direct=args.direct,
-                   wall_s=args.wall_s, out_dir=Path(args.out))
+                   wall_s=args.wall_s, out_dir=Path(args.out), chaos=args.chaos)
