@@ -320,8 +320,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--short", action="store_true",
                    help="the short run: one meter, a few simulated hours, one trade (the options below --out)")
     p.add_argument("--meters", type=int, default=22, metavar="N", help="households in the community day (default 22)")
-    p.add_argument("--firmware", type=int, default=4, metavar="N",
-                   help="meters read by the real firmware on the MicroPython interpreter (default 4)")
+    p.add_argument("--firmware", type=int, default=None, metavar="N",
+                   help="meters read by the real firmware on the MicroPython interpreter, the rest but the --direct "
+                        "ones by the device model (default: every meter but the --direct ones, at most 40)")
     p.add_argument("--direct", type=int, default=2, metavar="N",
                    help="meters wired to gateway B and polled by it (default 2)")
     p.add_argument("--wall-s", type=float, default=120.0, metavar="S",
@@ -344,6 +345,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="the consumer's bid, payment tokens per kWh, at least the ask; the trade is at the ask's "
                         "price and the difference is refunded (default 0.12)")
     args = p.parse_args(argv)
+    if args.firmware is None:
+        args.firmware = max(0, min(40, args.meters - args.direct))
     if not 2 <= args.meters or not 0 <= args.firmware + args.direct <= args.meters:
         p.error("--meters must be at least 2 and hold the --firmware and --direct meters")
     if not 20 <= args.wall_s <= 3600:

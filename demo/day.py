@@ -52,7 +52,7 @@ INTERVAL_S = 1
 class DayPlan:
     meters: int = 22
     seed: int = 1
-    firmware: int = 4
+    firmware: int = 20
     direct: int = 2
     wall_s: float = 120.0  # wall-clock seconds of the simulated day
     out_dir: Path = Path("demo-out")
