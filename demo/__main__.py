@@ -328,7 +328,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--wall-s", type=float, default=120.0, metavar="S",
                    help="wall-clock seconds of the simulated day (default 120)")
     p.add_argument("--chaos", action="store_true",
-                   help="kill -9 each edge gateway once at a seeded moment of the day and restart it")
+                   help="kill -9 each edge gateway and the aggregator's broker once, at seeded moments of the day, "
+                        "and restart them")
     p.add_argument("--out", default="demo-out", metavar="DIR", help="where the chart and the HTML report go")
     p.add_argument("--readings", type=int, default=8, metavar="N",
                    help="readings the firmware takes, one a second; the first is the baseline (default 8, min 2)")

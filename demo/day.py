@@ -121,7 +121,11 @@ async def community_day(plan: DayPlan, console: Console) -> int:
         console.print(f"payment: {PAYMENT_LABEL}")
         console.print("== servers: embedded PostgreSQL, mosquitto (the aggregator's broker), the aggregator on LiteSVM")
         pg = start_postgres(stack, workdir / "pg")
-        upstream = start_broker(stack, workdir / "mosquitto-upstream")
+        # the aggregator's broker keeps its sessions on disk (saved on every change), so a
+        # kill -9 under --chaos loses no subscription
+        upstream = MosquittoBroker(workdir / "mosquitto-upstream", persistence=True)
+        stack.callback(upstream.stop)
+        upstream.start()
         handle = local_chain()
         desk = local_desk(handle, auction_slot_secs=(AUCTION_SLOT_S,))
         settings = settings_for(pg.dsn(), upstream, plan.acceleration)
@@ -201,7 +205,8 @@ async def community_day(plan: DayPlan, console: Console) -> int:
             models.append(asyncio.create_task(model.run()))
 
         rng = random.Random(plan.seed)
-        kills = sorted(((rng.uniform(4 * 3600, 20 * 3600), gw) for gw in gateways), key=lambda k: k[0]) \
+        victims: list[Gateway | MosquittoBroker] = [*gateways, upstream]
+        kills = sorted(((rng.uniform(4 * 3600, 20 * 3600), v) for v in victims), key=lambda k: k[0]) \
             if plan.chaos else []
         sim_now = people[0].meter.clock.now_s if people[0].meter else (lambda: 0.0)
         matcher = services_of(agg.app).matcher
@@ -213,11 +218,15 @@ async def community_day(plan: DayPlan, console: Console) -> int:
                 now = sim_now()
                 local.set_time(chain_t0 + int(now))
                 while kills and now >= kills[0][0]:
-                    _, gw = kills.pop(0)
-                    gw.kill()
-                    console.print(f"chaos: kill -9 gateway {gw.name} at sim {hhmm(now)} "
-                                  f"({gw.outbox_depth()} readings in its outbox); restarting it")
-                    await asyncio.to_thread(gw.start)
+                    _, victim = kills.pop(0)
+                    victim.kill()
+                    if isinstance(victim, Gateway):
+                        console.print(f"chaos: kill -9 gateway {victim.name} at sim {hhmm(now)} "
+                                      f"({victim.outbox_depth()} readings in its outbox); restarting it")
+                    else:
+                        console.print(f"chaos: kill -9 the aggregator's broker (mosquitto :{victim.port}) at sim "
+                                      f"{hhmm(now)}; restarting it")
+                    await asyncio.to_thread(victim.start)
                 if now >= next_round * AUCTION_SLOT_S - 60 and next_round * AUCTION_SLOT_S <= DAY_S:
                     await traders.trade_round()
                     if next_round % 4 == 0:

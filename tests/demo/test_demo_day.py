@@ -1,8 +1,9 @@
-"""Hardware in the loop: a short community day from the command line, one chaos kill.
+"""Hardware in the loop: a short community day from the command line, with chaos kills.
 
 Six meters on Modbus RTU emulators (one read by the firmware on the MicroPython
 interpreter, one polled by gateway B, the rest by the device model), two edge gateways
-relaying through their outboxes, both markets, certificates; the demo's conservation
+relaying through their outboxes, both markets, certificates; each gateway and the
+aggregator's broker killed with SIGKILL once and restarted. The demo's conservation
 checks decide its exit status, and the test reads them back from its output.
 """
 
@@ -34,6 +35,7 @@ def test_a_short_community_day_with_a_gateway_killed_keeps_every_check(tmp_path)
     assert proc.returncode == 0, out[-4000:] + proc.stderr[-4000:]
     assert "stand-in payment token; THB rail pending" in out
     assert len(re.findall(r"chaos: kill -9 gateway gw-[ab]", out)) == 2
+    assert "chaos: kill -9 the aggregator's broker" in out
     for check in CHECKS:
         assert re.search(rf"^ok\s+{re.escape(check)}", out, re.M), f"{check!r} not ok:\n{out[-3000:]}"
     assert "FAIL" not in out
