@@ -379,6 +379,31 @@ def price(text: str) -> int:
     return int(micro)
 
 
+async def cancellable(body: Awaitable[int]) -> int:
+    """``body`` in a task of its own: Ctrl-C or SIGTERM cancels it, so everything it
+    started is stopped by its own exit stack; 128 + the signal's number then."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(body)
+    signals: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        signals.append(signum)
+        task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not signals:
+            raise
+        print(f"interrupted ({signal.Signals(signals[0]).name}): everything stopped and removed", file=sys.stderr)
+        return 128 + signals[0]
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not args.short:
@@ -386,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from demo.day import community_day, parse_day
         try:
-            return asyncio.run(community_day(parse_day(args), Console(width=max(Console().width, 150))))
+            return asyncio.run(cancellable(community_day(parse_day(args), Console(width=max(Console().width, 150)))))
         except DemoError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

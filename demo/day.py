@@ -119,6 +119,7 @@ async def community_day(plan: DayPlan, console: Console) -> int:
         console.print(f"[bold]GridTokenX community day[/]: {plan.meters} meters, seed {plan.seed}, "
                       f"24 simulated hours in ~{plan.wall_s:g} s ({plan.acceleration:,.0f}x)")
         console.print(f"payment: {PAYMENT_LABEL}")
+        console.print(f"work dir {workdir} (removed at exit)")
         console.print("== servers: embedded PostgreSQL, mosquitto (the aggregator's broker), the aggregator on LiteSVM")
         pg = start_postgres(stack, workdir / "pg")
         # the aggregator's broker keeps its sessions on disk (saved on every change), so a
@@ -203,6 +204,12 @@ async def community_day(plan: DayPlan, console: Console) -> int:
             model.connect()
             stack.callback(model.close)
             models.append(asyncio.create_task(model.run()))
+
+        async def stop_models() -> None:
+            for t in models:
+                t.cancel()
+            await asyncio.gather(*models, return_exceptions=True)
+        stack.push_async_callback(stop_models)
 
         rng = random.Random(plan.seed)
         victims: list[Gateway | MosquittoBroker] = [*gateways, upstream]
