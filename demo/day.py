@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import math
 import random
 import shutil
@@ -197,11 +198,15 @@ async def community_day(plan: DayPlan, console: Console) -> int:
                     await proc.wait()
         stack.push_async_callback(stop_firmware)
 
-        models = []
+        # a block read that times out is counted and read again at the next interval;
+        # pymodbus's own log of it would only interleave with the progress bar
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+        models, device_models = [], []
         for i in range(2):
             group = [p for p in by_driver(people, "device-model") if p.gateway == i]
             model = DeviceModel(group, locals_[i], INTERVAL_S, plan.readings)
             model.connect()
+            device_models.append(model)
             stack.callback(model.close)
             models.append(asyncio.create_task(model.run()))
 
@@ -273,6 +278,14 @@ async def community_day(plan: DayPlan, console: Console) -> int:
         out = plan.out_dir.resolve()
         out.mkdir(parents=True, exist_ok=True)
         ok = report.render(console, out)
+        if device_models:
+            console.print(f"device model: {sum(m.sent for m in device_models):,} readings published, "
+                          f"{sum(m.missed for m in device_models):,} block reads without an answer in time")
+        refused = ", ".join(f"{reason} {n}" for reason, n in sorted(traders.counters.cert_refused.items()))
+        console.print(f"orders relayed {traders.counters.orders:,} (refused {traders.counters.refused}); "
+                      f"certificates issued {traders.counters.certificates}, transferred "
+                      f"{traders.counters.transferred}, retired {traders.counters.retired}; "
+                      f"hourly requests with nothing to certify yet: {refused or 'none'}")
         console.print(f"wall time {time.monotonic() - wall0:.1f} s ({plan.meters} meters, 1 simulated day; "
                       f"{plan.meters / ((time.monotonic() - wall0) / 60):.1f} meter-days per wall-clock minute)")
         return 0 if ok else 1

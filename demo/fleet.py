@@ -136,6 +136,7 @@ class DeviceModel:
         self.interval_s = interval_s
         self.readings = readings
         self.sent = 0
+        self.missed = 0  # block reads that failed (no answer in time); the next interval reads again
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"gtx-device-model-{broker.port}",
                                   protocol=mqtt.MQTTv5)
         self.broker = broker
@@ -168,6 +169,7 @@ class DeviceModel:
                     raw = await line.read_block(p.meter.unit_id, block.start, block.count)
                 except MeterError:
                     raw = None
+                    self.missed += 1
                 if raw is not None:
                     seq += 1
                     values = decode_block(raw, block.offsets)

@@ -54,6 +54,7 @@ class Counters:
     transferred: int = 0
     retired: int = 0
     deposits: int = 0  # payment base units issued to consumers
+    cert_refused: dict[str, int] = field(default_factory=dict)  # reason code -> requests refused
 
 
 @dataclass
@@ -179,8 +180,10 @@ class Traders:
         resp = await self.agg.client.post("/api/certificates", json={
             "meter_id": p.meter_id, "owner_wallet": str(p.wallet.pubkey()), "source": "solar",
             "nonce": nonce, "signature": signature})
-        if resp.status_code != 201:
-            return  # nothing new to certify yet (no production, or readings not yet minted)
+        if resp.status_code != 201:  # nothing new to certify yet (night, or readings not yet minted)
+            reason = str(resp.json().get("error", {}).get("reason", resp.status_code))
+            self.counters.cert_refused[reason] = self.counters.cert_refused.get(reason, 0) + 1
+            return
         sent = await self.relay(cert_client.sign_issuance(p.wallet, resp.json()["transaction"]))
         if sent:
             self.counters.certificates += 1
