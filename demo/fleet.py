@@ -162,9 +162,10 @@ class DeviceModel:
         block = model.firmware_block
         loop = asyncio.get_running_loop()
         next_at = loop.time()
+        end_at = next_at + self.readings * self.interval_s + 5  # as long as the firmware reads, and a little
         seq = 0
         try:
-            while seq < self.readings:
+            while seq < self.readings and loop.time() < end_at:
                 try:
                     raw = await line.read_block(p.meter.unit_id, block.start, block.count)
                 except MeterError:
