@@ -60,6 +60,7 @@ from tools import wallet
 
 DAY_START_S = 9 * 3600  # the emulated day starts at 09:00; the prosumer exports until ~16:30
 INTERVAL_S = 1  # the firmware's reading interval (its minimum)
+MAX_METERS = 80  # one process serves this many emulated meters on ptys
 
 
 def step(title: str) -> None:
@@ -348,7 +349,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.firmware is None:
         args.firmware = max(0, min(40, args.meters - args.direct))
-    if not 2 <= args.meters or not 0 <= args.firmware + args.direct <= args.meters:
+    if not 2 <= args.meters <= MAX_METERS:
+        p.error(f"--meters must be in [2, {MAX_METERS}]: every meter is an emulator on a pty in this process "
+                "(see docs/community-day.md)")
+    if not 0 <= args.firmware + args.direct <= args.meters:
         p.error("--meters must be at least 2 and hold the --firmware and --direct meters")
     if not 20 <= args.wall_s <= 3600:
         p.error("--wall-s must be in [20, 3600]")

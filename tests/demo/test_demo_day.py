@@ -46,3 +46,12 @@ def test_a_short_community_day_with_a_gateway_killed_keeps_every_check(tmp_path)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Conservation checks" in page.read_text() and 'src="community-day.png"' in page.read_text()
     assert re.search(r"wall time [\d.]+ s \(6 meters", out)
+
+
+def test_the_day_refuses_more_meters_than_one_process_serves():
+    proc = subprocess.run([sys.executable, "-m", "demo", "--meters", "1000"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "--meters must be in [2, 80]" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "demo", "--meters", "4", "--firmware", "3", "--direct", "2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--firmware and --direct" in proc.stderr
