@@ -278,14 +278,14 @@ async def community_day(plan: DayPlan, console: Console) -> int:
         out = plan.out_dir.resolve()
         out.mkdir(parents=True, exist_ok=True)
         ok = report.render(console, out)
-        if device_models:
+        if any(m.people for m in device_models):
             console.print(f"device model: {sum(m.sent for m in device_models):,} readings published, "
                           f"{sum(m.missed for m in device_models):,} block reads without an answer in time")
         refused = ", ".join(f"{reason} {n}" for reason, n in sorted(traders.counters.cert_refused.items()))
         console.print(f"orders relayed {traders.counters.orders:,} (refused {traders.counters.refused}); "
                       f"certificates issued {traders.counters.certificates}, transferred "
                       f"{traders.counters.transferred}, retired {traders.counters.retired}; "
-                      f"hourly requests with nothing to certify yet: {refused or 'none'}")
+                      f"certificate requests refused: {refused or 'none'}")
         console.print(f"wall time {time.monotonic() - wall0:.1f} s ({plan.meters} meters, 1 simulated day; "
                       f"{plan.meters / ((time.monotonic() - wall0) / 60):.1f} meter-days per wall-clock minute)")
         return 0 if ok else 1

@@ -184,9 +184,13 @@ class Traders:
             reason = str(resp.json().get("error", {}).get("reason", resp.status_code))
             self.counters.cert_refused[reason] = self.counters.cert_refused.get(reason, 0) + 1
             return
-        sent = await self.relay(cert_client.sign_issuance(p.wallet, resp.json()["transaction"]))
-        if sent:
+        sent = await self.agg.client.post("/api/transactions", json={
+            "transaction": cert_client.sign_issuance(p.wallet, resp.json()["transaction"])})
+        if sent.status_code == 201:
             self.counters.certificates += 1
+        else:
+            reason = "relay " + str(sent.json().get("error", {}).get("reason", sent.status_code))
+            self.counters.cert_refused[reason] = self.counters.cert_refused.get(reason, 0) + 1
 
     async def relay(self, tx: str) -> bool:
         resp = await self.agg.client.post("/api/transactions", json={"transaction": tx})
