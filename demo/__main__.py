@@ -1,4 +1,10 @@
-"""GridTokenX end to end on embedded defaults: a rooftop-solar meter's readings become GRID.
+"""GridTokenX end to end on embedded defaults.
+
+By default a community day (``demo.day``): a fleet of meters through two edge gateways,
+a continuous and a 15-minute auction market, hourly certificates, a summary with
+conservation checks, a chart and an HTML report.
+
+``--short``: one rooftop-solar meter's readings become GRID, and one trade.
 
 Starts an embedded PostgreSQL, a local mosquitto broker and the aggregator (in-process,
 on a free port, with the on-chain programs executed by LiteSVM); registers a prosumer and
@@ -54,6 +60,7 @@ from tools import wallet
 
 DAY_START_S = 9 * 3600  # the emulated day starts at 09:00; the prosumer exports until ~16:30
 INTERVAL_S = 1  # the firmware's reading interval (its minimum)
+MAX_METERS = 80  # one process serves this many emulated meters on ptys
 
 
 def step(title: str) -> None:
@@ -318,6 +325,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                "as /api/trades and /api/orders say; 1 when a step failed or anything disagrees; "
                "130 / 143 after Ctrl-C / SIGTERM. Needs what scripts/setup.sh installs "
                "(mosquitto, socat, the MicroPython interpreter, the built programs).")
+    p.add_argument("--short", action="store_true",
+                   help="the short run: one meter, a few simulated hours, one trade (the options below --out)")
+    p.add_argument("--meters", type=int, default=22, metavar="N", help="households in the community day (default 22)")
+    p.add_argument("--firmware", type=int, default=None, metavar="N",
+                   help="meters read by the real firmware on the MicroPython interpreter, the rest but the --direct "
+                        "ones by the device model (default: every meter but the --direct ones, at most 40)")
+    p.add_argument("--direct", type=int, default=2, metavar="N",
+                   help="meters wired to gateway B and polled by it (default 2)")
+    p.add_argument("--wall-s", type=float, default=120.0, metavar="S",
+                   help="wall-clock seconds of the simulated day (default 120)")
+    p.add_argument("--chaos", action="store_true",
+                   help="kill -9 each edge gateway and the aggregator's broker once, at seeded moments of the day, "
+                        "and restart them")
+    p.add_argument("--out", default="demo-out", metavar="DIR", help="where the chart and the HTML report go")
     p.add_argument("--readings", type=int, default=8, metavar="N",
                    help="readings the firmware takes, one a second; the first is the baseline (default 8, min 2)")
     p.add_argument("--sim-hours", type=float, default=4.0, metavar="H",
@@ -333,6 +354,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="the consumer's bid, payment tokens per kWh, at least the ask; the trade is at the ask's "
                         "price and the difference is refunded (default 0.12)")
     args = p.parse_args(argv)
+    if args.firmware is None:
+        args.firmware = max(0, min(40, args.meters - args.direct))
+    if not 2 <= args.meters <= MAX_METERS:
+        p.error(f"--meters must be in [2, {MAX_METERS}]: every meter is an emulator on a pty in this process "
+                "(see docs/community-day.md)")
+    if not 0 <= args.firmware + args.direct <= args.meters:
+        p.error("--meters must be at least 2 and hold the --firmware and --direct meters")
+    if not 20 <= args.wall_s <= 3600:
+        p.error("--wall-s must be in [20, 3600]")
     if args.readings < 2:
         p.error("--readings must be at least 2 (the first reading is the baseline)")
     if not is_meter_id(args.meter_id):
@@ -360,8 +390,42 @@ def price(text: str) -> int:
     return int(micro)
 
 
+async def cancellable(body: Awaitable[int]) -> int:
+    """``body`` in a task of its own: Ctrl-C or SIGTERM cancels it, so everything it
+    started is stopped by its own exit stack; 128 + the signal's number then."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(body)
+    signals: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        signals.append(signum)
+        task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not signals:
+            raise
+        print(f"interrupted ({signal.Signals(signals[0]).name}): everything stopped and removed", file=sys.stderr)
+        return 128 + signals[0]
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if not args.short:
+        from rich.console import Console
+
+        from demo.day import community_day, parse_day
+        try:
+            return asyncio.run(cancellable(community_day(parse_day(args), Console(width=max(Console().width, 150)))))
+        except DemoError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     return asyncio.run(run(args))
 
 

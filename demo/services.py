@@ -75,10 +75,10 @@ class Aggregator:
 
 
 async def serve_aggregator(stack: contextlib.AsyncExitStack, settings: Settings,
-                           timeout_s: float = 60.0) -> Aggregator:
-    """Serve ``create_app(settings)`` on a free 127.0.0.1 port; ready when ``/readyz`` says
-    the database and (if enabled) the MQTT subscription are up."""
-    app = create_app(settings)
+                           timeout_s: float = 60.0, *, app: FastAPI | None = None) -> Aggregator:
+    """Serve ``app`` (default ``create_app(settings)``) on a free 127.0.0.1 port; ready when
+    ``/readyz`` says the database and (if enabled) the MQTT subscription are up."""
+    app = app or create_app(settings)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     stack.callback(sock.close)
     sock.bind(("127.0.0.1", 0))

@@ -46,7 +46,7 @@ def _tokens(pattern: str, text: str) -> int:
 
 
 def test_demo_mints_the_firmwares_readings_and_trades_them():
-    proc = subprocess.run([sys.executable, "-m", "demo", "--readings", "4", "--meter-id", "MTR-TEST-9",
+    proc = subprocess.run([sys.executable, "-m", "demo", "--short", "--readings", "4", "--meter-id", "MTR-TEST-9",
                            "--ask-price", "0.095"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
@@ -99,7 +99,7 @@ def test_demo_mints_the_firmwares_readings_and_trades_them():
 
 
 def test_demo_stops_everything_on_ctrl_c():
-    proc = subprocess.Popen([sys.executable, "-m", "demo", "--readings", "30"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "demo", "--short", "--readings", "30"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     try:
@@ -133,10 +133,10 @@ def test_demo_help_explains_the_options():
 
 
 def test_demo_refuses_orders_that_do_not_cross():
-    proc = subprocess.run([sys.executable, "-m", "demo", "--ask-price", "0.15", "--bid-price", "0.12"], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "demo", "--short", "--ask-price", "0.15", "--bid-price", "0.12"],
+                          cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 2 and "--bid-price must be at least --ask-price" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "demo", "--ask-price", "0.1005"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "demo", "--short", "--ask-price", "0.1005"], cwd=ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "in steps of 0.001 per kWh" in proc.stderr
 
