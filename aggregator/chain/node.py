@@ -30,6 +30,7 @@ one code path, measured both ways by ``bench``.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -127,8 +128,16 @@ class Node:
                  upgrade_authority: Pubkey | None = None, faucet: bool = True) -> None:
         self.data_dir = data_dir
         self.faucet = faucet
+        self._lock_file = None
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_file = open(data_dir / "node.lock", "a+")  # noqa: SIM115 - held for the node's life
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                self._lock_file.close()
+                raise NodeError(f"another node holds {data_dir} (lock {data_dir / 'node.lock'}); "
+                                f"one node per data directory") from exc
             self.db = sqlite3.connect(data_dir / STORE_FILE, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
@@ -377,3 +386,5 @@ class Node:
 
     def close(self) -> None:
         self.db.close()
+        if self._lock_file is not None:
+            self._lock_file.close()

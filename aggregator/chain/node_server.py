@@ -373,7 +373,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m aggregator.chain.
 
     args = _parser(prog).parse_args(argv)
     authority = Pubkey.from_string(args.upgrade_authority) if args.upgrade_authority else None
-    node = Node(args.data_dir, deployed_programs(), upgrade_authority=authority, faucet=not args.no_faucet)
+    try:
+        node = Node(args.data_dir, deployed_programs(), upgrade_authority=authority, faucet=not args.no_faucet)
+    except NodeError as exc:
+        print(f"node: {exc}", file=sys.stderr)
+        return 2
     where = args.data_dir or "memory"
     print(f"node: {node.recovered_accounts} accounts recovered from {where} in {node.recovery_s:.3f} s, "
           f"slot {node.slot}; programs {', '.join(p.name for p in node.programs.values())}; "
