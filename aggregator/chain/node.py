@@ -61,6 +61,7 @@ from solders.transaction_status import (
     UiTransactionStatusMeta,
 )
 
+from aggregator.chain.errors import NodeError
 from aggregator.chain.programs import GtxProgram
 
 RECENT_BLOCKHASHES = 150  # as many as a cluster keeps valid
@@ -83,10 +84,6 @@ CREATE TABLE IF NOT EXISTS txs (
 CREATE TABLE IF NOT EXISTS tx_addresses (address TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (address, seq))
     WITHOUT ROWID;
 """
-
-
-class NodeError(ValueError):
-    """A request the node refuses (the JSON-RPC layer answers it as invalid params)."""
 
 
 @dataclass(frozen=True)
