@@ -126,9 +126,12 @@ async def open_services(
     trading_desk = await _open_trading_desk(settings, chain_handle, trading_desk)
     certificate_desk = await _open_certificate_desk(settings, chain_handle, certificate_desk)
     allowlist = relay_allowlist(trading_desk.trading if trading_desk is not None else None,
-                                certificate_desk.certificates if certificate_desk is not None else None) \
+                                certificate_desk.certificates if certificate_desk is not None else None,
+                                chain_handle.registry if chain_handle is not None else None) \
         if chain_handle is not None else {}
     indexer = _start_indexer(settings, stack, pool, chain_handle, trading_desk, certificate_desk, hub)
+    if indexer is not None and minter is not None:
+        indexer.on_meter_registered = minter.wake  # readings that waited for the registration mint now
     matcher = _start_matcher(settings, stack, pool, chain_handle, trading_desk, hub)
     ingest = IngestService(pool, settings.ingest, metrics=metrics, hub=hub,
                            on_accepted=minter.wake if minter else None)

@@ -43,7 +43,9 @@ from aggregator.chain.backend import ChainBackend
 from aggregator.chain.certificates import Certificates
 from aggregator.chain.transactions import decompile
 from aggregator.chain.programs import GtxProgram
+from aggregator.chain.registry import Registry
 from aggregator.chain.trading import USER_INSTRUCTIONS, Trading
+from aggregator.onboarding import REGISTRY_USER_INSTRUCTIONS
 from aggregator.errors import AuthError, Conflict, PayloadTooLarge, Unavailable, ValidationFailed
 from aggregator.trading.desk import TradingDesk
 from aggregator.trading.schemas import Market, RelayResult
@@ -122,9 +124,12 @@ class Allowed:
 CERTIFICATE_USER_INSTRUCTIONS = ("issue", "validate", "transfer", "retire", "expire")
 
 
-def relay_allowlist(trading: Trading | None, certificates: Certificates | None) -> dict[Pubkey, Allowed]:
+def relay_allowlist(trading: Trading | None, certificates: Certificates | None,
+                    registry: Registry | None = None) -> dict[Pubkey, Allowed]:
     """The one list of (program, instructions) the relay passes, for the programs served."""
     allowed = {}
+    if registry is not None:
+        allowed[registry.program_id] = Allowed(registry.program, REGISTRY_USER_INSTRUCTIONS)
     if trading is not None:
         allowed[trading.program_id] = Allowed(trading.program, USER_INSTRUCTIONS)
     if certificates is not None:
