@@ -135,6 +135,10 @@ class Node:
                 self._lock_file.close()
                 raise NodeError(f"another node holds {data_dir} (lock {data_dir / 'node.lock'}); "
                                 f"one node per data directory") from exc
+            self._lock_file.seek(0)
+            self._lock_file.truncate()
+            self._lock_file.write(f"{os.getpid()}\n")  # who holds it, for an operator's `kill`
+            self._lock_file.flush()
             self.db = sqlite3.connect(data_dir / STORE_FILE, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
