@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--payment-mint", default=None, help="the markets' payment token (default on dev chains: "
                       "a demo token created here)")
     init.add_argument("--no-markets", action="store_true", help="initialise no market")
+    from aggregator.admin import add_parser as add_admin_parser
+
+    add_admin_parser(sub)
     return parser
 
 
@@ -128,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         applied = asyncio.run(_migrate(settings))
         print(f"applied migrations: {applied or 'none (up to date)'}")
         return 0
+    if args.command == "admin":
+        from aggregator.admin import run as run_admin
+
+        return asyncio.run(run_admin(settings, args))
     if args.command == "chain":
         from aggregator.chain.errors import ChainSetupError
 
