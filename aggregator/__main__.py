@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers > 1 and settings.mqtt.enabled:
             print("refusing --workers > 1 with MQTT enabled: one consumer keeps per-meter order", file=sys.stderr)
             return 2
-        if args.workers > 1 and settings.chain.backend != "none" and settings.mint_enabled:
+        if args.workers > 1 and settings.chain.backend != "none" and settings.mint_enabled \
+                and not settings.leader_election:
             print("refusing --workers > 1 with minting enabled: one minter may run per database; "
                   "set GTX_MINT_ENABLED=false (or GTX_CHAIN_BACKEND=none) for HTTP-only workers", file=sys.stderr)
             return 2

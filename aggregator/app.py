@@ -21,6 +21,8 @@ import asyncpg
 from fastapi import FastAPI, Response, WebSocket, WebSocketDisconnect
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from aggregator import leader
+from aggregator.leader import lead
 from aggregator.certificates import CertificateDesk, local_certificate_desk, rpc_certificate_desk
 from aggregator.certificates import router as certificates_router
 from aggregator.chain.connect import Chain, open_chain
@@ -161,6 +163,15 @@ def _run_task(stack: contextlib.AsyncExitStack, coro: Any, name: str) -> None:
     stack.push_async_callback(_cancel, task)
 
 
+def _run_role(stack: contextlib.AsyncExitStack, settings: Settings, run: Any, role: str) -> None:
+    """A single-instance loop: under leader election (replicas), only in the process that
+    holds the role's advisory lock (aggregator/leader.py); else here."""
+    if settings.leader_election and settings.database_url is not None:
+        _run_task(stack, lead(settings.database_url, role, run), f"gtx-{role}-election")
+    else:
+        _run_task(stack, run(), f"gtx-{role}")
+
+
 def _start_minter(settings: Settings, stack: contextlib.AsyncExitStack, pool: asyncpg.Pool,
                   chain: MintChain | None, metrics: Metrics, hub: EventHub) -> Minter | None:
     if chain is None or not settings.mint_enabled:
@@ -169,7 +180,7 @@ def _start_minter(settings: Settings, stack: contextlib.AsyncExitStack, pool: as
                         max_attempts=settings.mint_max_attempts, backoff_base_s=settings.mint_backoff_base_s,
                         metrics=metrics, hub=hub)
     minter = Minter(ledger, chain, sweep_s=settings.mint_sweep_s, concurrency=settings.mint_concurrency)
-    _run_task(stack, minter.run(), "gtx-minter")
+    _run_role(stack, settings, minter.run, "minter")
     return minter
 
 
@@ -185,7 +196,7 @@ def _start_indexer(settings: Settings, stack: contextlib.AsyncExitStack, pool: a
     if certificate_desk is not None:
         programs.append(certificate_desk.certificates.program)
     indexer = Indexer(pool, handle.backend, programs, hub=hub, poll_s=settings.indexer_poll_s)
-    _run_task(stack, indexer.run(), "gtx-chain-indexer")
+    _run_role(stack, settings, indexer.run, "chain-indexer")
     return indexer
 
 
@@ -223,7 +234,7 @@ def _start_matcher(settings: Settings, stack: contextlib.AsyncExitStack, pool: a
         return None
     matcher = Matcher(pool, handle.backend, desk.trading, desk.matched_markets(),
                       desk.matcher, hub=hub, sweep_s=settings.matcher_sweep_s)
-    _run_task(stack, matcher.run(), "gtx-matcher")
+    _run_role(stack, settings, matcher.run, "matcher")
     return matcher
 
 
@@ -251,7 +262,8 @@ def _install_ops_routes(app: FastAPI) -> None:
         if not (db_ok and mqtt_ok):
             response.status_code = 503
         return {"database": db_ok, "mqtt": None if mqtt is None else mqtt_ok,
-                "minter": services.minter is not None}
+                "minter": services.minter is not None,
+                **({"leader_of": sorted(leader.HELD)} if services.settings.leader_election else {})}
 
     @app.get("/metrics", tags=["ops"])
     async def metrics(app_metrics: AppMetrics) -> Response:

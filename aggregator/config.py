@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     mint_max_attempts: int = Field(3, gt=0)
     mint_backoff_base_s: float = Field(1.0, gt=0)
     mint_enabled: bool = Field(True, description="run the minter (needs a chain backend)")
+    leader_election: bool = Field(
+        False, description="replicas: minter, matcher and indexer each run in the one process holding its "
+        "PostgreSQL advisory lock (aggregator/leader.py)")
     mint_sweep_s: float = Field(60.0, gt=0, description="periodic sweep; new readings wake the minter at once")
     mint_concurrency: int = Field(8, gt=0, description="mint transactions in flight at once")
     indexer_enabled: bool = Field(True, description="index chain events into PostgreSQL (needs a chain backend)")
