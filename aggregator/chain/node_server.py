@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m aggregator.chain.
     print(f"node: {node.recovered_accounts} accounts recovered from {where} in {node.recovery_s:.3f} s, "
           f"slot {node.slot}; programs {', '.join(p.name for p in node.programs.values())}; "
           f"http://{args.host}:{args.port} ws://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    uvicorn.run(create_app(node), host=args.host, port=args.port, log_level="warning", ws="websockets")
+    uvicorn.run(create_app(node), host=args.host, port=args.port, log_level="warning", ws="websockets-sansio")
     return 0
 
 
