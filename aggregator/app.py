@@ -22,6 +22,7 @@ from fastapi import FastAPI, Response, WebSocket, WebSocketDisconnect
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from solders.pubkey import Pubkey
 
+from aggregator import leader
 from aggregator.actions.router import ActionsCors
 from aggregator.actions.router import router as actions_router
 from aggregator.certificates import CertificateDesk, local_certificate_desk, rpc_certificate_desk
@@ -37,6 +38,7 @@ from aggregator.events.hub import EventHub
 from aggregator.http_limits import HttpLimits
 from aggregator.indexer import Indexer
 from aggregator.indexer import router as indexer_router
+from aggregator.leader import lead
 from aggregator.logs import configure_logging
 from aggregator.marketdata import router as marketdata_router
 from aggregator.meters.router import router as meters_router
@@ -148,9 +150,12 @@ async def open_services(
         _run_task(stack, rail.run(), "gtx-thb-rail")
     allowlist = relay_allowlist(trading_desk.trading if trading_desk is not None else None,
                                 certificate_desk.certificates if certificate_desk is not None else None,
-                                matchers=_matcher_keys(trading_desk)) \
+                                matchers=_matcher_keys(trading_desk),
+                                registry=chain_handle.registry if chain_handle is not None else None) \
         if chain_handle is not None else {}
     indexer = _start_indexer(settings, stack, pool, chain_handle, trading_desk, certificate_desk, hub)
+    if indexer is not None and minter is not None:
+        indexer.on_meter_registered = minter.wake  # readings that waited for the registration mint now
     matcher = _start_matcher(settings, stack, pool, chain_handle, trading_desk, hub)
     ingest = IngestService(pool, settings.ingest, metrics=metrics, hub=hub,
                            on_accepted=minter.wake if minter else None)
@@ -172,7 +177,7 @@ def _matcher_keys(desk: TradingDesk | None) -> tuple[Pubkey, ...]:
 
 
 async def _open_pool(settings: Settings, stack: contextlib.AsyncExitStack) -> asyncpg.Pool:
-    dsn = await stack.enter_async_context(database_async(settings.database_url, settings.embedded_pg_dir))
+    dsn = await stack.enter_async_context(database_async(settings.database_url, settings.pg_dir))
     pool = await create_pool(
         dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
         init=readings_repo.prepare_connection,
@@ -186,6 +191,15 @@ def _run_task(stack: contextlib.AsyncExitStack, coro: Any, name: str) -> None:
     stack.push_async_callback(_cancel, task)
 
 
+def _run_role(stack: contextlib.AsyncExitStack, settings: Settings, run: Any, role: str) -> None:
+    """A single-instance loop: under leader election (replicas), only in the process that
+    holds the role's advisory lock (aggregator/leader.py); else here."""
+    if settings.leader_election and settings.database_url is not None:
+        _run_task(stack, lead(settings.database_url, role, run), f"gtx-{role}-election")
+    else:
+        _run_task(stack, run(), f"gtx-{role}")
+
+
 def _start_minter(settings: Settings, stack: contextlib.AsyncExitStack, pool: asyncpg.Pool,
                   chain: MintChain | None, metrics: Metrics, hub: EventHub) -> Minter | None:
     if chain is None or not settings.mint_enabled:
@@ -194,7 +208,7 @@ def _start_minter(settings: Settings, stack: contextlib.AsyncExitStack, pool: as
                         max_attempts=settings.mint_max_attempts, backoff_base_s=settings.mint_backoff_base_s,
                         metrics=metrics, hub=hub, owner_batches_per_hour=settings.mint_owner_batches_per_hour)
     minter = Minter(ledger, chain, sweep_s=settings.mint_sweep_s, concurrency=settings.mint_concurrency)
-    _run_task(stack, minter.run(), "gtx-minter")
+    _run_role(stack, settings, minter.run, "minter")
     return minter
 
 
@@ -210,7 +224,7 @@ def _start_indexer(settings: Settings, stack: contextlib.AsyncExitStack, pool: a
     if certificate_desk is not None:
         programs.append(certificate_desk.certificates.program)
     indexer = Indexer(pool, handle.backend, programs, hub=hub, poll_s=settings.indexer_poll_s)
-    _run_task(stack, indexer.run(), "gtx-chain-indexer")
+    _run_role(stack, settings, indexer.run, "chain-indexer")
     return indexer
 
 
@@ -248,7 +262,7 @@ def _start_matcher(settings: Settings, stack: contextlib.AsyncExitStack, pool: a
         return None
     matcher = Matcher(pool, handle.backend, desk.trading, desk.matched_markets(),
                       desk.matcher, hub=hub, sweep_s=settings.matcher_sweep_s)
-    _run_task(stack, matcher.run(), "gtx-matcher")
+    _run_role(stack, settings, matcher.run, "matcher")
     return matcher
 
 
@@ -277,7 +291,8 @@ def _install_ops_routes(app: FastAPI) -> None:
         if not (db_ok and mqtt_ok):
             response.status_code = 503
         return {"database": db_ok, "mqtt": None if mqtt is None else mqtt_ok,
-                "minter": services.minter is not None}
+                "minter": services.minter is not None,
+                **({"leader_of": sorted(leader.HELD)} if services.settings.leader_election else {})}
 
     @app.get("/metrics", tags=["ops"], response_class=Response,
              responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},

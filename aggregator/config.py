@@ -7,6 +7,7 @@ ignored by pydantic-settings, but a typo in a field name would be: keep names ex
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -14,6 +15,12 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.wire import MAX_WIRE_BYTES, READINGS_TOPIC_FILTER
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/gridtokenx``, else ``~/.local/share/gridtokenx``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "gridtokenx"
 
 
 class IngestPolicy(BaseSettings):
@@ -108,7 +115,8 @@ class ChainSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GTX_CHAIN_", extra="forbid")
 
-    backend: Literal["litesvm", "rpc", "none"] = "litesvm"
+    backend: Literal["litesvm", "rpc", "embedded", "none"] = "litesvm"
+    node_port: int = Field(8899, gt=0, lt=65536, description="embedded: the port of the durable chain node")
     rpc_url: str | None = None
     oracle_keypair: Path | None = Field(
         None, description="Solana JSON keypair file of the registry's oracle authority (required for rpc)"
@@ -126,6 +134,8 @@ class ChainSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _rpc_needs_url_and_key(self) -> ChainSettings:
+        if self.backend == "embedded":
+            return self  # `python -m aggregator serve` resolves it to rpc against the node it starts
         if self.backend == "rpc" and (self.rpc_url is None or self.oracle_keypair is None):
             raise ValueError("GTX_CHAIN_BACKEND=rpc needs GTX_CHAIN_RPC_URL and GTX_CHAIN_ORACLE_KEYPAIR")
         return self
@@ -174,7 +184,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GTX_", extra="forbid")
 
     database_url: str | None = None
-    embedded_pg_dir: str = "var/aggregator-pg"
+    #: Per-user home of the embedded PostgreSQL data, the chain node's data and the keys
+    #: (``$XDG_DATA_HOME/gridtokenx``, by default ``~/.local/share/gridtokenx``).
+    data_dir: Path = Field(default_factory=lambda: default_data_dir())
+    embedded_pg_dir: str | None = Field(None, description="default: <data_dir>/postgres")
     db_pool_min: int = Field(2, gt=0)
     db_pool_max: int = Field(8, gt=0)
     run_migrations: bool = True
@@ -187,6 +200,9 @@ class Settings(BaseSettings):
     mint_max_attempts: int = Field(3, gt=0)
     mint_backoff_base_s: float = Field(1.0, gt=0)
     mint_enabled: bool = Field(True, description="run the minter (needs a chain backend)")
+    leader_election: bool = Field(
+        False, description="replicas: minter, matcher and indexer each run in the one process holding its "
+        "PostgreSQL advisory lock (aggregator/leader.py)")
     mint_sweep_s: float = Field(60.0, gt=0, description="periodic sweep; new readings wake the minter at once")
     mint_concurrency: int = Field(8, gt=0, description="mint transactions in flight at once")
     mint_owner_batches_per_hour: int = Field(
@@ -219,6 +235,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(w.strip() for w in value.split(",") if w.strip())
         return value
+
+    @model_validator(mode="after")
+    def _pg_dir_under_data_dir(self) -> Settings:
+        if self.embedded_pg_dir is None:
+            self.embedded_pg_dir = str(self.data_dir / "postgres")
+        return self
+
+    @property
+    def pg_dir(self) -> str:
+        """Where the embedded PostgreSQL keeps its data (``embedded_pg_dir``, resolved)."""
+        return self.embedded_pg_dir or str(self.data_dir / "postgres")
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> Settings:

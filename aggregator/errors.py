@@ -11,6 +11,7 @@ a machine-readable ``reason`` code::
     │   ├── Forbidden (403)             authenticated, but the role may not do this
     │   ├── NotFound (404)              user, meter, batch or certificate does not exist
     │   ├── Conflict (409)              uniqueness or state-machine violation; no chain
+    │   │   └── Refused                 admin.py: an operator command refused (exit 1)
     │   ├── PayloadTooLarge (413)       request body or transaction over its limit
     │   ├── ReadingRejected (4xx)       a reading failed a validation rule (status per
     │   │                               rule, ``aggregator.readings.reasons.Reason``)

@@ -207,3 +207,42 @@ class MosquittoBroker:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"MosquittoBroker({self.host}:{self.port}, {state})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m devservers.mosquitto``: a standalone durable broker in the foreground.
+
+    Binds 127.0.0.1:``--port`` (default 1883), keeps its persistence (QoS 1 queues,
+    sessions) under ``--data-dir`` (default ``<GTX_DATA_DIR>/mosquitto``, the per-user data
+    directory ``~/.local/share/gridtokenx/mosquitto``), saved after every change
+    (:data:`DURABLE_PERSISTENCE`); SIGTERM or Ctrl-C stops it cleanly."""
+    import argparse
+    import signal as _signal
+
+    base = os.environ.get("GTX_DATA_DIR") or str(
+        Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "gridtokenx")
+    p = argparse.ArgumentParser(prog="python -m devservers.mosquitto", description=main.__doc__)
+    p.add_argument("--port", type=int, default=1883)
+    p.add_argument("--data-dir", type=Path, default=Path(base) / "mosquitto")
+    args = p.parse_args(argv)
+    broker = MosquittoBroker(args.data_dir, args.port)
+    broker.start()
+    print(f"mosquitto: mqtt://127.0.0.1:{broker.port}, persistence in {args.data_dir} (log {broker.log_path})",
+          flush=True)
+    stop = {"now": False}
+
+    def _stop(*_: object) -> None:
+        stop["now"] = True
+
+    _signal.signal(_signal.SIGTERM, _stop)
+    _signal.signal(_signal.SIGINT, _stop)
+    try:
+        while not stop["now"] and broker.running:
+            time.sleep(0.2)
+    finally:
+        broker.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

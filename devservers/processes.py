@@ -131,3 +131,24 @@ class LocalnetProcess(ServerProcess):
 
     def probe(self, response: httpx.Response) -> bool:
         return response.json().get("result") == "ok"
+
+
+class NodeProcess(ServerProcess):
+    """``python -m aggregator.chain.node_server --data-dir DIR``: the durable LiteSVM node;
+    ready when ``getHealth`` answers ``ok``."""
+
+    name = "node"
+
+    def __init__(self, data_dir: Path | None, env: dict[str, str] | None = None, *, port: int | None = None,
+                 extra: list[str] | None = None) -> None:
+        port = port or free_tcp_port()
+        argv = ["-m", "aggregator.chain.node_server", "--port", str(port)]
+        if data_dir is not None:
+            argv += ["--data-dir", str(data_dir)]
+        super().__init__([*argv, *(extra or [])], env, port=port)
+
+    def _request(self) -> httpx.Request:
+        return httpx.Request("POST", self.url, json={"jsonrpc": "2.0", "id": 1, "method": "getHealth"})
+
+    def probe(self, response: httpx.Response) -> bool:
+        return response.json().get("result") == "ok"

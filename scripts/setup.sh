@@ -17,9 +17,10 @@ APT_PACKAGES=(
   # Solana program pipeline (see tools/sbpf/README.md): Debian's rustc with a
   # prebuilt BPF core/alloc, and the LLVM tools matching rustc's LLVM.
   rustc-web cargo-web libstd-rust-web-dev-bpf
-  # Test and demo peers: MQTT broker and virtual serial ports for Modbus RTU;
-  # openssl makes the throwaway CA and broker certificate for TLS tests.
-  mosquitto socat openssl
+  # Test and demo peers: MQTT broker (and its command-line clients, mosquitto_pub /
+  # mosquitto_sub, which the README's recipes use) and virtual serial ports for Modbus
+  # RTU; openssl makes the throwaway CA and broker certificate for TLS tests.
+  mosquitto mosquitto-clients socat openssl
 )
 
 missing_apt() {

@@ -1,6 +1,9 @@
-"""A local Solana JSON-RPC endpoint backed by LiteSVM, with the GridTokenX programs deployed.
+"""`python -m tools.localnet` runs the node: the durable LiteSVM chain of
+:mod:`aggregator.chain.node_server` (``--data-dir`` keeps its state; see that module).
 
-`python -m tools.localnet --port 8899` serves the subset of the Solana JSON-RPC API that
+The :class:`Localnet` class below serves an in-process :class:`LocalChain` that a test
+has already set up, over the same JSON-RPC subset, so the RPC backend can be exercised
+against a chain built in the test's own process. It serves the subset of the Solana JSON-RPC API that
 clients such as solana-py use to send transactions and read accounts: getHealth,
 getVersion, getSlot, getLatestBlockhash, sendTransaction, getSignatureStatuses,
 getTransaction, getSignaturesForAddress, getAccountInfo, getMultipleAccounts, getBalance,
@@ -16,14 +19,12 @@ them (request an airdrop for it first), as the deploying key does on a cluster.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import threading
 from collections.abc import Callable
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from solders.account import Account
@@ -51,7 +52,6 @@ from solders.transaction_status import (
     UiTransactionStatusMeta,
 )
 
-from aggregator.chain.connect import deployed_programs
 from aggregator.chain.litesvm import RECENT_BLOCKHASHES, LocalChain
 
 JSONRPC_INVALID_PARAMS = -32602
@@ -223,16 +223,9 @@ def create_app(localnet: Localnet) -> FastAPI:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.localnet", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8899)
-    args = p.parse_args(argv)
-    chain = LocalChain(deployed_programs())
-    print(f"localnet: programs {', '.join(pr.name for pr in chain.programs.values())} on http://{args.host}:{args.port}",
-          flush=True)
-    uvicorn.run(create_app(Localnet(chain)), host=args.host, port=args.port, log_level="warning")
-    return 0
+    from aggregator.chain.node_server import main as node_main
+
+    return node_main(argv, prog="python -m tools.localnet")
 
 
 if __name__ == "__main__":

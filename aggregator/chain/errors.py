@@ -4,8 +4,10 @@
     ├── ChainError              a transaction executed (or was refused) and failed;
     │                           ``result`` is its :class:`~aggregator.chain.transactions.TxResult`
     ├── HistoryError            a node's history answer cannot be used
-    └── ChainSetupError         the configured chain cannot be used (missing build, key,
-                                uninitialised registry, unknown market)
+    ├── ChainSetupError         the configured chain cannot be used (missing build, key,
+    │                           uninitialised registry, unknown market)
+    └── NodeError               the durable node refuses a request (answered over
+                                JSON-RPC as an error; ``aggregator.chain.node``)
 
 Transport failures of a JSON-RPC node surface as the RPC client's own errors
 (``httpx.HTTPError``, solana-py's ``SolanaExceptionBase``/``RPCException``) and a
@@ -39,3 +41,7 @@ class HistoryError(ChainClientError):
 
 class ChainSetupError(ChainClientError):
     """The configured chain cannot be used (missing build, key, or uninitialised registry)."""
+
+
+class NodeError(ChainClientError, ValueError):
+    """A request the durable node refuses (its JSON-RPC layer answers it as an error)."""

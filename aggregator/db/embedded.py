@@ -29,6 +29,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -66,6 +67,8 @@ def _ensure_system_user() -> pwd.struct_passwd:
             check=True,
             capture_output=True,
         )
+        print(f"embedded PostgreSQL: created the system user {SYSTEM_USER!r} (PostgreSQL refuses to run as root; "
+              f"remove it with `userdel {SYSTEM_USER}`)", file=sys.stderr)
         return pwd.getpwnam(SYSTEM_USER)
 
 
@@ -75,6 +78,9 @@ def _ensure_traversable(path: Path) -> None:
         mode = parent.stat().st_mode
         if not mode & 0o001:
             parent.chmod(mode | 0o001)
+            print(f"embedded PostgreSQL: added o+x to {parent} so the {SYSTEM_USER!r} user can reach its data "
+                  f"directory (undo with `chmod o-x {parent}`; or set GTX_DATA_DIR to a directory outside it)",
+                  file=sys.stderr)
 
 
 def _start_time(pid: int) -> str | None:

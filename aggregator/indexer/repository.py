@@ -21,6 +21,8 @@ from aggregator.indexer.decode import MINTED, SETTLED
 log = logging.getLogger("aggregator.indexer")
 
 DEACTIVATED = "MeterDeactivated"
+USER_REGISTERED = "UserRegistered"
+METER_REGISTERED = "MeterRegistered"
 KEY_ROTATED = "MeterKeyRotated"
 
 EVENT_COLUMNS = ("signature", "idx", "slot", "program_id", "program", "name", "meter_id", "data")
@@ -81,6 +83,11 @@ async def apply_effects(conn: asyncpg.Connection, events: Sequence[asyncpg.Recor
             await trading_effects.apply(conn, e, data)
         elif e["program"] == "certificates" and e["name"] in certificate_effects.CERTIFICATE_EVENTS:
             await certificate_effects.apply(conn, e, data)
+        elif e["program"] == "registry" and e["name"] == USER_REGISTERED:
+            await conn.execute("UPDATE users SET chain_state = 'active' WHERE wallet = $1 AND chain_state = 'pending'",
+                               data["wallet"])
+        elif e["program"] == "registry" and e["name"] == METER_REGISTERED:
+            await _meter_registered(conn, e)
         elif e["name"] == DEACTIVATED:
             await _update_owned_meter(conn, e, "status = 'revoked'")
         elif e["name"] == KEY_ROTATED:
@@ -112,6 +119,22 @@ _SAME_OWNER = """
     m.meter_id = $1 AND u.id = m.owner_id
     AND u.wallet = (SELECT c.data->>'owner' FROM chain_events c
                     WHERE c.meter_id = $1 AND c.name = 'MeterRegistered' ORDER BY c.id DESC LIMIT 1)"""
+
+
+async def _meter_registered(conn: asyncpg.Connection, e: asyncpg.Record) -> None:
+    """The meter is on chain under the database's owner: it becomes active, and its mint
+    batches that failed because it was not registered yet get fresh attempts, so readings
+    that arrived before the registration mint once it lands."""
+    activated = await conn.fetchval(
+        f"UPDATE meters m SET chain_state = 'active' FROM users u WHERE {_SAME_OWNER} RETURNING m.meter_id",
+        e["meter_id"])
+    if activated is None:
+        return
+    await conn.execute(
+        """UPDATE mint_batches SET state = 'claimed', attempts = 0, last_error = NULL, next_attempt_at = now(),
+                                    updated_at = now()
+           WHERE meter_id = $1 AND state = 'failed' AND last_error LIKE '%not registered on chain%'""",
+        e["meter_id"])
 
 
 async def _update_owned_meter(conn: asyncpg.Connection, e: asyncpg.Record, assignment: str, *args: object) -> None:

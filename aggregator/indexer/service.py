@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -74,6 +74,8 @@ class Indexer:
         """Sync now rather than at the next poll (the relay calls it after a transaction
         it relayed landed, so a user's order is indexed within one sync, not one poll)."""
         self._woken.set()
+        #: called after a batch that indexed a ``MeterRegistered`` (the minter's wake-up)
+        self.on_meter_registered: Callable[[], None] | None = None
 
     async def run(self) -> None:
         """Sync every `poll_s` until cancelled; a failed sync is logged and retried after
@@ -117,6 +119,8 @@ class Indexer:
                 await repo.set_cursor(conn, address, batch[-1].signature, batch[-1].slot)
             done.update(s.signature for s in batch)
             stored += len(inserted)
+            if self.on_meter_registered is not None and any(e["name"] == "MeterRegistered" for e in inserted):
+                self.on_meter_registered()
             self._publish(inserted)
         return stored
 

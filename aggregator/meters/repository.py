@@ -8,16 +8,19 @@ from aggregator.errors import Conflict, NotFound
 
 _METER_SELECT = """
 SELECT m.meter_id, u.wallet AS owner_wallet, encode(m.device_pubkey, 'hex') AS device_public_key,
-       m.status, m.registered_at, m.last_seq, m.last_ts AS last_reading_at, m.accepted_count
+       m.status, m.registered_at, m.last_seq, m.last_ts AS last_reading_at, m.accepted_count,
+       m.chain_state, m.location, m.meter_type
 FROM meters m JOIN users u ON u.id = m.owner_id
 """
 
 
-async def create(conn: asyncpg.Connection, meter_id: str, owner_id: int, device_pubkey: bytes) -> None:
+async def create(conn: asyncpg.Connection, meter_id: str, owner_id: int, device_pubkey: bytes, *,
+                 chain_state: str = "active", location: str | None = None, meter_type: str | None = None) -> None:
     try:
         await conn.execute(
-            "INSERT INTO meters (meter_id, owner_id, device_pubkey) VALUES ($1, $2, $3)",
-            meter_id, owner_id, device_pubkey,
+            "INSERT INTO meters (meter_id, owner_id, device_pubkey, chain_state, location, meter_type) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            meter_id, owner_id, device_pubkey, chain_state, location, meter_type,
         )
     except asyncpg.UniqueViolationError as exc:
         raise Conflict("meter_exists", f"meter {meter_id} is already registered") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 from fastapi import APIRouter, Query
 
-from aggregator.deps import Pool
+from aggregator.deps import AppServices, Pool
 from aggregator.errors import AuthError, Forbidden
 from aggregator.meters import repository as repo
 from aggregator.meters.schemas import (
@@ -18,6 +18,7 @@ from aggregator.meters.schemas import (
     Rejection,
     SetMeterStatus,
 )
+from aggregator.onboarding import register_meter_tx
 from aggregator.users import challenge
 from aggregator.users import repository as users_repo
 from aggregator.users.tokens import Principal, Reader, require_wallet
@@ -33,7 +34,11 @@ async def readable_meter(conn: asyncpg.Connection, reader: Principal, meter_id: 
 
 
 @router.post("/api/meters", response_model=Meter, status_code=201)
-async def register_meter(body: RegisterMeter, pool: Pool) -> Meter:
+async def register_meter(body: RegisterMeter, pool: Pool, services: AppServices) -> Meter:
+    """The meter row (``pending`` when a chain is served) and, then, the ``register_meter``
+    transaction for the owner's wallet to sign and relay (``aggregator.onboarding``)."""
+    chain = services.chain_handle
+    blockhash = await chain.backend.latest_blockhash() if chain is not None else None
     async with pool.acquire() as conn:
         await challenge.consume(
             conn, wallet=body.owner_wallet, purpose="register_meter", nonce=body.nonce,
@@ -45,8 +50,15 @@ async def register_meter(body: RegisterMeter, pool: Pool) -> Meter:
         if owner["role"] != "prosumer":
             # GRID is minted for exported energy: only prosumers own minting meters (as on chain).
             raise Forbidden("not_prosumer", "only a prosumer may register a meter")
-        await repo.create(conn, body.meter_id, owner["id"], bytes.fromhex(body.device_public_key))
-        return Meter(**dict(await repo.get(conn, body.meter_id)))
+        await repo.create(conn, body.meter_id, owner["id"], bytes.fromhex(body.device_public_key),
+                          chain_state="pending" if chain is not None else "active", location=body.location,
+                          meter_type=body.meter_type)
+        row = dict(await repo.get(conn, body.meter_id))
+    tx = None
+    if chain is not None and blockhash is not None:
+        tx = register_meter_tx(chain.registry, body.owner_wallet, body.meter_id, bytes.fromhex(body.device_public_key),
+                               body.location or "", blockhash)
+    return Meter(**row, registration_tx=tx)
 
 
 @router.post("/api/meters/{meter_id}/status", response_model=Meter)

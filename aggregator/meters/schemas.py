@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from common.wire import METER_ID_PATTERN
 
@@ -18,6 +18,15 @@ class RegisterMeter(BaseModel):
     )
     nonce: str = Field(min_length=1, max_length=100)
     signature: str = Field(min_length=1, max_length=100, description="owner wallet signature, base58")
+    location: str | None = Field(None, max_length=32, description="where it is (at most 32 UTF-8 bytes; also on chain)")
+    meter_type: Literal["solar", "wind", "battery", "grid", "other"] | None = None
+
+    @field_validator("location")
+    @classmethod
+    def _location_fits_on_chain(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode()) > 32:
+            raise ValueError("location is longer than 32 UTF-8 bytes")
+        return value
 
 
 class SetMeterStatus(BaseModel):
@@ -36,6 +45,12 @@ class Meter(BaseModel):
     last_seq: int | None
     last_reading_at: datetime | None
     accepted_count: int
+    chain_state: str = Field("active", description="pending until the on-chain registration is indexed")
+    location: str | None = None
+    meter_type: str | None = None
+    registration_tx: str | None = Field(
+        None, description="POST /api/meters: the unsigned register_meter transaction (base64) for the owner to "
+        "sign and post to /api/transactions")
 
 
 class Reconciliation(BaseModel):

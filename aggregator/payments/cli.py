@@ -35,7 +35,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from aggregator.db.migrate import migrate
 
     status = 0
-    async with database_async(settings.database_url, settings.embedded_pg_dir) as dsn:
+    async with database_async(settings.database_url, settings.pg_dir) as dsn:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
         try:
             if settings.run_migrations:

@@ -42,9 +42,11 @@ from spl.token.constants import ASSOCIATED_TOKEN_PROGRAM_ID
 from aggregator.chain.backend import ChainBackend
 from aggregator.chain.certificates import Certificates
 from aggregator.chain.programs import GtxProgram
+from aggregator.chain.registry import Registry
 from aggregator.chain.trading import USER_INSTRUCTIONS, Trading
 from aggregator.chain.transactions import decompile
 from aggregator.errors import AuthError, Conflict, PayloadTooLarge, Unavailable, ValidationFailed
+from aggregator.onboarding import REGISTRY_USER_INSTRUCTIONS
 from aggregator.trading.desk import TradingDesk
 from aggregator.trading.schemas import Market, RelayResult
 from common.wire import PACKET_BYTES
@@ -132,10 +134,12 @@ CERTIFICATE_USER_INSTRUCTIONS = ("issue", "validate", "transfer", "retire", "exp
 
 
 def relay_allowlist(trading: Trading | None, certificates: Certificates | None,
-                    matchers: tuple[Pubkey, ...] = ()) -> dict[Pubkey, Allowed]:
+                    matchers: tuple[Pubkey, ...] = (), registry: Registry | None = None) -> dict[Pubkey, Allowed]:
     """The one list of (program, instructions) the relay passes, for the programs served;
     `settle_fills` passes when one of `matchers` (keys this service holds) co-signed it."""
     allowed = {}
+    if registry is not None:
+        allowed[registry.program_id] = Allowed(registry.program, REGISTRY_USER_INSTRUCTIONS)
     if trading is not None:
         allowed[trading.program_id] = Allowed(trading.program, USER_INSTRUCTIONS,
                                               ("settle_fills",) if matchers else (), matchers)

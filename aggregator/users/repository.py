@@ -7,12 +7,13 @@ import asyncpg
 from aggregator.errors import Conflict, NotFound
 
 
-async def create(conn: asyncpg.Connection, wallet: str, role: str, display_name: str | None) -> asyncpg.Record:
+async def create(conn: asyncpg.Connection, wallet: str, role: str, display_name: str | None,
+                 chain_state: str = "active") -> asyncpg.Record:
     try:
         return await conn.fetchrow(
-            """INSERT INTO users (wallet, role, display_name) VALUES ($1, $2, $3)
-               RETURNING id, wallet, role, display_name, created_at""",
-            wallet, role, display_name,
+            """INSERT INTO users (wallet, role, display_name, chain_state) VALUES ($1, $2, $3, $4)
+               RETURNING id, wallet, role, display_name, created_at, chain_state""",
+            wallet, role, display_name, chain_state,
         )
     except asyncpg.UniqueViolationError as exc:
         raise Conflict("user_exists", f"wallet {wallet} is already registered") from exc
@@ -20,7 +21,7 @@ async def create(conn: asyncpg.Connection, wallet: str, role: str, display_name:
 
 async def get(conn: asyncpg.Connection, wallet: str) -> asyncpg.Record:
     row = await conn.fetchrow(
-        "SELECT id, wallet, role, display_name, created_at FROM users WHERE wallet = $1", wallet
+        "SELECT id, wallet, role, display_name, created_at, chain_state FROM users WHERE wallet = $1", wallet
     )
     if row is None:
         raise NotFound("unknown_user", f"no user with wallet {wallet}")

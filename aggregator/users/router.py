@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from aggregator.deps import AppSettings, Pool
+from aggregator.deps import AppServices, AppSettings, Pool
+from aggregator.onboarding import register_user_tx
 from aggregator.users import challenge
 from aggregator.users import repository as repo
 from aggregator.users.schemas import (
@@ -32,15 +33,22 @@ async def new_challenge(body: ChallengeRequest, pool: Pool, settings: AppSetting
 
 
 @router.post("/api/users", response_model=User, status_code=201)
-async def register_user(body: RegisterUser, pool: Pool) -> User:
+async def register_user(body: RegisterUser, pool: Pool, services: AppServices) -> User:
+    """The user row (``pending`` when a chain is served) and, then, the ``register_user``
+    transaction for the wallet to sign and relay (``aggregator.onboarding``)."""
     challenge.parse_wallet(body.wallet)
+    chain = services.chain_handle
+    blockhash = await chain.backend.latest_blockhash() if chain is not None else None
     async with pool.acquire() as conn:
         await challenge.consume(
             conn, wallet=body.wallet, purpose="register_user", nonce=body.nonce,
             signature_b58=body.signature, fields=body.signed_fields(),
         )
-        row = await repo.create(conn, body.wallet, body.role, body.display_name)
-    return User(**dict(row))
+        row = await repo.create(conn, body.wallet, body.role, body.display_name,
+                                "pending" if chain is not None else "active")
+    tx = None if chain is None or blockhash is None else register_user_tx(chain.registry, body.wallet, body.role,
+                                                                         blockhash)
+    return User(**dict(row), registration_tx=tx)
 
 
 @router.get("/api/users/{wallet}", response_model=User)

@@ -44,6 +44,10 @@ class User(BaseModel):
     role: str
     display_name: str | None
     created_at: datetime
+    chain_state: str = Field("active", description="pending until the on-chain registration is indexed")
+    registration_tx: str | None = Field(
+        None, description="POST /api/users: the unsigned register_user transaction (base64) for the wallet to "
+        "sign and post to /api/transactions")
 
 
 class Balance(BaseModel):

@@ -29,13 +29,13 @@ async def test_migrations_are_idempotent_and_guarded(pg_dsn: str, tmp_path: Path
         assert err.value.reason == "checksum_mismatch"
     finally:
         await conn.close()
-    gap = tmp_path / "gap"
-    gap.mkdir()
-    (gap / "0001_a.sql").write_text("SELECT 1;")
-    (gap / "0003_c.sql").write_text("SELECT 1;")
+    twice = tmp_path / "twice"
+    twice.mkdir()
+    (twice / "0001_a.sql").write_text("SELECT 1;")
+    (twice / "0001_b.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError) as err:
-        load_migrations(gap)
-    assert err.value.reason == "gap_in_versions"
+        load_migrations(twice)
+    assert err.value.reason == "duplicate_version"
 
 
 async def test_failed_migration_leaves_nothing_half_applied(pg_dsn: str, tmp_path: Path) -> None:
@@ -44,13 +44,13 @@ async def test_failed_migration_leaves_nothing_half_applied(pg_dsn: str, tmp_pat
         migrations = load_migrations()
         for m in migrations:
             shutil.copy(Path(__file__).parents[2] / "aggregator/db/migrations" / f"{m.version:04d}_{m.name}.sql", tmp_path)
-        broken = len(migrations) + 1
+        broken = migrations[-1].version + 1
         (tmp_path / f"{broken:04d}_broken.sql").write_text(
             "CREATE TABLE half_done (id INT); SELECT no_such_column FROM users;")
         with pytest.raises(asyncpg.UndefinedColumnError):
             await migrate(conn, tmp_path)
         assert await conn.fetchval("SELECT to_regclass('half_done')") is None
-        assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == len(migrations)
+        assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == migrations[-1].version
     finally:
         await conn.close()
 
