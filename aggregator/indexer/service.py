@@ -69,13 +69,13 @@ class Indexer:
         self.retry_s = retry_s
         self._fetch_slots = asyncio.Semaphore(fetch_concurrency)
         self._woken = asyncio.Event()
+        #: called after a batch that indexed a ``MeterRegistered`` (the minter's wake-up)
+        self.on_meter_registered: Callable[[], None] | None = None
 
     def wake(self) -> None:
         """Sync now rather than at the next poll (the relay calls it after a transaction
         it relayed landed, so a user's order is indexed within one sync, not one poll)."""
         self._woken.set()
-        #: called after a batch that indexed a ``MeterRegistered`` (the minter's wake-up)
-        self.on_meter_registered: Callable[[], None] | None = None
 
     async def run(self) -> None:
         """Sync every `poll_s` until cancelled; a failed sync is logged and retried after
