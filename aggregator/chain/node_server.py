@@ -364,16 +364,19 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="where the chain's state is kept (SQLite); without it, state lives in memory")
     p.add_argument("--upgrade-authority", default=None,
-                   help="base58 key written as the programs' upgrade authority when first deployed")
+                   help="base58 key written as the programs' upgrade authority when first deployed "
+                   "(default: the committed development deployer, programs/keys/deployer-keypair.json)")
     p.add_argument("--no-faucet", action="store_true", help="refuse requestAirdrop")
     return p
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m aggregator.chain.node_server") -> int:
     from aggregator.chain.connect import deployed_programs
+    from aggregator.chain.programs import localnet_deployer
 
     args = _parser(prog).parse_args(argv)
-    authority = Pubkey.from_string(args.upgrade_authority) if args.upgrade_authority else None
+    authority = Pubkey.from_string(args.upgrade_authority) if args.upgrade_authority \
+        else localnet_deployer().pubkey()
     try:
         node = Node(args.data_dir, deployed_programs(), upgrade_authority=authority, faucet=not args.no_faucet)
     except NodeError as exc:

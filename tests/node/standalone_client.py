@@ -70,8 +70,8 @@ def publish(port: int, meter: str, message: str) -> None:
 
 
 def grid_balance(rpc_url: str, owner: Pubkey) -> int:
-    registry_idl = json.loads((Path(__file__).resolve().parents[2] / "programs/idl/energy_token.json").read_text())
-    token_program_id = Pubkey.from_string(registry_idl["metadata"]["address"])
+    token_idl = json.loads((Path(__file__).resolve().parents[2] / "programs/idl/energy_token.json").read_text())
+    token_program_id = Pubkey.from_string(token_idl["address"])  # Anchor's IDL format
     mint = Pubkey.find_program_address([b"grid_mint"], token_program_id)[0]
     ata = Pubkey.find_program_address([bytes(owner), bytes(TOKEN_PROGRAM), bytes(mint)], ATA_PROGRAM)[0]
     if rpc(rpc_url, "getAccountInfo", [str(ata), {"encoding": "base64"}])["value"] is None:
@@ -90,8 +90,16 @@ def wait_for(what: str, check, timeout_s: float = 90.0):
         time.sleep(0.5)
 
 
-def confirmed_mints(api: str, meter: str) -> list[dict]:
-    return [m for m in httpx.get(f"{api}/api/mints", params={"meter_id": meter}, timeout=30).json()
+def read_token(api: str, wallet: Keypair) -> dict[str, str]:
+    """The header that reads the wallet's private data (POST /api/auth/token)."""
+    reply = httpx.post(f"{api}/api/auth/token", json={"wallet": str(wallet.pubkey()),
+                                                       **signed_request(api, wallet, "read_token", {})}, timeout=30)
+    assert reply.status_code == 201, reply.text
+    return {"Authorization": f"Bearer {reply.json()['token']}"}
+
+
+def confirmed_mints(api: str, meter: str, auth: dict[str, str]) -> list[dict]:
+    return [m for m in httpx.get(f"{api}/api/mints", params={"meter_id": meter}, headers=auth, timeout=30).json()
             if m["state"] == "confirmed"]
 
 
@@ -119,15 +127,19 @@ def onboard(api: str, rpc_url: str, port: int, state_file: Path) -> dict:
                 ((1, 1_000), (2, 1_500), (3, 2_250))]
     publish(port, meter, readings[0])  # before the meter is on chain
     sign_and_relay(api, body["registration_tx"], owner)
+    auth = read_token(api, owner)
     wait_for("the meter to become active",
-             lambda: httpx.get(f"{api}/api/meters/{meter}", timeout=30).json()["chain_state"] == "active")
+             lambda: httpx.get(f"{api}/api/meters/{meter}", headers=auth, timeout=30).json()["chain_state"]
+             == "active")
     for message in readings[1:]:
         publish(port, meter, message)
-    wait_for("GRID on chain", lambda: sum(m["minted_wh"] for m in confirmed_mints(api, meter)) >= 1_250)
+    wait_for("GRID on chain", lambda: sum(m["minted_wh"] for m in confirmed_mints(api, meter, auth)) >= 1_250)
     balance = grid_balance(rpc_url, owner.pubkey())
-    state = {"owner": str(owner.pubkey()), "meter": meter, "readings": readings, "grid": balance,
-             "minted_wh": sum(m["minted_wh"] for m in confirmed_mints(api, meter)),
-             "user_state": httpx.get(f"{api}/api/users/{owner.pubkey()}", timeout=30).json()["chain_state"]}
+    state = {"owner": str(owner.pubkey()), "owner_secret": list(bytes(owner)), "meter": meter,
+             "readings": readings, "grid": balance,
+             "minted_wh": sum(m["minted_wh"] for m in confirmed_mints(api, meter, auth)),
+             "user_state": httpx.get(f"{api}/api/users/{owner.pubkey()}", headers=auth,
+                                     timeout=30).json()["chain_state"]}
     state_file.write_text(json.dumps(state))
     return state
 
@@ -135,14 +147,15 @@ def onboard(api: str, rpc_url: str, port: int, state_file: Path) -> dict:
 def check(api: str, rpc_url: str, port: int, state_file: Path) -> dict:
     state = json.loads(state_file.read_text())
     owner, meter = Pubkey.from_string(state["owner"]), state["meter"]
+    auth = read_token(api, Keypair.from_bytes(bytes(state["owner_secret"])))
     before = grid_balance(rpc_url, owner)
     for message in state["readings"]:  # a replay of everything: refused as duplicates
         publish(port, meter, message)
     time.sleep(5)
-    mints = confirmed_mints(api, meter)
+    mints = confirmed_mints(api, meter, auth)
     return {"grid_before_restart": state["grid"], "grid_after_restart": before,
             "grid_after_replay": grid_balance(rpc_url, owner), "minted_wh": sum(m["minted_wh"] for m in mints),
-            "accepted": httpx.get(f"{api}/api/meters/{meter}", timeout=30).json()["accepted_count"]}
+            "accepted": httpx.get(f"{api}/api/meters/{meter}", headers=auth, timeout=30).json()["accepted_count"]}
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from devservers import AggregatorProcess, MosquittoBroker, free_tcp_port, scratch_postgres
+from aggregator.chain.bootstrap import ensure_keypair
 from devservers.processes import NodeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +45,9 @@ def _replicas(tmp: Path, dsn: str) -> None:
     broker = MosquittoBroker(tmp / "mq")
     broker.start()
     authority_env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    node = NodeProcess(tmp / "chain")
+    # chain init signs every initialize with the key dir's deployer: the programs' upgrade authority
+    deployer = ensure_keypair(keys, "deployer")
+    node = NodeProcess(tmp / "chain", extra=["--upgrade-authority", str(deployer.pubkey())])
     replicas: list[AggregatorProcess] = []
     try:
         node.ready()
@@ -90,8 +93,9 @@ def _replicas(tmp: Path, dsn: str) -> None:
             **client.signed_request(api, owner, "register_meter", {"meter_id": meter, "device_public_key": device_hex})},
             timeout=30).json()
         client.sign_and_relay(api, body["registration_tx"], owner)
+        auth = client.read_token(api, owner)
         client.wait_for("the meter on chain",
-                        lambda: httpx.get(f"{api}/api/meters/{meter}", timeout=30).json()["chain_state"] == "active")
+                        lambda: httpx.get(f"{api}/api/meters/{meter}", headers=auth, timeout=30).json()["chain_state"] == "active")
 
         now = int(time.time())
         exports = [1_000 + 37 * seq for seq in range(1, READINGS + 1)]
@@ -108,13 +112,13 @@ def _replicas(tmp: Path, dsn: str) -> None:
         replicas[leader_index].ready(180)
         due = exports[-1] - exports[0]
         client.wait_for("every reading ingested",
-                        lambda: httpx.get(f"{api}/api/meters/{meter}", timeout=30).json()["accepted_count"] == READINGS,
+                        lambda: httpx.get(f"{api}/api/meters/{meter}", headers=auth, timeout=30).json()["accepted_count"] == READINGS,
                         120)
         client.wait_for("every reading minted",
-                        lambda: sum(m["minted_wh"] for m in client.confirmed_mints(api, meter)) == due, 120)
+                        lambda: sum(m["minted_wh"] for m in client.confirmed_mints(api, meter, auth)) == due, 120)
         time.sleep(3)  # nothing more may arrive
-        assert sum(m["minted_wh"] for m in client.confirmed_mints(api, meter)) == due
-        reconciliation = httpx.get(f"{api}/api/meters/{meter}/reconciliation", timeout=30).json()
+        assert sum(m["minted_wh"] for m in client.confirmed_mints(api, meter, auth)) == due
+        reconciliation = httpx.get(f"{api}/api/meters/{meter}/reconciliation", headers=auth, timeout=30).json()
         assert reconciliation["minted_wh"] == due and reconciliation["consistent"], reconciliation
         grid = client.grid_balance(node.url, owner.pubkey())
         assert grid > 0
