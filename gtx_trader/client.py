@@ -5,6 +5,11 @@ Actions, ``/api/actions/...``), this client signs them with the wallet's keypair
 relays them (``POST /api/transactions``); registration signs the service's one-time
 challenge. It imports nothing of the service: only the HTTP API is shared.
 
+A wallet's balances, history, statement, orders and own trades are private: the client
+asks for a read token when it first needs one (``POST /api/auth/challenge`` with purpose
+``read_token``, the wallet's signature, ``POST /api/auth/token``), keeps it until shortly
+before it expires, and sends it as ``Authorization: Bearer <token>`` on those reads only.
+
 Units on the wire: energy in Wh (GRID base units, 1 GRID = 1 kWh), prices in payment
 token base units per kWh, amounts in payment token base units (6 decimals).
 """
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +31,8 @@ from solders.transaction import Transaction
 Side = Literal["buy", "sell"]
 PAYMENT_DECIMALS = 6
 Json = dict[str, Any]
+#: A read token is renewed this long before it expires (clock skew, a slow request).
+TOKEN_MARGIN_S = 60
 
 
 class TraderError(Exception):
@@ -81,6 +89,7 @@ class TraderClient:
         self.wallet = wallet
         self._market = market
         self.http = httpx.Client(base_url=self.base_url, timeout=timeout_s, transport=transport)
+        self._token: tuple[str, int] | None = None  # (token, expires_at unix s)
 
     def close(self) -> None:
         self.http.close()
@@ -115,6 +124,34 @@ class TraderClient:
 
     def _get(self, path: str, **params: Any) -> Any:
         return self._request("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
+
+    def read_token(self, *, renew: bool = False) -> str:
+        """The wallet's read token, asked for on first use and kept until shortly before it expires."""
+        if not renew and self._token is not None and self._token[1] - TOKEN_MARGIN_S > time.time():
+            return self._token[0]
+        wallet = self.address
+        assert self.wallet is not None
+        nonce = self._request("POST", "/api/auth/challenge",
+                              json={"wallet": wallet, "purpose": "read_token"}).json()["nonce"]
+        signature = self.wallet.sign_message(signing_message("read_token", wallet, nonce, {}))
+        body = self._request("POST", "/api/auth/token",
+                             json={"wallet": wallet, "nonce": nonce, "signature": str(signature)}).json()
+        self._token = (str(body["token"]), int(body["expires_at"]))
+        return self._token[0]
+
+    def _private(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """A request for the wallet's private data, with its read token (renewed once if the
+        service no longer accepts the kept one)."""
+        headers = {"Authorization": f"Bearer {self.read_token()}"}
+        try:
+            return self._request(method, path, headers=headers, **kw)
+        except TraderError as exc:
+            if exc.status != 401 or exc.reason not in ("token_invalid", "token_expired"):
+                raise
+        return self._request(method, path, headers={"Authorization": f"Bearer {self.read_token(renew=True)}"}, **kw)
+
+    def _private_get(self, path: str, **params: Any) -> Any:
+        return self._private("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
 
     def sign(self, transaction_b64: str) -> str:
         """Add the wallet's signature to a (possibly partly signed) transaction."""
@@ -167,28 +204,31 @@ class TraderClient:
         wallet = self.address
         challenge = self._request("POST", "/api/auth/challenge", json={"wallet": wallet, "purpose": "register_user"})
         nonce = challenge.json()["nonce"]
-        signature = self.wallet.sign_message(signing_message("register_user", wallet, nonce, {"role": role}))
+        # The display name is signed too when given, so no relay can add, change or drop it.
+        fields = {"role": role} if display_name is None else {"role": role, "display_name": display_name}
+        signature = self.wallet.sign_message(signing_message("register_user", wallet, nonce, fields))
         return self._request("POST", "/api/users", json={"wallet": wallet, "role": role, "display_name": display_name,
                                                          "nonce": nonce, "signature": str(signature)}).json()
 
     def balances(self, wallet: str | None = None) -> Json:
-        return self._get(f"/api/wallets/{wallet or self.address}/balances")
+        """The wallet's holdings (another wallet's only when this one is the operator or an admin)."""
+        return self._private_get(f"/api/wallets/{wallet or self.address}/balances")
 
     def history(self, kind: str | None = None, limit: int = 50) -> list[Json]:
-        return self._get(f"/api/wallets/{self.address}/history", kind=kind, limit=limit)
+        return self._private_get(f"/api/wallets/{self.address}/history", kind=kind, limit=limit)
 
     def statement(self, period: Literal["day", "month"] = "day") -> Json:
-        return self._get(f"/api/wallets/{self.address}/statement", period=period)
+        return self._private_get(f"/api/wallets/{self.address}/statement", period=period)
 
     def statement_csv(self, period: Literal["day", "month"] = "day") -> str:
-        return self._request("GET", f"/api/wallets/{self.address}/statement",
+        return self._private("GET", f"/api/wallets/{self.address}/statement",
                              params={"period": period, "format": "csv"}).text
 
     def orders(self, status: str | None = None, limit: int = 50) -> list[Json]:
-        return self._get("/api/orders", owner=self.address, market=self.market, status=status, limit=limit)
+        return self._private_get("/api/orders", owner=self.address, market=self.market, status=status, limit=limit)
 
     def trades(self, limit: int = 50) -> list[Json]:
-        return self._get("/api/trades", owner=self.address, market=self.market, limit=limit)
+        return self._private_get("/api/trades", owner=self.address, market=self.market, limit=limit)
 
     def certificates(self) -> list[Json]:
         return self._get("/api/certificates", owner=self.address)

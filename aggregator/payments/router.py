@@ -6,10 +6,10 @@
 | `POST /api/payments/statements` | operator | import a camt.053/054 file (XML body) |
 | `POST /api/payments/withdrawals` | the wallet | a payout request and the burn to sign |
 | `POST /api/payments/withdrawals/{id}/burn` | the wallet | send the signed burn |
-| `GET /api/payments/withdrawals/{id}` | anyone | a payout's status |
+| `GET /api/payments/withdrawals/{id}` | the wallet (read token), operator, admin | a payout's status |
 | `POST /api/payments/payout-files` | operator | a pain.001 of every burned payout |
 | `GET /api/payments/payout-files/{id}` | operator | that file's XML |
-| `GET /api/payments/balance/{wallet}` | anyone | the wallet's THB |
+| `GET /api/payments/balance/{wallet}` | anyone | the wallet's THB (a public chain account) |
 | `GET /api/payments/reserve` | anyone | bank balance against THB supply, now and per day |
 | `GET /api/payments/events` | operator | the audit trail |
 
@@ -41,6 +41,7 @@ from aggregator.payments.schemas import (
     WithdrawalRequest,
 )
 from aggregator.users.challenge import parse_wallet
+from aggregator.users.tokens import Reader, require_wallet
 
 router = APIRouter(tags=["payments"])
 
@@ -95,9 +96,13 @@ async def submit_burn(payout_id: int, body: BurnRequest, rail: TheRail) -> Payou
 
 
 @router.get("/api/payments/withdrawals/{payout_id}", response_model=Payout)
-async def get_withdrawal(payout_id: int, rail: TheRail) -> Payout:
+async def get_withdrawal(payout_id: int, reader: Reader, rail: TheRail) -> Payout:
+    """A payout's status (with the bank account it goes to): the wallet's own, the grid
+    operator's and admins' to read."""
     async with rail.pool.acquire() as conn:
-        return _payout(await ledger.payout(conn, payout_id))
+        row = await ledger.payout(conn, payout_id)
+    require_wallet(reader, row["wallet"])
+    return _payout(row)
 
 
 @router.post("/api/payments/payout-files", response_model=PayoutFile | None, dependencies=[Operator])

@@ -9,6 +9,9 @@
   newest first.
 * ``GET /api/wallets/{wallet}/statement?period=day|month&format=json|csv``: earnings per
   UTC day or month.
+
+All three are private: only the wallet itself (its read token), the grid operator and
+admins read them (401 ``token_required``, 403 ``not_yours``; docs/access-matrix.md).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from aggregator.portfolio.schemas import (
     Statement,
     StatementRow,
 )
+from aggregator.users.tokens import Reader, require_wallet
 
 router = APIRouter(tags=["portfolio"])
 
@@ -52,8 +56,9 @@ def wallet_key(wallet: str) -> Pubkey:
 
 
 @router.get("/api/wallets/{wallet}/balances", response_model=Balances)
-async def balances(wallet: WalletPath, services: AppServices, pool: Pool) -> Balances:
+async def balances(wallet: WalletPath, reader: Reader, services: AppServices, pool: Pool) -> Balances:
     """What the wallet holds now, as chain accounts say, and its production."""
+    require_wallet(reader, wallet)
     owner = wallet_key(wallet)
     async with pool.acquire() as conn:
         prod = await repo.production(conn, wallet)
@@ -121,10 +126,11 @@ def _describe(r: dict) -> str:
 
 
 @router.get("/api/wallets/{wallet}/history", response_model=list[HistoryEntry])
-async def history(wallet: WalletPath, pool: Pool, kind: HistoryKind | None = None,
+async def history(wallet: WalletPath, reader: Reader, pool: Pool, kind: HistoryKind | None = None,
                   since: datetime | None = None, until: datetime | None = None,
                   limit: int = Query(100, ge=1, le=1000)) -> list[HistoryEntry]:
     """Mints, fills, fees, refunds and certificates of the wallet, newest first."""
+    require_wallet(reader, wallet)
     wallet_key(wallet)
     async with pool.acquire() as conn:
         rows = await repo.history(conn, wallet, kind=kind, since=since, until=until, limit=limit)
@@ -147,10 +153,11 @@ STATEMENT_FIELDS = list(StatementRow.model_fields)
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
                              "description": "JSON, or CSV with format=csv (a header row, one row per period, "
                                             "then a totals row)"}})
-async def statement(wallet: WalletPath, pool: Pool, period: Literal["day", "month"] = "day",
+async def statement(wallet: WalletPath, reader: Reader, pool: Pool, period: Literal["day", "month"] = "day",
                     format: Literal["json", "csv"] = "json", since: datetime | None = None,
                     until: datetime | None = None) -> Statement | Response:
     """Earnings per UTC day or month: energy minted, sold and bought, revenue, fees, spend."""
+    require_wallet(reader, wallet)
     wallet_key(wallet)
     async with pool.acquire() as conn:
         rows = [dict(r) for r in await repo.statement(conn, wallet, period, since, until)]

@@ -16,8 +16,9 @@ from aggregator.certificates import local_certificate_desk
 from aggregator.chain.connect import local_chain
 from aggregator.trading import local_desk
 from devservers import free_tcp_port
-from tests.aggregator.agg_helpers import make_settings
+from tests.aggregator.agg_helpers import ADMIN, make_settings
 from tests.aggregator.agg_trading_helpers import Floor
+from tools import wallet
 
 
 @contextlib.asynccontextmanager
@@ -47,4 +48,5 @@ async def served_floor(dsn: str, *, indexer_poll_s: float = 0.02) -> AsyncIterat
     settings.mint_sweep_s = 3600
     app = create_app(settings, chain_handle=chain, trading_desk=desk, certificate_desk=certificates)
     async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+        await wallet.authorize(http, ADMIN)  # the floor's own reads are the test admin's
         yield Floor(app, http, chain, desk), url

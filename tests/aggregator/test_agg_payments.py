@@ -25,10 +25,20 @@ from aggregator.services import services_of
 from aggregator.trading import client as trading_client
 from aggregator.trading import local_desk
 from tests.aggregator.agg_helpers import Actors, make_settings, running
+from tests.aggregator.agg_payments_helpers import (
+    OPERATOR,
+    OPERATOR_TOKEN,
+    RESERVE_ACCOUNT,
+    Bank,
+    assert_pain001_valid,
+    import_statement,
+    reference,
+    reserve,
+    sign_burn,
+    withdraw,
+)
 from tests.aggregator.test_agg_minter import wait_for
-from tests.aggregator.agg_payments_helpers import (OPERATOR, OPERATOR_TOKEN, RESERVE_ACCOUNT, Bank,
-                                                   assert_pain001_valid, import_statement, reference, reserve,
-                                                   sign_burn, withdraw)
+from tools import wallet
 
 
 def thb_settings(tmp: Path, **over: object) -> ThbSettings:
@@ -119,6 +129,15 @@ async def test_deposit_pays_in_a_thb_market_and_withdrawal_produces_pain001(pg_d
         assert doc.findtext(".//p:CdtTrfTxInf/p:Amt/p:InstdAmt", namespaces=ns) == "200.00"
         assert doc.findtext(".//p:CdtTrfTxInf/p:PmtId/p:EndToEndId", namespaces=ns) == f"GTXP-{payout['id']}"
         assert (await http.get(f"/api/payments/withdrawals/{payout['id']}")).json()["status"] == "file_produced"
+        # A payout (and the bank account it goes to) is its wallet's to read, not another's.
+        path = f"/api/payments/withdrawals/{payout['id']}"
+        own = {"Authorization": f"Bearer {await wallet.read_token(http, consumer)}"}
+        assert (await http.get(path, headers=own)).status_code == 200
+        other = {"Authorization": f"Bearer {await wallet.read_token(http, Keypair())}"}
+        resp = await http.get(path, headers=other)
+        assert (resp.status_code, resp.json()["error"]["reason"]) == (403, "not_yours")
+        resp = await http.get(path, headers={"Authorization": ""})
+        assert resp.status_code == 401
         await assert_backed(http)
 
         # 5. The bank executes it: the next statement's debit entry confirms the payout.

@@ -55,13 +55,17 @@ async def test_camt_files_through_the_cli_mint_and_a_withdrawal_becomes_a_pain00
                                                                                     tmp_path: Path) -> None:
     env = {"GTX_DATABASE_URL": pg_dsn, "GTX_THB_RESERVE_ACCOUNT": RESERVE_ACCOUNT, "GTX_LOG_LEVEL": "WARNING",
            "GTX_THB_OPERATOR_TOKEN": OPERATOR_TOKEN}
-    server = AggregatorProcess({**env, "GTX_THB_DATA_DIR": str(tmp_path / "thb"), "GTX_THB_SWEEP_S": "0.1",
+    # The in-process chain (serve's default is the durable embedded node, where the rail
+    # needs a configured mint): the rail makes its own development mint on it.
+    server = AggregatorProcess({**env, "GTX_CHAIN_BACKEND": "litesvm", "GTX_THB_DATA_DIR": str(tmp_path / "thb"),
+                                "GTX_THB_SWEEP_S": "0.1",
                                 "GTX_LOG_LEVEL": "INFO"})
     try:
         await server.ready_async(60)
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
             consumer = Keypair()  # holds no SOL: the rail pays the fees
             assert (await wallet.register_user(http, consumer, "consumer")).status_code == 201
+            await wallet.authorize(http, consumer)  # a payout's status is the wallet's to read
             ref = await reference(http, consumer)
             balance_path = f"/api/payments/balance/{consumer.pubkey()}"
             bank = Bank()

@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 from solders.keypair import Keypair
 
-from gtx_trader.client import save_keypair
+from gtx_trader.client import TraderClient, save_keypair, signing_message
 from tests.aggregator.agg_helpers import Actors
 from tests.aggregator.agg_served import served_floor
 from tests.aggregator.agg_trading_helpers import PAYMENT_UNITS
@@ -152,3 +153,38 @@ def test_the_trader_package_imports_nothing_of_the_service() -> None:
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_client_asks_for_a_read_token_once_and_renews_it_when_refused() -> None:
+    kp = Keypair()
+    wallet = str(kp.pubkey())
+    seen: list[tuple[str, str | None]] = []
+    issued: list[str] = []
+    refuse = {"t0": False}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.path, request.headers.get("authorization")))
+        if request.url.path == "/api/auth/challenge":
+            assert json.loads(request.content) == {"wallet": wallet, "purpose": "read_token"}
+            return httpx.Response(201, json={"nonce": f"n{len(issued)}"})
+        if request.url.path == "/api/auth/token":
+            body = json.loads(request.content)
+            message = signing_message("read_token", wallet, body["nonce"], {})
+            assert str(kp.sign_message(message)) == body["signature"]
+            issued.append(f"t{len(issued)}")
+            return httpx.Response(201, json={"token": issued[-1], "token_type": "bearer", "wallet": wallet,
+                                             "role": "owner", "expires_at": 4_000_000_000})
+        if refuse.get(request.headers.get("authorization", "")[7:]):
+            return httpx.Response(401, json={"error": {"reason": "token_expired", "message": "expired"}})
+        assert request.headers.get("authorization", "").startswith("Bearer t")
+        return httpx.Response(200, json={"rows": []})
+
+    with TraderClient("http://agg", kp, market="M", transport=httpx.MockTransport(handler)) as client:
+        client.statement()
+        client.history()
+        client.balances()  # one token for all three
+        assert [p for p, _ in seen].count("/api/auth/token") == 1
+        refuse["t0"] = True
+        client.statement()  # the service refuses the kept token: a new one, and the read again
+    assert issued == ["t0", "t1"]
+    assert seen[-1] == ("/api/wallets/" + wallet + "/statement", "Bearer t1")
