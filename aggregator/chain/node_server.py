@@ -370,6 +370,17 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
+
+def _size_is(size: int) -> Callable[[bytes], bool]:
+    """A getProgramAccounts ``dataSize`` filter."""
+    return lambda data: len(data) == size
+
+
+def _bytes_at(offset: int, want: bytes) -> Callable[[bytes], bool]:
+    """A getProgramAccounts ``memcmp`` filter."""
+    return lambda data: data[offset:offset + len(want)] == want
+
+
 def main(argv: list[str] | None = None, prog: str = "python -m aggregator.chain.node_server") -> int:
     from aggregator.chain.connect import deployed_programs
     from aggregator.chain.programs import localnet_deployer
@@ -392,13 +403,3 @@ def main(argv: list[str] | None = None, prog: str = "python -m aggregator.chain.
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def _size_is(size: int) -> Callable[[bytes], bool]:
-    """A getProgramAccounts ``dataSize`` filter."""
-    return lambda data: len(data) == size
-
-
-def _bytes_at(offset: int, want: bytes) -> Callable[[bytes], bool]:
-    """A getProgramAccounts ``memcmp`` filter."""
-    return lambda data: data[offset:offset + len(want)] == want
