@@ -27,6 +27,7 @@ from pathlib import Path
 from nacl.signing import VerifyKey
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from solders.keypair import Keypair
 
 from aggregator.app import create_app
 from aggregator.chain import PROSUMER
@@ -68,6 +69,11 @@ class DayPlan:
         return int(math.ceil(self.wall_s / INTERVAL_S)) + 3
 
 
+#: The demo reads households' private data (readings, reconciliation, balances) as the grid
+#: operator, with a read token (docs/access-matrix.md).
+DAY_OPERATOR = Keypair()
+
+
 def settings_for(dsn: str, broker: MosquittoBroker, acceleration: float) -> Settings:
     rated_w = IngestPolicy().max_power_w
     return Settings(
@@ -76,6 +82,7 @@ def settings_for(dsn: str, broker: MosquittoBroker, acceleration: float) -> Sett
         ingest=IngestPolicy(rate_limit_interval_s=0, max_power_w=int(rated_w * max(1.0, acceleration))),
         mqtt=MqttSettings(enabled=True, host=broker.host, port=broker.port, client_id="gtx-day-aggregator"),
         mint_backoff_base_s=0.2, indexer_poll_s=0.2,
+        operator_wallets=frozenset({str(DAY_OPERATOR.pubkey())}),
     )
 
 
@@ -132,6 +139,7 @@ async def community_day(plan: DayPlan, console: Console) -> int:
         desk = local_desk(handle, auction_slot_secs=(AUCTION_SLOT_S,))
         settings = settings_for(pg.dsn(), upstream, plan.acceleration)
         agg = await serve_aggregator(stack, settings, app=create_app(settings, chain_handle=handle, trading_desk=desk))
+        await wallet.authorize(agg.client, DAY_OPERATOR)  # the summary reads every household's data
         console.print(f"   aggregator {agg.url}; markets: continuous {desk.markets[0].address}, "
                       f"auction (15 min) {desk.markets[1].address}")
 
