@@ -40,6 +40,19 @@ LOCALNET_DEPLOYER_PATH = ROOT / "programs" / "keys" / "deployer-keypair.json"
 _OFFLINE_URL = "http://127.0.0.1:9"
 
 
+def idl_constant(program: str, name: str) -> int:
+    """A constant of `program` as its current IDL (generated from interface.toml) states it."""
+    idl = json.loads((ROOT / "programs" / "idl" / f"{program}.json").read_text())
+    return int(next(c["value"] for c in idl["constants"] if c["name"] == name))
+
+
+def idl_enum(program: str, name: str) -> dict[str, int]:
+    """An enum type of `program`'s IDL: each variant's name (lower case) and value."""
+    idl = json.loads((ROOT / "programs" / "idl" / f"{program}.json").read_text())
+    kind = next(t["type"] for t in idl["types"] if t["name"] == name)
+    return {v["name"].lower(): i for i, v in enumerate(kind["variants"])}
+
+
 def localnet_ids() -> dict[str, Pubkey]:
     anchor = tomllib.loads((ROOT / "Anchor.toml").read_text())
     return {name: Pubkey.from_string(addr) for name, addr in anchor["programs"]["localnet"].items()}

@@ -13,11 +13,12 @@ from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_PROGRAM_ID
 
 from aggregator.chain.energy_token import EnergyToken
-from aggregator.chain.programs import SYSTEM_PROGRAM, GtxProgram, label_bytes, meter_id_bytes
+from aggregator.chain.programs import SYSTEM_PROGRAM, GtxProgram, idl_constant, idl_enum, label_bytes, meter_id_bytes
 
-PROSUMER, CONSUMER = 0, 1
-MAX_SETTLE_METERS = 16
-USER_TYPES = {"prosumer": PROSUMER, "consumer": CONSUMER}
+USER_TYPES = idl_enum("registry", "UserType")
+PROSUMER, CONSUMER = USER_TYPES["prosumer"], USER_TYPES["consumer"]
+# From the IDL (generated from interface.toml).
+MAX_SETTLE_METERS = idl_constant("registry", "MAX_SETTLE_METERS")
 
 
 class Registry:

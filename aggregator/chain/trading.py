@@ -37,13 +37,14 @@ from spl.token.instructions import get_associated_token_address
 from aggregator.chain.energy_token import EnergyToken
 from aggregator.chain.errors import ChainError, ChainSetupError
 from aggregator.chain.litesvm import LocalChain
-from aggregator.chain.programs import SYSTEM_PROGRAM, GtxProgram
+from aggregator.chain.programs import SYSTEM_PROGRAM, GtxProgram, idl_constant, idl_enum
 from aggregator.chain.transactions import TxResult
 from common.wire import WH_PER_KWH
 
-BID, ASK = 0, 1
-SIDES = {"bid": BID, "ask": ASK}
-MAX_FILLS = 48
+# Program limits and enum values come from the IDL (generated from interface.toml).
+SIDES = idl_enum("trading", "OrderSide")
+BID, ASK = SIDES["bid"], SIDES["ask"]
+MAX_FILLS = idl_constant("trading", "MAX_FILLS")
 BPS = 10_000
 
 
