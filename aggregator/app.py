@@ -182,8 +182,21 @@ async def _open_pool(settings: Settings, stack: contextlib.AsyncExitStack) -> as
         dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
         init=readings_repo.prepare_connection,
     )
-    stack.push_async_callback(pool.close)
+    stack.push_async_callback(_close_pool, pool)
     return pool
+
+
+#: How long shutdown waits for connections still held (by a request cut off mid-way) before
+#: it closes them anyway: a stop must never hang on one.
+POOL_CLOSE_S = 10.0
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    try:
+        await asyncio.wait_for(pool.close(), POOL_CLOSE_S)
+    except TimeoutError:
+        log.warning("database connections still held after %.0f s at shutdown: closed", POOL_CLOSE_S)
+        pool.terminate()
 
 
 def _run_task(stack: contextlib.AsyncExitStack, coro: Any, name: str) -> None:
